@@ -1,0 +1,94 @@
+// Instants and the clock rules (lease-contract.md §1).
+//
+// An instant is an i64 count of nanoseconds on this process's monotonic lease clock; 0 means
+// "no reading". The host writes each raw reading into the *clock cell* (two i64s in linear
+// memory, so a native shim can fill it without allocating a BigInt); `observeCell` turns that
+// reading into a lease instant and applies the rules no host may skip:
+//
+//   - a zero raw reading is refused (returns 0) and counted;
+//   - a lease instant smaller than the previous one is a regression fault: refused, every lease
+//     invalidated, counted (contract §1: a monotonic clock never goes backwards);
+//   - growth of the sleep offset (CLOCK_BOOTTIME - CLOCK_MONOTONIC on Linux) beyond
+//     SUSPEND_TOLERANCE_NS is a suspend: every lease invalidated, counted (contract §1.2).
+//
+// The lease instant is raw + (offsetMax - offsetBase): the raw clock's immunity to NTP slew
+// (clock_gettime(2): CLOCK_MONOTONIC_RAW "not subject to NTP adjustments") plus the time the
+// machine slept, which the raw clock does not count. offsetMax is a running maximum, so the
+// instant is monotone even when one offset reading is off. Hosts read CLOCK_BOOTTIME *before*
+// CLOCK_MONOTONIC, so a preemption between the two reads can only make a reading smaller than
+// the true offset, never larger: after priming, only a real suspend makes the offset grow.
+
+import { CAUSE_REGRESSION, CAUSE_SUSPEND, invalidateAllLeases } from "./lease";
+import { resetAllTrackers } from "./quorum";
+
+/** A suspend shorter than this is not reported as an event (it still moves the lease clock
+ *  forward). 1 ms: far below any lease duration worth having (contract §5 uses 700 ms), and far
+ *  above the few ns between the two clock reads of one sample. */
+export const SUSPEND_TOLERANCE_NS: i64 = 1_000_000;
+
+// The clock cell the host fills: [rawNs: i64, sleepOffsetNs: i64].
+export const CLOCK_CELL: usize = memory.data(16, 16);
+
+let lastInstantNs: i64 = 0;
+let offsetBaseNs: i64 = 0;
+let offsetMaxNs: i64 = 0;
+let offsetPrimed: bool = false;
+
+// Clock event counters; read by hosts without allocation.
+export let zeroReadings: i64 = 0;
+export let regressions: i64 = 0;
+export let suspends: i64 = 0;
+export let suspendedNs: i64 = 0;
+
+/** Takes the sleep offset of the current cell as the baseline without reporting a suspend.
+ *  Hosts call it a few times at start: the running maximum of a few readings is the true
+ *  offset unless every one of them was preempted between its two reads. */
+export function primeCell(): void {
+  const offsetNs = load<i64>(CLOCK_CELL, 8);
+  if (load<i64>(CLOCK_CELL) == 0) return;
+  if (!offsetPrimed || offsetNs > offsetBaseNs) {
+    offsetBaseNs = offsetNs;
+    offsetMaxNs = offsetNs;
+    offsetPrimed = true;
+  }
+}
+
+/** Applies the clock rules to one reading; returns the lease instant, or 0 when refused. */
+export function observe(rawNs: i64, sleepOffsetNs: i64): i64 {
+  if (rawNs <= 0) {
+    zeroReadings++;
+    return 0;
+  }
+  if (!offsetPrimed) {
+    offsetBaseNs = sleepOffsetNs;
+    offsetMaxNs = sleepOffsetNs;
+    offsetPrimed = true;
+  } else if (sleepOffsetNs > offsetMaxNs) {
+    const growthNs = sleepOffsetNs - offsetMaxNs;
+    offsetMaxNs = sleepOffsetNs;
+    if (growthNs > SUSPEND_TOLERANCE_NS) {
+      suspends++;
+      suspendedNs += growthNs;
+      invalidateAllLeases(CAUSE_SUSPEND);
+      resetAllTrackers();
+    }
+  }
+  const instantNs = rawNs + (offsetMaxNs - offsetBaseNs);
+  if (instantNs < lastInstantNs) {
+    regressions++;
+    invalidateAllLeases(CAUSE_REGRESSION);
+    resetAllTrackers();
+    return 0;
+  }
+  lastInstantNs = instantNs;
+  return instantNs;
+}
+
+/** `observe` on the reading the host wrote into the clock cell. */
+export function observeCell(): i64 {
+  return observe(load<i64>(CLOCK_CELL), load<i64>(CLOCK_CELL, 8));
+}
+
+export function lastInstant(): i64 {
+  return lastInstantNs;
+}

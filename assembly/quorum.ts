@@ -1,0 +1,172 @@
+// The quorum-ack tracker (lease-contract.md §3).
+//
+// The leader records, per follower, the instant that proves the follower heard from it: the
+// *send* time of the message the follower answered, so queueing delay never stretches a lease.
+// The published quorum instant is the q-th most recent follower ack, q = floor(N/2) followers
+// for N voters (self included), found by selection in O(n), never by sorting.
+//
+// Invariants:
+//   Q1. a peer's recorded ack never moves backwards (a late reply to an old message cannot
+//       undo a newer proof) and is never 0;
+//   Q2. with fewer than q recorded acks the published instant is 0;
+//   Q3. a tracker holds at most MAX_PEERS peers, each id at most once.
+
+export const MAX_PEERS: i32 = 64;
+
+const HEADER_BYTES: usize = 16; // [count: i32, inUse: i32, publishedNs: i64]
+const ENTRY_BYTES: usize = 16; // [peerId: i32, pad: i32, ackNs: i64]
+const TRACKER_BYTES: usize = HEADER_BYTES + <usize>MAX_PEERS * ENTRY_BYTES;
+
+export const ACK_OK: i32 = 0;
+export const ACK_TOO_MANY_PEERS: i32 = -1;
+
+let trackersPtr: usize = 0;
+let trackerCapacity: i32 = 0;
+const scratch: usize = memory.data(<i32>(MAX_PEERS * 8), 8);
+
+export function initTrackers(capacity: i32): void {
+  assert(trackerCapacity == 0 && capacity > 0);
+  trackerCapacity = capacity;
+  trackersPtr = heap.alloc(<usize>capacity * TRACKER_BYTES);
+  memory.fill(trackersPtr, 0, <usize>capacity * TRACKER_BYTES);
+}
+
+@inline function trackerAt(t: i32): usize {
+  return trackersPtr + <usize>t * TRACKER_BYTES;
+}
+
+@inline function entryAt(p: usize, i: i32): usize {
+  return p + HEADER_BYTES + <usize>i * ENTRY_BYTES;
+}
+
+export function isTracker(t: i32): bool {
+  return t >= 0 && t < trackerCapacity && load<i32>(trackerAt(t), 4) != 0;
+}
+
+/** Returns a tracker index, or -1 when none is free. */
+export function allocTracker(): i32 {
+  for (let t = 0; t < trackerCapacity; t++) {
+    const p = trackerAt(t);
+    if (load<i32>(p, 4) == 0) {
+      memory.fill(p, 0, TRACKER_BYTES);
+      store<i32>(p, 1, 4);
+      return t;
+    }
+  }
+  return -1;
+}
+
+export function freeTracker(t: i32): void {
+  store<i32>(trackerAt(t), 0, 4);
+}
+
+export function published(t: i32): i64 {
+  return load<i64>(trackerAt(t), 8);
+}
+
+export function peerCount(t: i32): i32 {
+  return load<i32>(trackerAt(t));
+}
+
+function indexOf(p: usize, peerId: i32): i32 {
+  const count = load<i32>(p);
+  for (let i = 0; i < count; i++) {
+    if (load<i32>(entryAt(p, i)) == peerId) return i;
+  }
+  return -1;
+}
+
+/** The k-th largest (1-based) of n values at `values`, by quickselect (Hoare, 1961): O(n)
+ *  expected, in place on the scratch copy. */
+function kthLargest(values: usize, n: i32, k: i32): i64 {
+  let lo = 0;
+  let hi = n - 1;
+  const target = k - 1; // index in descending order
+  while (lo < hi) {
+    const pivot = load<i64>(values + (<usize>((lo + hi) >>> 1) << 3));
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (load<i64>(values + (<usize>i << 3)) > pivot) i++;
+      while (load<i64>(values + (<usize>j << 3)) < pivot) j--;
+      if (i <= j) {
+        const a = load<i64>(values + (<usize>i << 3));
+        store<i64>(values + (<usize>i << 3), load<i64>(values + (<usize>j << 3)));
+        store<i64>(values + (<usize>j << 3), a);
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else break;
+  }
+  return load<i64>(values + (<usize>target << 3));
+}
+
+function republish(p: usize, followerQuorum: i32): void {
+  // q = 0: no follower is needed (one voter, or a removal that left one): keep what is
+  // published; a single voter publishes its own samples through recordSelfAck.
+  if (followerQuorum == 0) return;
+  const count = load<i32>(p);
+  if (count < followerQuorum) {
+    store<i64>(p, 0, 8);
+    return;
+  }
+  for (let i = 0; i < count; i++) {
+    store<i64>(scratch + (<usize>i << 3), load<i64>(entryAt(p, i), 8));
+  }
+  store<i64>(p, kthLargest(scratch, count, followerQuorum), 8);
+}
+
+export function recordAck(t: i32, peerId: i32, followerQuorum: i32, sentAtNs: i64): i32 {
+  if (sentAtNs <= 0) return ACK_OK; // a zero sample proves nothing: ignored (contract §1)
+  const p = trackerAt(t);
+  let i = indexOf(p, peerId);
+  if (i < 0) {
+    const count = load<i32>(p);
+    if (count == MAX_PEERS) return ACK_TOO_MANY_PEERS;
+    i = count;
+    store<i32>(entryAt(p, i), peerId);
+    store<i64>(entryAt(p, i), 0, 8);
+    store<i32>(p, count + 1);
+  }
+  const e = entryAt(p, i);
+  if (sentAtNs > load<i64>(e, 8)) store<i64>(e, sentAtNs, 8); // Q1
+  republish(p, followerQuorum);
+  return ACK_OK;
+}
+
+export function ackOf(t: i32, peerId: i32): i64 {
+  const p = trackerAt(t);
+  const i = indexOf(p, peerId);
+  return i < 0 ? 0 : load<i64>(entryAt(p, i), 8);
+}
+
+/** Deletes the peer's ack (if any) and recomputes with the new quorum. */
+export function removePeer(t: i32, peerId: i32, followerQuorum: i32): void {
+  const p = trackerAt(t);
+  const i = indexOf(p, peerId);
+  if (i >= 0) {
+    const last = load<i32>(p) - 1;
+    memory.copy(entryAt(p, i), entryAt(p, last), ENTRY_BYTES);
+    store<i32>(p, last);
+  }
+  republish(p, followerQuorum);
+}
+
+/** A single voter is its own quorum: each engine tick publishes a fresh sample; 0 clears. */
+export function recordSelfAck(t: i32, sampleNs: i64): void {
+  store<i64>(trackerAt(t), sampleNs > 0 ? sampleNs : 0, 8);
+}
+
+export function resetTracker(t: i32): void {
+  const p = trackerAt(t);
+  store<i32>(p, 0);
+  store<i64>(p, 0, 8);
+}
+
+/** Clock faults (regression, suspend) make every recorded instant suspect: forget them all. */
+export function resetAllTrackers(): void {
+  for (let t = 0; t < trackerCapacity; t++) resetTracker(t);
+}

@@ -1,0 +1,102 @@
+/**
+ * The wasm ABI seen from TypeScript: the exports of `lease-core.wasm` (assembly/index.ts) and
+ * the one seam every runtime host uses, `instantiateCore(module, readClock)`. Mirrors
+ * docs/abi.md; test/abi.test.ts checks the two agree.
+ * @module
+ */
+import { CoreInvariantError } from "./errors.js";
+
+/** Raw exports of the module. i64 is bigint; bool comes back as 0/1. */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  init(leaseCapacity: number, trackerCapacity: number): void;
+  clockCell(): number;
+  clockObserve(rawNs: bigint, sleepOffsetNs: bigint): bigint;
+  clockObserveCell(): bigint;
+  clockPrimeCell(): void;
+  clockSample(): bigint;
+  clockZeroReadings(): bigint;
+  clockRegressions(): bigint;
+  clockSuspends(): bigint;
+  clockSuspendedNs(): bigint;
+  clockLastInstant(): bigint;
+  leaseAlloc(): number;
+  leaseFree(slot: number): void;
+  leaseValid(slot: number, nowNs: bigint): number;
+  leaseValidCell(slot: number): number;
+  leaseReason(slot: number, nowNs: bigint): number;
+  leaseExpiry(slot: number): bigint;
+  leaseGeneration(slot: number): bigint;
+  leaseExtend(slot: number, untilNs: bigint, expectedGen: bigint): number;
+  leaseExtendFrom(slot: number, sampleNs: bigint, leaseDurationNs: bigint, generation: bigint): number;
+  leaseInvalidate(slot: number): void;
+  leaseValidRange(first: number, count: number, nowNs: bigint, outPtr: number): number;
+  leaseCapacity(): number;
+  trackerAlloc(): number;
+  trackerFree(t: number): void;
+  trackerRecordAck(t: number, peerId: number, followerQuorum: number, sentAtNs: bigint): number;
+  trackerRecordSelfAck(t: number, sampleNs: bigint): void;
+  trackerRemovePeer(t: number, peerId: number, followerQuorum: number): void;
+  trackerReset(t: number): void;
+  trackerQuorumAck(t: number): bigint;
+  trackerAckOf(t: number, peerId: number): bigint;
+  trackerPeerCount(t: number): number;
+  engineAckValid(isLeader: number, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): number;
+  decideRead(slot: number, nowNs: bigint, hasCapability: number, leaseDurationNs: bigint, isLeader: number, ackNs: bigint): number;
+  configValidate(electionTimeoutNs: bigint, tickNs: bigint, safetyMarginNs: bigint, driftPpmMax: bigint, checkQuorum: number): number;
+  configMinSafetyMarginNs(electionTimeoutNs: bigint, driftPpmMax: bigint, tickNs: bigint): bigint;
+  MAX_PEERS: WebAssembly.Global;
+  SUSPEND_TOLERANCE_NS: WebAssembly.Global;
+}
+
+/** Reason codes, as the core returns them (assembly/decision.ts). */
+export const REASONS = [
+  "valid",
+  "expired",
+  "not-leader",
+  "clock-unknown",
+  "term-mismatch",
+  "suspend-detected",
+  "suspect",
+  "disabled",
+] as const;
+/** Why a read was served locally (`valid`) or not (every other reason). */
+export type Reason = (typeof REASONS)[number];
+
+export const REASON_VALID = 0;
+export const REASON_DISABLED = 7;
+/** Outcome flag of `decideRead`: serve locally. */
+export const SERVE_LOCAL = 0x100;
+/** Outcome flag of `decideRead`: the engine's quorum ack proved it. */
+export const BY_ENGINE = 0x200;
+
+/**
+ * Instantiates the core. `readClock(cellPtr)` backs the module's clock import: it must write
+ * one reading into the clock cell ([i64 rawNs, i64 sleepOffsetNs] at cellPtr). Hosts that fill
+ * the cell from JS before each decision pass a function that does the same.
+ */
+export async function instantiateCore(
+  module: WebAssembly.Module,
+  readClock: (cellPtr: number) => void,
+): Promise<CoreExports> {
+  let memory: WebAssembly.Memory | undefined;
+  const imports = {
+    env: {
+      abort(messagePtr: number, filePtr: number, line: number, column: number): never {
+        const text = (ptr: number) => (memory && ptr ? liftString(memory, ptr) : "?");
+        throw new CoreInvariantError(`${text(messagePtr)} at ${text(filePtr)}:${line}:${column}`);
+      },
+    },
+    lease_host: { readClock },
+  };
+  const instance = await WebAssembly.instantiate(module, imports);
+  const exports = instance.exports as unknown as CoreExports;
+  memory = exports.memory;
+  return exports;
+}
+
+// AssemblyScript strings: UTF-16 code units, byte length in the u32 before the pointer.
+function liftString(memory: WebAssembly.Memory, ptr: number): string {
+  const byteLength = new Uint32Array(memory.buffer, ptr - 4, 1)[0]!;
+  return String.fromCharCode(...new Uint16Array(memory.buffer, ptr, byteLength >>> 1));
+}

@@ -1,0 +1,484 @@
+/**
+ * The runtime-independent half of every host: the public `LeaseCore`, `Lease` and
+ * `QuorumAckTracker` over one instance of the wasm core. A runtime host (node.ts, ...) only
+ * obtains the compiled module and a `HostClock`, then calls `createCoreWith`.
+ *
+ * Every argument is checked here, before the wasm sees it: a bad one throws a typed error and
+ * changes nothing. BigInt → i64 conversion wraps silently (2^63 becomes negative), so the range
+ * check is not optional.
+ * @module
+ */
+import { REASONS, instantiateCore, type CoreExports, type Reason } from "./abi.js";
+import {
+  CapacityError,
+  CheckQuorumRequiredError,
+  DisposedError,
+  DriftNegativeError,
+  DriftTooLargeError,
+  ElectionTimeoutNotPositiveError,
+  InvalidDurationError,
+  InvalidGenerationError,
+  InvalidInstantError,
+  InvalidOptionError,
+  InvalidPeerIdError,
+  InvalidQuorumError,
+  LeaseDurationNotPositiveError,
+  SafetyMarginTooSmallError,
+  TickNotPositiveError,
+  TooManyPeersError,
+} from "./errors.js";
+import { LeaseReader, ShardedLeaseReader, type LeaseEngine, type LeaseReaderOptions, type ShardedLeaseReaderOptions } from "./reader.js";
+
+/** What the clock behind a core is, reported by every host (contract §1.1). Nothing is silent. */
+export interface ClockInfo {
+  /** The clock read, e.g. `CLOCK_MONOTONIC_RAW+sleep-offset`, `process.hrtime.bigint`, `performance.now`. */
+  source: string;
+  /** Immune to NTP slew (the kernel's raw oscillator count). */
+  raw: boolean;
+  /** Counts time the machine spent suspended (or detects it and invalidates every lease). */
+  suspendAware: boolean;
+  /** Smallest step of the clock, in ns. */
+  resolutionNs: bigint;
+  /** Whether the clock may stand still while code runs (edge runtimes: time moves only at I/O). */
+  mayFreeze: boolean;
+}
+
+/** A custom clock, e.g. a simulation's: `now()` returns ns on a monotonic clock, 0n for "no reading". */
+export interface ClockSource {
+  now(): bigint;
+  /** The time slept so far in ns (Linux: CLOCK_BOOTTIME - CLOCK_MONOTONIC), for a clock that can
+   *  tell; its growth is a suspend (contract §1.2). A simulation uses it to inject suspends. */
+  sleepOffsetNs?(): bigint;
+  info?: Partial<ClockInfo>;
+}
+
+/** What a runtime host hands to the common core: its clock, bound to the core's clock cell. */
+export interface HostClock {
+  info: ClockInfo;
+  /** Binds to the clock cell ([i64 rawNs, i64 sleepOffsetNs] at `byteOffset` of `memory`);
+   *  returns the function that writes one fresh reading into it. Called once per core. */
+  bind(memory: WebAssembly.Memory, byteOffset: number): () => void;
+  /** How many readings to prime the sleep-offset baseline with (0: the host has no offset). */
+  primeReadings?: number;
+}
+
+/** Sizes of one core. */
+export interface CoreOptions {
+  /** Leases one core can hold at once (default 4096; 16 bytes each). */
+  maxLeases?: number;
+  /** Quorum-ack trackers one core can hold at once (default 64; ~1 KiB each). */
+  maxTrackers?: number;
+}
+
+/** Configuration of contract §5, all times in ns. */
+export interface LeaseConfig {
+  electionTimeoutNs: bigint;
+  tickNs: bigint;
+  safetyMarginNs: bigint;
+  /** The bound on clock rate difference between any two hosts, in ppm (reference store: 50). */
+  driftPpmMax: bigint;
+  /** The engine steps down when it loses contact with a quorum (required for lease reads). */
+  checkQuorum: boolean;
+}
+
+/** Clock events the core has counted since it was created. */
+export interface ClockEvents {
+  /** Readings refused because the clock gave no reading (0, negative, or an error). */
+  zeroReadings: bigint;
+  /** Readings refused because they went backwards; each one invalidated every lease. */
+  regressions: bigint;
+  /** Suspends detected by the sleep offset; each one invalidated every lease. */
+  suspends: bigint;
+  /** Total time slept, as measured by the sleep offset, in ns. */
+  suspendedNs: bigint;
+}
+
+export const I64_MAX = (1n << 63n) - 1n;
+const I32_MAX = 2 ** 31 - 1;
+const DEFAULT_MAX_LEASES = 4096;
+const DEFAULT_MAX_TRACKERS = 64;
+
+/** @internal Throws InvalidInstantError unless `value` is a bigint in [0, 2^63-1]. */
+export function checkInstant(value: unknown, argument: string): bigint {
+  if (typeof value !== "bigint" || value < 0n || value > I64_MAX) throw new InvalidInstantError(argument, value);
+  return value;
+}
+
+/** @internal Throws InvalidDurationError unless `value` is a bigint in [0, 2^63-1]. */
+export function checkDuration(value: unknown, argument: string): bigint {
+  if (typeof value !== "bigint" || value < 0n || value > I64_MAX) throw new InvalidDurationError(argument, value);
+  return value;
+}
+
+function checkQuorum(value: unknown, maxPeers: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > maxPeers) {
+    throw new InvalidQuorumError("followerQuorum", value, maxPeers);
+  }
+  return value;
+}
+
+function checkPeerId(value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > I32_MAX) throw new InvalidPeerIdError(value);
+  return value;
+}
+
+function checkCapacity(option: string, value: unknown, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidOptionError(option, `an integer in [1, ${max}]`, value);
+  }
+  return value;
+}
+
+/**
+ * The follower quorum `q = floor(N/2)` for `voters` (N, self included): how many follower acks
+ * prove a majority. 1→0, 2→1, 3→1, 4→2, 5→2, 6→3, 7→3.
+ * @throws InvalidQuorumError unless voters is an integer >= 1.
+ */
+export function followerQuorum(voters: number): number {
+  if (typeof voters !== "number" || !Number.isInteger(voters) || voters < 1 || voters > I32_MAX) {
+    throw new InvalidQuorumError("voters", voters, I32_MAX);
+  }
+  return Math.floor(voters / 2);
+}
+
+/**
+ * The engine-side lease check of contract §3:
+ * `leader && now != 0 && ack != 0 && ack <= now && now - ack < leaseDuration`.
+ * (The same rule as the wasm core's `engineAckValid`; a property test keeps them equal.)
+ */
+export function engineLeaseAckValid(state: string, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): boolean {
+  checkInstant(ackNs, "ackNs");
+  checkInstant(nowNs, "nowNs");
+  checkDuration(leaseDurationNs, "leaseDurationNs");
+  return state === "leader" && nowNs !== 0n && ackNs !== 0n && ackNs <= nowNs && nowNs - ackNs < leaseDurationNs;
+}
+
+/** One loaded lease core: a lease table, quorum trackers and the clock rules, on one clock. */
+export class LeaseCore {
+  /** The clock this core reads, and what it does and does not count. */
+  readonly clock: ClockInfo;
+  /** @internal */ readonly exports: CoreExports;
+  /** @internal */ readonly fill: () => void;
+  readonly #maxPeers: number;
+  readonly #leases = new FinalizationRegistry<number>((slot) => this.exports.leaseFree(slot));
+  readonly #trackers = new FinalizationRegistry<number>((t) => this.exports.trackerFree(t));
+
+  /** @internal Use a host's `createLeaseCore()`. */
+  constructor(exports: CoreExports, clock: ClockInfo, fill: () => void) {
+    this.exports = exports;
+    this.clock = Object.freeze({ ...clock });
+    this.fill = fill;
+    this.#maxPeers = Number(exports.MAX_PEERS.value);
+  }
+
+  /** One reading of the lease clock in ns, after the clock rules; 0n means no reading. */
+  now(): bigint {
+    this.fill();
+    return this.exports.clockObserveCell();
+  }
+
+  /** Clock events counted so far (zero readings, regressions, suspends). */
+  clockEvents(): ClockEvents {
+    const ex = this.exports;
+    return {
+      zeroReadings: ex.clockZeroReadings(),
+      regressions: ex.clockRegressions(),
+      suspends: ex.clockSuspends(),
+      suspendedNs: ex.clockSuspendedNs(),
+    };
+  }
+
+  /** A new lease (expiry 0, generation 0 for a fresh slot). */
+  createLease(): Lease {
+    const slot = this.exports.leaseAlloc();
+    if (slot < 0) throw new CapacityError("lease", this.exports.leaseCapacity());
+    const lease = new Lease(this, slot);
+    this.#leases.register(lease, slot, lease);
+    return lease;
+  }
+
+  /** @internal */
+  releaseLease(lease: Lease, slot: number): void {
+    this.#leases.unregister(lease);
+    this.exports.leaseFree(slot);
+  }
+
+  /** A new quorum-ack tracker. */
+  createQuorumAckTracker(): QuorumAckTracker {
+    const t = this.exports.trackerAlloc();
+    if (t < 0) throw new CapacityError("quorum-ack tracker", -1);
+    const tracker = new QuorumAckTracker(this, t, this.#maxPeers);
+    this.#trackers.register(tracker, t, tracker);
+    return tracker;
+  }
+
+  /** @internal */
+  releaseTracker(tracker: QuorumAckTracker, t: number): void {
+    this.#trackers.unregister(tracker);
+    this.exports.trackerFree(t);
+  }
+
+  /** Counts the leases valid at one instant (`nowNs`, or one fresh reading), reading the clock once. */
+  countValid(leases: readonly Lease[], nowNs?: bigint): number {
+    const now = nowNs === undefined ? this.now() : checkInstant(nowNs, "nowNs");
+    let valid = 0;
+    for (const lease of leases) valid += this.exports.leaseValid(lease.slot, now);
+    return valid;
+  }
+
+  /** A reader that serves `leaseRead`/`dispatch` through `engine` with its own lease (contract §4). */
+  createLeaseReader(engine: LeaseEngine, options?: LeaseReaderOptions): LeaseReader {
+    return new LeaseReader(this, engine, options);
+  }
+
+  /** A reader over several groups, each with its own engine, lease and leader-loss hook. */
+  createShardedLeaseReader(options: ShardedLeaseReaderOptions): ShardedLeaseReader {
+    return new ShardedLeaseReader(this, options);
+  }
+
+  /**
+   * Checks a configuration against contract §5 and returns `leaseDurationNs =
+   * electionTimeoutNs - safetyMarginNs`. Each broken rule throws its own `LeaseConfigError`.
+   */
+  leaseDurationFor(config: LeaseConfig): bigint {
+    const electionTimeoutNs = checkDuration(config.electionTimeoutNs, "electionTimeoutNs");
+    const tickNs = checkDuration(config.tickNs, "tickNs");
+    const safetyMarginNs = checkDuration(config.safetyMarginNs, "safetyMarginNs");
+    const driftPpmMax = checkDuration(config.driftPpmMax, "driftPpmMax");
+    if (typeof config.checkQuorum !== "boolean") throw new InvalidOptionError("checkQuorum", "a boolean", config.checkQuorum);
+    const ex = this.exports;
+    switch (ex.configValidate(electionTimeoutNs, tickNs, safetyMarginNs, driftPpmMax, config.checkQuorum ? 1 : 0)) {
+      case 0: return electionTimeoutNs - safetyMarginNs;
+      case 1: throw new ElectionTimeoutNotPositiveError();
+      case 2: throw new TickNotPositiveError();
+      case 3: throw new DriftNegativeError();
+      case 4: throw new SafetyMarginTooSmallError(safetyMarginNs, ex.configMinSafetyMarginNs(electionTimeoutNs, driftPpmMax, tickNs));
+      case 5: throw new LeaseDurationNotPositiveError(electionTimeoutNs - safetyMarginNs);
+      case 6: throw new CheckQuorumRequiredError();
+      case 7: throw new DriftTooLargeError();
+      default: throw new Error("unreachable: unknown config code");
+    }
+  }
+}
+
+/**
+ * A lease `{ expiry, generation }` (contract §2). Valid at `now` iff now != 0, expiry != 0 and
+ * now < expiry. Extends are monotone and guarded by the generation; invalidate clears the
+ * expiry, then bumps the generation.
+ */
+export class Lease {
+  readonly #core: LeaseCore;
+  readonly #ex: CoreExports;
+  readonly #fill: () => void;
+  #slot: number;
+
+  /** @internal */
+  constructor(core: LeaseCore, slot: number) {
+    this.#core = core;
+    this.#ex = core.exports;
+    this.#fill = core.fill;
+    this.#slot = slot;
+  }
+
+  /** @internal The slot in the core's lease table. */
+  get slot(): number {
+    if (this.#slot < 0) throw new DisposedError("lease");
+    return this.#slot;
+  }
+
+  /** Whether the lease holds at `nowNs` (default: one fresh reading of the core's clock). */
+  valid(nowNs?: bigint): boolean {
+    const slot = this.#slot;
+    if (slot < 0) throw new DisposedError("lease");
+    if (nowNs === undefined) {
+      this.#fill();
+      return this.#ex.leaseValidCell(slot) !== 0;
+    }
+    return this.#ex.leaseValid(slot, checkInstant(nowNs, "nowNs")) !== 0;
+  }
+
+  /** Why the lease does or does not hold at `nowNs` (default: one fresh reading): `valid`,
+   *  `expired`, `clock-unknown` (no reading, or invalidated by a clock regression) or
+   *  `suspend-detected` (invalidated by a suspend). */
+  reason(nowNs?: bigint): Reason {
+    const slot = this.slot;
+    const now = nowNs === undefined ? this.#core.now() : checkInstant(nowNs, "nowNs");
+    return REASONS[this.#ex.leaseReason(slot, now)]!;
+  }
+
+  /** The invalidation counter: starts at 0, never decreases. */
+  generation(): bigint {
+    return this.#ex.leaseGeneration(this.slot);
+  }
+
+  /** The expiry instant in ns (0n: no lease). */
+  expiry(): bigint {
+    return this.#ex.leaseExpiry(this.slot);
+  }
+
+  /**
+   * Extends to `untilNs` iff untilNs != 0, `expectedGen` is the current generation, and untilNs
+   * is later than the current expiry (or there is none). Returns whether it took effect.
+   */
+  extend(untilNs: bigint, expectedGen: bigint): boolean {
+    const slot = this.slot;
+    checkInstant(untilNs, "untilNs");
+    if (typeof expectedGen !== "bigint" || expectedGen < 0n || expectedGen > I64_MAX) {
+      throw new InvalidGenerationError("expectedGen", expectedGen);
+    }
+    return this.#ex.leaseExtend(slot, untilNs, expectedGen) !== 0;
+  }
+
+  /** Clears the expiry, then bumps the generation by one. Never throws on a live lease. */
+  invalidate(): void {
+    this.#ex.leaseInvalidate(this.slot);
+  }
+
+  /** Returns the slot to the core. Any later call throws DisposedError. Idempotent. */
+  dispose(): void {
+    const slot = this.#slot;
+    if (slot < 0) return;
+    this.#slot = -1;
+    this.#core.releaseLease(this, slot);
+  }
+}
+
+/** Per-follower ack instants and the published quorum instant (contract §3). */
+export class QuorumAckTracker {
+  readonly #core: LeaseCore;
+  readonly #ex: CoreExports;
+  readonly #maxPeers: number;
+  #t: number;
+
+  /** @internal */
+  constructor(core: LeaseCore, t: number, maxPeers: number) {
+    this.#core = core;
+    this.#ex = core.exports;
+    this.#t = t;
+    this.#maxPeers = maxPeers;
+  }
+
+  #index(): number {
+    if (this.#t < 0) throw new DisposedError("quorum-ack tracker");
+    return this.#t;
+  }
+
+  /**
+   * Records that `peerId` answered a message the leader sent at `sentAtNs`, and republishes the
+   * `followerQuorum`-th newest ack. A zero sample is ignored; a peer's ack never moves back.
+   * @throws TooManyPeersError when a new peer would exceed MAX_PEERS (nothing recorded).
+   */
+  recordAck(peerId: number, followerQuorum: number, sentAtNs: bigint): void {
+    const t = this.#index();
+    checkPeerId(peerId);
+    checkQuorum(followerQuorum, this.#maxPeers);
+    checkInstant(sentAtNs, "sentAtNs");
+    if (this.#ex.trackerRecordAck(t, peerId, followerQuorum, sentAtNs) !== 0) throw new TooManyPeersError(peerId, this.#maxPeers);
+  }
+
+  /** A single-voter leader is its own quorum: publish a fresh sample each tick (0n clears). */
+  recordSelfAck(sampleNs: bigint): void {
+    const t = this.#index();
+    this.#ex.trackerRecordSelfAck(t, checkInstant(sampleNs, "sampleNs"));
+  }
+
+  /** Deletes the peer's ack and recomputes with the new quorum (`followerQuorum` 0 keeps the published instant). */
+  removePeer(peerId: number, followerQuorum: number): void {
+    const t = this.#index();
+    checkPeerId(peerId);
+    checkQuorum(followerQuorum, this.#maxPeers);
+    this.#ex.trackerRemovePeer(t, peerId, followerQuorum);
+  }
+
+  /** Forgets every ack (leadership exit, shrink to one voter). */
+  reset(): void {
+    this.#ex.trackerReset(this.#index());
+  }
+
+  /** The published quorum instant; 0n = none. */
+  quorumAck(): bigint {
+    return this.#ex.trackerQuorumAck(this.#index());
+  }
+
+  /** The recorded ack of one peer (0n: none). */
+  ackOf(peerId: number): bigint {
+    return this.#ex.trackerAckOf(this.#index(), checkPeerId(peerId));
+  }
+
+  /** How many peers have a recorded ack. */
+  peerCount(): number {
+    return this.#ex.trackerPeerCount(this.#index());
+  }
+
+  /** Returns the tracker to the core. Idempotent. */
+  dispose(): void {
+    const t = this.#t;
+    if (t < 0) return;
+    this.#t = -1;
+    this.#core.releaseTracker(this, t);
+  }
+}
+
+/**
+ * Builds a core from a compiled module and a host clock. Hosts call this; users call their
+ * runtime's `createLeaseCore()`.
+ */
+export async function createCoreWith(module: WebAssembly.Module, clock: HostClock, options: CoreOptions = {}): Promise<LeaseCore> {
+  if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+  const maxLeases = checkCapacity("maxLeases", options.maxLeases, DEFAULT_MAX_LEASES, 1 << 22);
+  const maxTrackers = checkCapacity("maxTrackers", options.maxTrackers, DEFAULT_MAX_TRACKERS, 1 << 16);
+  let fill: () => void = () => {};
+  const exports = await instantiateCore(module, () => fill());
+  exports.init(maxLeases, maxTrackers);
+  fill = clock.bind(exports.memory, exports.clockCell());
+  for (let i = 0; i < (clock.primeReadings ?? 0); i++) {
+    fill();
+    exports.clockPrimeCell();
+  }
+  return new LeaseCore(exports, clock.info, fill);
+}
+
+/**
+ * A HostClock over a JS function returning bigint ns (a custom `ClockSource`, `hrtime`, ...):
+ * each reading is stored into the cell through a BigInt64Array view. Anything but a bigint in
+ * (0, 2^63) is stored as 0: a clock that throws or misbehaves reads as "no reading".
+ */
+export function jsHostClock(read: () => bigint, info: ClockInfo, readSleepOffset?: () => bigint): HostClock {
+  return {
+    info,
+    bind(memory, byteOffset) {
+      const cell = new BigInt64Array(memory.buffer, byteOffset, 2);
+      return () => {
+        let ns: unknown = 0n;
+        let offsetNs: unknown = 0n;
+        try {
+          ns = read();
+          if (readSleepOffset) offsetNs = readSleepOffset();
+        } catch {
+          ns = 0n;
+        }
+        const ok = typeof ns === "bigint" && ns > 0n && ns <= I64_MAX && typeof offsetNs === "bigint" && offsetNs >= -I64_MAX && offsetNs <= I64_MAX;
+        cell[0] = ok ? (ns as bigint) : 0n;
+        cell[1] = ok ? (offsetNs as bigint) : 0n;
+      };
+    },
+  };
+}
+
+/** The HostClock for a user's `ClockSource`. */
+export function customHostClock(source: ClockSource): HostClock {
+  if (typeof source !== "object" || source === null || typeof source.now !== "function") {
+    throw new InvalidOptionError("clock", "an object with now(): bigint", source);
+  }
+  const sleepOffsetNs = source.sleepOffsetNs;
+  const info: ClockInfo = {
+    source: "custom",
+    raw: false,
+    suspendAware: typeof sleepOffsetNs === "function",
+    resolutionNs: 1n,
+    mayFreeze: false,
+    ...source.info,
+  };
+  return jsHostClock(() => source.now(), info, typeof sleepOffsetNs === "function" ? () => sleepOffsetNs.call(source) : undefined);
+}

@@ -1,0 +1,124 @@
+/**
+ * Node host. Module: `lease-core.wasm` read from the package's build/ with node:fs and compiled
+ * once per process. Clock (contract §1.1), by policy:
+ *
+ * - `raw+sleep` (default): CLOCK_MONOTONIC_RAW, which NTP cannot slew (clock_gettime(2)), plus
+ *   the growth of the sleep offset CLOCK_BOOTTIME - CLOCK_MONOTONIC, which only grows across a
+ *   suspend. The core adds that growth to the lease clock and, when it jumps, invalidates every
+ *   lease. Cost: three vDSO reads per sample (~62 ns here against ~21 ns for one); the offset
+ *   is read BOOTTIME first, so preemption between the reads can only shrink it, and a running
+ *   maximum baseline never reports a suspend that did not happen.
+ * - `boottime`: CLOCK_BOOTTIME, one read, counts suspend, but NTP-slewed.
+ * - `raw`: CLOCK_MONOTONIC_RAW alone, one read, blind to suspend (the reference store's choice).
+ *
+ * Without the N-API shim (not built, or LEASE_CORE_NO_NATIVE=1) it falls back to
+ * `process.hrtime.bigint()` (CLOCK_MONOTONIC: slewed, stops in suspend), reports
+ * `raw: false, suspendAware: false`, and warns once.
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
+import { InvalidOptionError } from "./errors.js";
+import { loadNativeClock, type NativeClock } from "./node-clock.js";
+
+export * from "./api.js";
+
+/** The Node clock policies; see the module comment. */
+export type NodeClockPolicy = "raw+sleep" | "boottime" | "raw";
+
+/** Options of the Node host's `createLeaseCore`. */
+export interface NodeLeaseCoreOptions extends CoreOptions {
+  /** A custom clock (a simulation, a test); overrides `clockPolicy`. */
+  clock?: ClockSource;
+  /** Which native clock to read (default `raw+sleep`). */
+  clockPolicy?: NodeClockPolicy;
+}
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+let warnedFallback = false;
+
+/** The compiled core, cached per process; a failed compile is retried on the next call. */
+function compileCore(): Promise<WebAssembly.Module> {
+  compiled ??= (async () => {
+    const candidates = ["./lease-core.wasm", "../build/lease-core.wasm"];
+    let lastError: unknown;
+    for (const candidate of candidates) {
+      try {
+        return await WebAssembly.compile(await readFile(fileURLToPath(new URL(candidate, import.meta.url))));
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError;
+  })().catch((err: unknown) => {
+    compiled = undefined;
+    throw err;
+  });
+  return compiled;
+}
+
+function nativeHostClock(native: NativeClock, policy: NodeClockPolicy): HostClock {
+  const bind = (fill: () => void) => (memory: WebAssembly.Memory, byteOffset: number) => {
+    // The core never grows its memory after init (assembly/index.ts), so the pointer the shim
+    // keeps into this buffer stays valid for the life of the core.
+    native.bindCell(memory.buffer, byteOffset);
+    return fill;
+  };
+  switch (policy) {
+    case "raw+sleep":
+      return {
+        info: { source: "CLOCK_MONOTONIC_RAW+sleep-offset", raw: true, suspendAware: true, resolutionNs: native.resolutionNs("raw"), mayFreeze: false },
+        bind: bind(native.fillRawSleep),
+        primeReadings: 5,
+      };
+    case "boottime":
+      return {
+        info: { source: "CLOCK_BOOTTIME", raw: false, suspendAware: true, resolutionNs: native.resolutionNs("boottime"), mayFreeze: false },
+        bind: bind(native.fillBoottime),
+      };
+    case "raw":
+      return {
+        info: { source: "CLOCK_MONOTONIC_RAW", raw: true, suspendAware: false, resolutionNs: native.resolutionNs("raw"), mayFreeze: false },
+        bind: bind(native.fillRaw),
+      };
+  }
+}
+
+function hrtimeHostClock(): HostClock {
+  return jsHostClock(() => process.hrtime.bigint(), {
+    source: "process.hrtime.bigint",
+    raw: false,
+    suspendAware: false,
+    resolutionNs: 1n,
+    mayFreeze: false,
+  });
+}
+
+/**
+ * Loads a lease core on Node. Retryable: a failure leaves nothing cached but the error.
+ * @throws InvalidOptionError for an unknown `clockPolicy` or bad sizes.
+ */
+export async function createLeaseCore(options: NodeLeaseCoreOptions = {}): Promise<LeaseCore> {
+  if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+  const policy = options.clockPolicy ?? "raw+sleep";
+  if (policy !== "raw+sleep" && policy !== "boottime" && policy !== "raw") {
+    throw new InvalidOptionError("clockPolicy", '"raw+sleep", "boottime" or "raw"', policy);
+  }
+  let clock: HostClock;
+  if (options.clock !== undefined) {
+    clock = customHostClock(options.clock);
+  } else {
+    const native = loadNativeClock();
+    if (native.clock) {
+      clock = nativeHostClock(native.clock, policy);
+    } else {
+      if (!warnedFallback) {
+        warnedFallback = true;
+        process.emitWarning(`lease-core: native clock unavailable (${native.error}); using process.hrtime.bigint(), which is NTP-slewed and blind to suspend`, { code: "LEASE_CORE_CLOCK_FALLBACK" });
+      }
+      clock = hrtimeHostClock();
+    }
+  }
+  return createCoreWith(await compileCore(), clock, options);
+}

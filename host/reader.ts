@@ -1,0 +1,322 @@
+/**
+ * Reading and writing through the lease (contract §4): `LeaseReader` around one engine, and
+ * `ShardedLeaseReader` around one engine per group. The decision itself is the wasm core's
+ * `decideRead`, on one clock sample taken at entry; this file does the I/O around it.
+ * @module
+ */
+import { REASONS, REASON_DISABLED, SERVE_LOCAL, type CoreExports, type Reason } from "./abi.js";
+import { checkDuration, checkInstant, type Lease, type LeaseCore } from "./core.js";
+import {
+  InvalidCommitResultError,
+  InvalidEngineAnswerError,
+  InvalidOptionError,
+  NotLeaderError,
+  PartialLeaseCapabilityError,
+  ReaderClosedError,
+  UnknownGroupError,
+  UnroutableKeyError,
+  isLeadershipLossError,
+} from "./errors.js";
+
+/** The role an engine reports. Only `leader` may serve lease reads or commit. */
+export type EngineState = "leader" | "follower" | "candidate" | "shutdown" | "unknown";
+
+/**
+ * What lease-core needs from a replication engine (a Raft node, an etcd-elected service...).
+ * The lease capability is the three optional methods together; an engine without them gets
+ * linearizable reads only.
+ */
+export interface LeaseEngine {
+  /** The engine's current role. */
+  state(): EngineState;
+  /** The index of the last entry applied to local state (the fence a local read returns). */
+  appliedIndex(): bigint;
+  /** A linearizable read barrier (ReadIndex or equivalent); resolves to the index to read at. */
+  linearizableRead(signal?: AbortSignal): Promise<bigint>;
+  /** The lease duration in ns; <= 0 disables lease reads (reported once, never silent). */
+  leaseDurationNs?(): bigint;
+  /** The engine's published quorum-ack instant on the same clock as the core (0n: none). */
+  lastQuorumAck?(): bigint;
+  /** Registers a callback run when leadership is lost; returns a deregister function. */
+  onLeaderLoss?(callback: () => void): () => void;
+}
+
+/** Hooks called with a reason for every read: `onHit("valid")` when served locally, `onMiss(reason)` otherwise. */
+export interface LeaseObserver {
+  onHit?(reason: Reason): void;
+  onMiss?(reason: Reason): void;
+}
+
+/** Options of `createLeaseReader`. */
+export interface LeaseReaderOptions {
+  observer?: LeaseObserver;
+  /** Where the one-time "lease reads disabled" notice goes (default `console.warn`). */
+  onWarning?: (message: string) => void;
+}
+
+/** Options of `createShardedLeaseReader`. */
+export interface ShardedLeaseReaderOptions {
+  groups: Map<number, LeaseEngine>;
+  /** The group owning a key; `undefined` (or an unknown group) is an error, never a default. */
+  route(key: string | Uint8Array): number | undefined;
+  observer?: LeaseObserver;
+  onWarning?: (message: string) => void;
+}
+
+const readAt = Symbol("readAt");
+
+function checkIndex(value: unknown, method: string): bigint {
+  if (typeof value !== "bigint" || value < 0n) throw new InvalidEngineAnswerError(method, value);
+  return value;
+}
+
+/** Lease reads and lease-extending writes through one engine (contract §4). */
+export class LeaseReader {
+  /** This reader's caller-side lease (warmed by linearizable reads and local commits). */
+  readonly lease: Lease;
+  readonly #core: LeaseCore;
+  readonly #ex: CoreExports;
+  readonly #engine: LeaseEngine;
+  readonly #capable: boolean;
+  readonly #observer: LeaseObserver | undefined;
+  readonly #onWarning: (message: string) => void;
+  #deregister: (() => void) | undefined;
+  #closed = false;
+  #warned = false;
+
+  /** @internal Use `core.createLeaseReader(engine)`. */
+  constructor(core: LeaseCore, engine: LeaseEngine, options: LeaseReaderOptions = {}) {
+    if (typeof engine !== "object" || engine === null) throw new InvalidOptionError("engine", "a LeaseEngine", engine);
+    for (const method of ["state", "appliedIndex", "linearizableRead"] as const) {
+      if (typeof engine[method] !== "function") throw new InvalidOptionError(`engine.${method}`, "a function", engine[method]);
+    }
+    const capability = ["leaseDurationNs", "lastQuorumAck", "onLeaderLoss"] as const;
+    const missing = capability.filter((m) => typeof engine[m] !== "function");
+    if (missing.length !== 0 && missing.length !== capability.length) throw new PartialLeaseCapabilityError(missing);
+    this.#core = core;
+    this.#ex = core.exports;
+    this.#engine = engine;
+    this.#capable = missing.length === 0;
+    this.#observer = options.observer;
+    this.#onWarning = options.onWarning ?? ((message) => console.warn(message));
+    this.lease = core.createLease();
+    if (this.#capable) {
+      const lease = this.lease;
+      this.#deregister = engine.onLeaderLoss!(() => {
+        if (!this.#closed) lease.invalidate();
+      });
+    }
+  }
+
+  /** Whether the engine implements the lease capability. */
+  get leaseCapable(): boolean {
+    return this.#capable;
+  }
+
+  /**
+   * A read fence: the applied index when the lease proves leadership (served locally), else a
+   * linearizable read, which warms the lease on success. Resolves to the index to read at.
+   * @throws ReaderClosedError after close(); the engine's error when the linearizable read fails
+   *   (a leadership-loss error also invalidates the lease).
+   */
+  async leaseRead(signal?: AbortSignal): Promise<bigint> {
+    if (this.#closed) throw new ReaderClosedError();
+    signal?.throwIfAborted();
+    return this[readAt](this.#core.now(), signal);
+  }
+
+  /** @internal The decision of contract §4 on a sample taken by the caller. */
+  async [readAt](nowNs: bigint, signal: AbortSignal | undefined): Promise<bigint> {
+    const engine = this.#engine;
+    let leaseDurationNs = 0n;
+    let ackNs = 0n;
+    const isLeader = engine.state() === "leader";
+    if (this.#capable) {
+      leaseDurationNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+      const ack = engine.lastQuorumAck!();
+      ackNs = checkInstant(ack, "engine.lastQuorumAck()");
+    }
+    const slot = this.lease.slot;
+    const generation = this.#ex.leaseGeneration(slot); // step 3: before the quorum operation
+    const outcome = this.#ex.decideRead(slot, nowNs, this.#capable ? 1 : 0, leaseDurationNs, isLeader ? 1 : 0, ackNs);
+    const reason = REASONS[outcome & 0xff]!;
+    if (outcome & SERVE_LOCAL) {
+      this.#observer?.onHit?.(reason);
+      return checkIndex(engine.appliedIndex(), "appliedIndex");
+    }
+    this.#observer?.onMiss?.(reason);
+    if (reason === REASONS[REASON_DISABLED] && !this.#warned) {
+      this.#warned = true;
+      this.#onWarning(
+        this.#capable
+          ? `lease-core: engine.leaseDurationNs() is ${leaseDurationNs} <= 0: lease reads are disabled, every read is linearizable`
+          : "lease-core: the engine has no lease capability (leaseDurationNs, lastQuorumAck, onLeaderLoss): every read is linearizable",
+      );
+    }
+    return this.#linearizable(nowNs, generation, leaseDurationNs, isLeader && reason !== REASONS[REASON_DISABLED], signal);
+  }
+
+  async #linearizable(nowNs: bigint, generation: bigint, leaseDurationNs: bigint, mayExtend: boolean, signal: AbortSignal | undefined): Promise<bigint> {
+    let index: bigint;
+    try {
+      index = checkIndex(await this.#engine.linearizableRead(signal), "linearizableRead");
+    } catch (err) {
+      if (isLeadershipLossError(err) && !this.#closed) this.lease.invalidate();
+      throw err;
+    }
+    // Only a leader that is still leader warms its lease: a follower's read proves that
+    // *some* leader had a quorum, not this node.
+    if (mayExtend && this.#engine.state() === "leader") {
+      this.#ex.leaseExtendFrom(this.lease.slot, nowNs, leaseDurationNs, generation);
+    }
+    return index;
+  }
+
+  /**
+   * A write through the engine. Refuses with NotLeaderError (without calling `commit`) unless
+   * leader. Samples the clock and generation before committing; extends the lease from that
+   * sample only after a real, local commit (commitIndex > 0, still leader, not `forwarded`).
+   * A leadership-loss error from `commit` invalidates the lease.
+   */
+  async dispatch<T extends { commitIndex: bigint; forwarded?: boolean }>(commit: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new ReaderClosedError();
+    if (typeof commit !== "function") throw new InvalidOptionError("commit", "a function", commit);
+    const engine = this.#engine;
+    if (engine.state() !== "leader") throw new NotLeaderError();
+    const sampleNs = this.#core.now();
+    const slot = this.lease.slot;
+    const generation = this.#ex.leaseGeneration(slot);
+    let result: T;
+    try {
+      result = await commit();
+    } catch (err) {
+      if (isLeadershipLossError(err) && !this.#closed) this.lease.invalidate();
+      throw err;
+    }
+    const commitIndex = (result as { commitIndex?: unknown } | null | undefined)?.commitIndex;
+    if (typeof commitIndex !== "bigint" || commitIndex < 0n) throw new InvalidCommitResultError(result);
+    if (this.#capable && commitIndex > 0n && result.forwarded !== true && engine.state() === "leader") {
+      const leaseDurationNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+      this.#ex.leaseExtendFrom(slot, sampleNs, leaseDurationNs, generation);
+    }
+    return result;
+  }
+
+  /** Deregisters the leader-loss callback and refuses further reads. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const deregister = this.#deregister;
+    this.#deregister = undefined;
+    deregister?.();
+  }
+}
+
+/**
+ * Lease reads over several groups (shards): each group has its own engine, lease,
+ * invalidation and leader-loss hook; an error in one group never touches another.
+ */
+export class ShardedLeaseReader {
+  readonly #core: LeaseCore;
+  readonly #readers = new Map<number, LeaseReader>();
+  readonly #groupIds: number[];
+  readonly #route: (key: string | Uint8Array) => number | undefined;
+  #closed = false;
+
+  /** @internal Use `core.createShardedLeaseReader(options)`. */
+  constructor(core: LeaseCore, options: ShardedLeaseReaderOptions) {
+    if (typeof options !== "object" || options === null || !(options.groups instanceof Map)) {
+      throw new InvalidOptionError("groups", "a Map<number, LeaseEngine>", options?.groups);
+    }
+    if (typeof options.route !== "function") throw new InvalidOptionError("route", "a function", options.route);
+    this.#core = core;
+    this.#route = options.route;
+    try {
+      for (const [groupId, engine] of options.groups) {
+        if (typeof groupId !== "number" || !Number.isInteger(groupId)) throw new UnknownGroupError(groupId);
+        this.#readers.set(groupId, new LeaseReader(core, engine, { observer: options.observer, onWarning: options.onWarning }));
+      }
+    } catch (err) {
+      for (const reader of this.#readers.values()) reader.close();
+      throw err;
+    }
+    this.#groupIds = [...this.#readers.keys()].sort((a, b) => a - b);
+  }
+
+  /** The reader of one group (its lease is `reader(g).lease`). */
+  reader(groupId: number): LeaseReader {
+    const reader = this.#readers.get(groupId);
+    if (reader === undefined) throw new UnknownGroupError(groupId);
+    return reader;
+  }
+
+  /** A lease read on one group. */
+  leaseReadGroup(groupId: number, signal?: AbortSignal): Promise<bigint> {
+    if (this.#closed) return Promise.reject(new ReaderClosedError());
+    const reader = this.#readers.get(groupId);
+    if (reader === undefined) return Promise.reject(new UnknownGroupError(groupId));
+    return reader.leaseRead(signal);
+  }
+
+  /** A lease read on the group owning `key`. @throws UnroutableKeyError when no group owns it. */
+  leaseReadForKey(key: string | Uint8Array, signal?: AbortSignal): Promise<bigint> {
+    if (this.#closed) return Promise.reject(new ReaderClosedError());
+    let groupId: number | undefined;
+    try {
+      groupId = this.#routeKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#readers.get(groupId)!.leaseRead(signal);
+  }
+
+  /**
+   * Fences every group touched by `keys` (all groups without keys). Every group is decided on
+   * one clock sample; the groups that need a linearizable read run them concurrently, and the
+   * call fails closed: if any group cannot be fenced it rejects with the error of the first
+   * such group (lowest id). Resolves to the fence index per group.
+   */
+  async leaseReadAllGroups(keys?: Iterable<string | Uint8Array>, signal?: AbortSignal): Promise<Map<number, bigint>> {
+    if (this.#closed) throw new ReaderClosedError();
+    let groupIds = this.#groupIds;
+    if (keys !== undefined) {
+      const touched = new Set<number>();
+      for (const key of keys) touched.add(this.#routeKey(key));
+      groupIds = [...touched].sort((a, b) => a - b);
+    }
+    signal?.throwIfAborted();
+    const nowNs = this.#core.now();
+    const pending = groupIds.map((g) => this.#readers.get(g)![readAt](nowNs, signal));
+    const settled = await Promise.allSettled(pending);
+    const fences = new Map<number, bigint>();
+    for (let i = 0; i < groupIds.length; i++) {
+      const outcome = settled[i]!;
+      if (outcome.status === "rejected") throw outcome.reason;
+      fences.set(groupIds[i]!, outcome.value);
+    }
+    return fences;
+  }
+
+  /** A write on one group (see LeaseReader.dispatch). */
+  dispatch<T extends { commitIndex: bigint; forwarded?: boolean }>(groupId: number, commit: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new ReaderClosedError());
+    const reader = this.#readers.get(groupId);
+    if (reader === undefined) return Promise.reject(new UnknownGroupError(groupId));
+    return reader.dispatch(commit);
+  }
+
+  /** Closes every group's reader. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const reader of this.#readers.values()) reader.close();
+  }
+
+  #routeKey(key: string | Uint8Array): number {
+    if (typeof key !== "string" && !(key instanceof Uint8Array)) throw new InvalidOptionError("key", "a string or Uint8Array", key);
+    const groupId = this.#route(key);
+    if (groupId === undefined || !this.#readers.has(groupId)) throw new UnroutableKeyError(key, groupId);
+    return groupId;
+  }
+}
+

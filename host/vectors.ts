@@ -1,0 +1,162 @@
+/**
+ * The conformance-vector runner (vectors/README.md): runs the contract as data through the
+ * public API of any host's core. Portable: no Node APIs, so every runtime runs the same cases.
+ * @module
+ */
+import type { ClockSource, LeaseCore, Lease, QuorumAckTracker } from "./core.js";
+import { engineLeaseAckValid, followerQuorum } from "./core.js";
+import { REASONS } from "./abi.js";
+
+/** One conformance case. */
+export interface VectorCase {
+  name: string;
+  intent: string;
+  steps: VectorStep[];
+}
+/** One step of a case; fields per op (vectors/README.md). */
+export type VectorStep = { op: string; expect?: unknown; expectError?: string } & Record<string, unknown>;
+
+/** The result of running a set of cases. */
+export interface VectorReport {
+  passed: number;
+  failed: number;
+  steps: number;
+  failures: { name: string; step: number; message: string }[];
+}
+
+const T_NS = 1_000_000_000_000n; // "t": 1000 s, so every instant in a case is non-zero
+const UNITS: Record<string, bigint> = { ns: 1n, us: 1_000n, ms: 1_000_000n, s: 1_000_000_000n, min: 60_000_000_000n, h: 3_600_000_000_000n };
+
+/** Parses "t+50ms", "t-1ns", "0", "9223372036854775808", "5s+500us"; a non-string passes through. */
+export function parseInstant(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  if (value === "NaN") return Number.NaN;
+  const terms = value.match(/[+-]?[^+-]+/g);
+  if (terms === null) throw new Error(`bad instant ${value}`);
+  let total = 0n;
+  for (const term of terms) {
+    const sign = term.startsWith("-") ? -1n : 1n;
+    const body = term.replace(/^[+-]/, "");
+    if (body === "t") {
+      total += sign * T_NS;
+      continue;
+    }
+    const m = /^(\d+)(ns|us|ms|s|min|h)?$/.exec(body);
+    if (m === null) throw new Error(`bad instant term ${term} in ${value}`);
+    total += sign * BigInt(m[1]!) * UNITS[m[2] ?? "ns"]!;
+  }
+  return total;
+}
+
+/** A clock the steps script: `tick` sets the next reading (and sleep offset). */
+class ScriptedClock implements ClockSource {
+  readingNs = T_NS;
+  offsetNs = 0n;
+  now(): bigint {
+    return this.readingNs;
+  }
+  sleepOffsetNs(): bigint {
+    return this.offsetNs;
+  }
+}
+
+function same(actual: unknown, expected: unknown): boolean {
+  if (typeof expected === "object" && expected !== null) {
+    return Object.entries(expected).every(([k, v]) => same((actual as Record<string, unknown>)[k], v));
+  }
+  return actual === expected;
+}
+
+function show(value: unknown): string {
+  return typeof value === "bigint" ? `${value}n` : JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? `${v}n` : v));
+}
+
+/**
+ * Runs `cases` against cores made by `makeCore` (one fresh core per case, on a scripted clock).
+ * Never throws for a failing case: the report lists each failure with its step.
+ */
+export async function runVectors(makeCore: (clock: ClockSource) => Promise<LeaseCore>, cases: readonly VectorCase[]): Promise<VectorReport> {
+  const report: VectorReport = { passed: 0, failed: 0, steps: 0, failures: [] };
+  for (const c of cases) {
+    const clock = new ScriptedClock();
+    const core = await makeCore(clock);
+    const leases = new Map<string, Lease>();
+    const trackers = new Map<string, QuorumAckTracker>();
+    const captured = new Map<string, bigint>();
+    const lease = (name: unknown) => leases.get(String(name)) ?? fail(`no lease ${String(name)}`);
+    const tracker = (name: unknown) => trackers.get(String(name)) ?? fail(`no tracker ${String(name)}`);
+    const gen = (l: Lease, g: unknown): unknown => {
+      if (g === "current") return l.generation();
+      if (typeof g === "string" && g.startsWith("$")) return captured.get(g.slice(1)) ?? fail(`no capture ${g}`);
+      return parseInstant(g);
+    };
+    const run = (s: VectorStep): unknown => {
+      const at = (field: string) => parseInstant(s[field]);
+      switch (s.op) {
+        case "lease": leases.set(String(s["name"]), core.createLease()); return undefined;
+        case "valid": return s["now"] === undefined ? lease(s["lease"]).valid() : lease(s["lease"]).valid(at("now") as bigint);
+        case "reason": return s["now"] === undefined ? lease(s["lease"]).reason() : lease(s["lease"]).reason(at("now") as bigint);
+        case "extend": { const l = lease(s["lease"]); return l.extend(at("until") as bigint, gen(l, s["gen"]) as bigint); }
+        case "invalidate": lease(s["lease"]).invalidate(); return undefined;
+        case "capture": captured.set(String(s["as"]), lease(s["lease"]).generation()); return undefined;
+        case "generation": return lease(s["lease"]).generation();
+        case "expiry": return lease(s["lease"]).expiry();
+        case "tracker": trackers.set(String(s["name"]), core.createQuorumAckTracker()); return undefined;
+        case "recordAck": tracker(s["tracker"]).recordAck(s["peer"] as number, s["quorum"] as number, at("sentAt") as bigint); return undefined;
+        case "recordSelfAck": tracker(s["tracker"]).recordSelfAck(at("sample") as bigint); return undefined;
+        case "removePeer": tracker(s["tracker"]).removePeer(s["peer"] as number, s["quorum"] as number); return undefined;
+        case "reset": tracker(s["tracker"]).reset(); return undefined;
+        case "quorumAck": return tracker(s["tracker"]).quorumAck();
+        case "engineCheck": return engineLeaseAckValid(String(s["state"]), at("ack") as bigint, at("now") as bigint, at("duration") as bigint);
+        case "followerQuorum": return followerQuorum(s["voters"] as number);
+        case "tick":
+          clock.readingNs = at("reading") as bigint;
+          if (s["sleepOffset"] !== undefined) clock.offsetNs = at("sleepOffset") as bigint;
+          return core.now();
+        case "clockEvents": return core.clockEvents();
+        case "config":
+          return core.leaseDurationFor({
+            electionTimeoutNs: at("electionTimeout") as bigint,
+            tickNs: at("tick") as bigint,
+            safetyMarginNs: at("margin") as bigint,
+            driftPpmMax: at("driftPpm") as bigint,
+            checkQuorum: s["checkQuorum"] as boolean,
+          });
+        default: return fail(`unknown op ${s.op}`);
+      }
+    };
+    let failure: { step: number; message: string } | undefined;
+    for (let i = 0; i < c.steps.length && failure === undefined; i++) {
+      const step = c.steps[i]!;
+      report.steps++;
+      try {
+        const actual = run(step);
+        if (step.expectError !== undefined) {
+          failure = { step: i, message: `${step.op}: expected ${step.expectError}, returned ${show(actual)}` };
+        } else if ("expect" in step) {
+          const expected = typeof step.expect === "string" && !(REASONS as readonly string[]).includes(step.expect) ? parseInstant(step.expect) : step.expect;
+          const expectedObj = typeof expected === "object" && expected !== null
+            ? Object.fromEntries(Object.entries(expected).map(([k, v]) => [k, parseInstant(v)]))
+            : expected;
+          if (!same(actual, expectedObj)) failure = { step: i, message: `${step.op}: expected ${show(expectedObj)}, got ${show(actual)}` };
+        }
+      } catch (err) {
+        const name = err instanceof Error ? err.name : typeof err;
+        if (step.expectError === undefined || name !== step.expectError) {
+          failure = { step: i, message: `${step.op}: ${step.expectError ? `expected ${step.expectError}, ` : ""}threw ${name}: ${err instanceof Error ? err.message : String(err)}` };
+        }
+      }
+    }
+    if (failure) {
+      report.failed++;
+      report.failures.push({ name: c.name, ...failure });
+    } else {
+      report.passed++;
+    }
+  }
+  return report;
+}
+
+function fail(message: string): never {
+  throw new Error(`vector: ${message}`);
+}

@@ -1,0 +1,38 @@
+// Builds everything `npm ci` and `npm test` need, in order:
+//   1. the wasm core: asc assembly/index.ts → build/lease-core.wasm (asserts on);
+//   2. the N-API clock shim (optional: scripts/build-native.mjs never fails the build);
+//   3. the TypeScript hosts: esbuild → build/*.js (ESM), tsc → build/types/*.d.ts.
+// Usage: node scripts/build.mjs [--skip-native]
+import { spawnSync } from "node:child_process";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+
+function run(command, args) {
+  const result = spawnSync(command, args, { cwd: root, stdio: "inherit" });
+  if (result.status !== 0) {
+    console.error(`lease-core build: ${command} ${args.join(" ")} failed`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+run(bin("asc"), ["assembly/index.ts", "--config", "asconfig.json", "--target", "release"]);
+if (!process.argv.includes("--skip-native")) run(process.execPath, [join(root, "scripts", "build-native.mjs")]);
+
+// One bundle per entry; each runtime host gets its own file (package.json "exports").
+await build({
+  absWorkingDir: root,
+  entryPoints: { node: "host/node.ts", cli: "host/cli.ts" },
+  outdir: "build",
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  // No code splitting: each bundle must sit directly in build/, beside lease-core.wasm and
+  // lease_clock.node, which it finds relative to its own import.meta.url.
+  logLevel: "warning",
+});
+run(bin("tsc"), ["-p", "tsconfig.json", "--emitDeclarationOnly"]);
