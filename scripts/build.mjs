@@ -4,6 +4,7 @@
 //   3. the TypeScript hosts: esbuild → build/*.js (ESM), tsc → build/types/*.d.ts.
 // Usage: node scripts/build.mjs [--skip-native]
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -22,17 +23,31 @@ function run(command, args) {
 run(bin("asc"), ["assembly/index.ts", "--config", "asconfig.json", "--target", "release"]);
 if (!process.argv.includes("--skip-native")) run(process.execPath, [join(root, "scripts", "build-native.mjs")]);
 
-// One bundle per entry; each runtime host gets its own file (package.json "exports").
-await build({
-  absWorkingDir: root,
-  entryPoints: { node: "host/node.ts", cli: "host/cli.ts" },
-  outdir: "build",
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  // No code splitting: each bundle must sit directly in build/, beside lease-core.wasm and
-  // lease_clock.node, which it finds relative to its own import.meta.url.
-  logLevel: "warning",
-});
+// One bundle per runtime host (package.json "exports" maps each condition to its file), plus
+// the CLI. An entry whose source does not exist yet is skipped.
+const ENTRIES = [
+  { name: "node", platform: "node" },
+  { name: "cli", platform: "node" },
+  { name: "deno", platform: "neutral" },
+  { name: "bun", platform: "node", external: ["bun:ffi"] },
+  { name: "browser", platform: "browser" },
+  { name: "workerd", platform: "neutral", external: ["./lease-core.wasm"] },
+];
+for (const entry of ENTRIES) {
+  const source = join("host", `${entry.name}.ts`);
+  if (!existsSync(join(root, source))) continue;
+  await build({
+    absWorkingDir: root,
+    entryPoints: { [entry.name]: source },
+    outdir: "build",
+    bundle: true,
+    format: "esm",
+    platform: entry.platform,
+    target: "es2022",
+    external: entry.external ?? [],
+    // No code splitting: each bundle must sit directly in build/, beside lease-core.wasm and
+    // lease_clock.node, which it finds relative to its own import.meta.url.
+    logLevel: "warning",
+  });
+}
 run(bin("tsc"), ["-p", "tsconfig.json", "--emitDeclarationOnly"]);

@@ -86,8 +86,40 @@ byte freshVal;      /* ... and this is the expiry it installed                  
 byte ninv;          /* invalidations started (bounded by MAXINV)                           */
 byte provisional;   /* TWO_WORD: extenders between their store of E and their return      */
 byte eqgen;         /* TWO_WORD: tg when E was last written                                */
+byte invBusy;       /* two-step invalidates between their first and last visible step     */
 
 /* ---- checks ---- */
+#ifdef ONLY_INV1
+#define NO_INV2
+#define NO_INV3
+#define NO_INV4
+#define NO_GENX
+#endif
+#ifdef ONLY_INV2
+#define NO_INV1
+#define NO_INV3
+#define NO_INV4
+#define NO_GENX
+#endif
+#ifdef ONLY_INV3
+#define NO_INV1
+#define NO_INV2
+#define NO_INV4
+#define NO_GENX
+#endif
+#ifdef ONLY_INV4
+#define NO_INV1
+#define NO_INV2
+#define NO_INV3
+#define NO_GENX
+#endif
+#ifdef ONLY_GENX
+#define NO_INV1
+#define NO_INV2
+#define NO_INV3
+#define NO_INV4
+#endif
+
 #define CHECK(v, c)   v = (c); assert(v)
 
 #ifndef NO_INV1
@@ -160,7 +192,7 @@ inline extend(u, s, ok) {
              CHECK1(s == tg);
              CHECK4(u > Eq);
              printf("MSC: w%d extend(%d, gen %d): cmpxchg ok\n", id, u, s);
-             Eq = u; qgen = s; freshLive = true; freshVal = u; ok = true
+             Eq = u; qgen = s; freshLive = (invBusy == 0); freshVal = u; ok = true
           :: else -> skip                          /* W moved: retry from the loads */
           fi
         };
@@ -191,7 +223,7 @@ inline extend(u, s, ok) {
         };
         if
         :: atomic { Wg == s ->                     /* re-check G: still ours, return true */
-             provisional--; freshLive = true; freshVal = u; ok = true;
+             provisional--; freshLive = (invBusy == 0); freshVal = u; ok = true;
              printf("MSC: w%d extend(%d, gen %d): returns true\n", id, u, s) }
         :: atomic { Wg != s ->                     /* G moved: rollback cmpxchg(E, until, prev) */
              printf("MSC: w%d extend(%d, gen %d): G=%d moved, rollback cmpxchg(E, %d, %d) sees E=%d\n",
@@ -214,19 +246,19 @@ inline extend(u, s, ok) {
  */
 inline invalidate() {
 #if defined(TWO_WORD)
-  atomic { Eq = 0; eqgen = tg; freshLive = false };            /* store E = 0 */
-  atomic { Wg++; tg++; g = tg;                                 /* G += 1 */
+  atomic { Eq = 0; eqgen = tg; freshLive = false; invBusy++ };  /* store E = 0 */
+  atomic { Wg++; tg++; g = tg; invBusy--;                      /* G += 1 */
            printf("MSC: w%d invalidate: E=0, G=%d\n", id, Wg) };
 #elif defined(BUG_CLEAR_THEN_BUMP)
-  atomic { Eq = 0; freshLive = false;                          /* atomic.and(W, GEN_MASK) */
+  atomic { Eq = 0; freshLive = false; invBusy++;               /* atomic.and(W, GEN_MASK) */
            printf("MSC: w%d invalidate step 1: q=0\n", id) };
-  atomic { Wg = (Wg + 1) % M; tg++; g = tg;                    /* second RMW: gen += 1 */
+  atomic { Wg = (Wg + 1) % M; tg++; g = tg; invBusy--;         /* second RMW: gen += 1 */
            printf("MSC: w%d invalidate step 2: gen=%d (q=%d)\n", id, tg, Eq) };
   H++;
 #elif defined(BUG_BUMP_THEN_CLEAR)
-  atomic { Wg = (Wg + 1) % M; tg++; g = tg;                    /* first RMW: gen += 1 */
+  atomic { Wg = (Wg + 1) % M; tg++; g = tg; invBusy++;         /* first RMW: gen += 1 */
            printf("MSC: w%d invalidate step 1: gen=%d (q=%d still)\n", id, tg, Eq) };
-  atomic { Eq = 0; freshLive = false;                          /* atomic.and(W, GEN_MASK) */
+  atomic { Eq = 0; freshLive = false; invBusy--;               /* atomic.and(W, GEN_MASK) */
            printf("MSC: w%d invalidate step 2: q=0\n", id) };
   H++;
 #else
