@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set-up on a fresh Debian machine, in one command (`npm run setup`): the system packages the
+# tests drive for real, then `npm ci`, which builds the wasm core, the N-API clock shim and the
+# host bundles. Needs root for apt-get; without it, it prints what to install and goes on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# chromium: the browser host's tests (playwright-core drives /usr/bin/chromium, never a download)
+# spin: the model check of the shared-memory lease protocol
+APT_PACKAGES=(chromium spin)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "lease-core setup: please install the Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
+  fi
+fi
+
+npm ci
