@@ -92,3 +92,18 @@ export function observeCell(): i64 {
 export function lastInstant(): i64 {
   return lastInstantNs;
 }
+
+/** Forgets every reading, the sleep-offset baseline and the event counts, as a new instance
+ *  would start. Not part of the ABI (index.ts does not export it): only the WASI self-test
+ *  (assembly/wasi-selftest.ts) calls it, to run each conformance case on a fresh clock inside
+ *  one instance, as the JS runner does with one core per case. */
+export function resetClockForTest(): void {
+  lastInstantNs = 0;
+  offsetBaseNs = 0;
+  offsetMaxNs = 0;
+  offsetPrimed = false;
+  zeroReadings = 0;
+  regressions = 0;
+  suspends = 0;
+  suspendedNs = 0;
+}

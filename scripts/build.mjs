@@ -1,5 +1,6 @@
 // Builds everything `npm ci` and `npm test` need, in order:
-//   1. the wasm core: asc assembly/index.ts → build/lease-core.wasm (asserts on);
+//   1. the wasm core: asc assembly/index.ts → build/lease-core.wasm (asserts on), and the WASI
+//      builds build/lease-core.wasi.wasm (reactor) and build/lease-core.wasi-selftest.wasm;
 //   2. the N-API clock shim (optional: scripts/build-native.mjs never fails the build);
 //   3. the TypeScript hosts: esbuild → build/*.js (ESM), tsc → build/types/*.d.ts.
 // Usage: node scripts/build.mjs [--skip-native]
@@ -21,6 +22,8 @@ function run(command, args) {
 }
 
 run(bin("asc"), ["assembly/index.ts", "--config", "asconfig.json", "--target", "release"]);
+// The WASI reactor and self-test command (scripts/build-wasi.mjs, docs/abi.md).
+run(process.execPath, [join(root, "scripts", "build-wasi.mjs")]);
 if (!process.argv.includes("--skip-native")) run(process.execPath, [join(root, "scripts", "build-native.mjs")]);
 
 // One bundle per runtime host (package.json "exports" maps each condition to its file), plus

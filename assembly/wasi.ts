@@ -1,0 +1,43 @@
+// The WASI reactor (build/lease-core.wasi.wasm): the exported ABI of assembly/index.ts, for any
+// WASI host, whose only clock is wasi_snapshot_preview1.clock_time_get(MONOTONIC). Documented in
+// docs/abi.md ("Builds").
+//
+// Every export of index.ts is re-exported unchanged except `clockSample`, which reads the WASI
+// clock itself instead of calling the lease_host.readClock import; index.ts's clockSample is then
+// unreachable, so the compiler never emits that import (test/wasi.test.ts checks the imports).
+// One export is added: `clockFillCell`, the cell fill a JS host needs to wrap the reactor.
+// A host calls `_initialize` once (the WASI reactor convention: node:wasi's `initialize()`), then
+// `init(leaseCapacity, trackerCapacity)`, as with the JS-clock build.
+
+import { CLOCK_CELL, observeCell } from "./instant";
+import { wasiReadClock } from "./wasi-host";
+
+export {
+  init,
+  clockCell, clockObserve, clockObserveCell, clockPrimeCell,
+  clockZeroReadings, clockRegressions, clockSuspends, clockSuspendedNs, clockLastInstant,
+  leaseAlloc, leaseFree, leaseValid, leaseValidCell, leaseReason, leaseExpiry, leaseGeneration,
+  leaseExtend, leaseExtendFrom, leaseInvalidate, leaseValidRange, leaseCapacity,
+  trackerAlloc, trackerFree, trackerRecordAck, trackerRecordSelfAck, trackerRemovePeer,
+  trackerReset, trackerQuorumAck, trackerAckOf, trackerPeerCount,
+  engineAckValid, decideRead,
+  configValidate, configMinSafetyMarginNs,
+  REASON_VALID, REASON_EXPIRED, REASON_NOT_LEADER, REASON_CLOCK_UNKNOWN, REASON_TERM_MISMATCH,
+  REASON_SUSPEND_DETECTED, REASON_SUSPECT, REASON_DISABLED, SERVE_LOCAL, BY_ENGINE,
+  SUSPEND_TOLERANCE_NS, MAX_PEERS,
+} from "./index";
+
+/** One reading of WASI MONOTONIC into the clock cell (sleep offset 0), through the clock rules:
+ *  the lease instant, or 0 when refused. */
+export function clockSample(): i64 {
+  wasiReadClock(CLOCK_CELL);
+  return observeCell();
+}
+
+/** WASI reactor only: writes one WASI MONOTONIC reading into the clock cell (sleep offset 0)
+ *  without observing it: the `fill` of a JS host that drives the cell (host/core.ts LeaseCore),
+ *  so each reading goes through the clock rules exactly once (a second observe of a failed
+ *  reading would count it twice). */
+export function clockFillCell(): void {
+  wasiReadClock(CLOCK_CELL);
+}

@@ -1,0 +1,136 @@
+/**
+ * workerd / Cloudflare Workers host. Module: `import wasmModule from "./lease-core.wasm"`, which
+ * workerd (and wrangler's default rules) load as a CompiledWasm module: workerd refuses to
+ * compile wasm from bytes at run time ("Wasm code generation disallowed by embedder"), so
+ * `WebAssembly.compile(bytes)` and `compileStreaming` are not options. The bundle keeps the
+ * import external; `lease-core.wasm` must sit beside `workerd.js`.
+ *
+ * Clock: `performance.now()`, which in workerd is `Date.now()`: epoch ms, 1 ms steps
+ * (runtimes.md). It is:
+ * - not raw and not suspend-aware: a wall clock; if it ever stepped back the core would count
+ *   a regression and invalidate every lease (contract §1), so a step fails closed;
+ * - FROZEN while code runs in production: "Date.now() returns the time of the last I/O; it does
+ *   not advance during code execution" (developers.cloudflare.com/workers/runtime-apis/
+ *   web-standards). A lease checked late in a CPU-bound stretch looks younger than it is.
+ *   A local workerd does not freeze, which is why the core reports `mayFreeze: true` anyway.
+ *
+ * Frozen-clock budget (docs/edge-clocks.md): every lease read through this core's readers is
+ * shortened by `freezeBudgetNs` (default 50 ms), the time a check may lag the last I/O. It is
+ * applied to the lease duration, not to the clock: shifting every reading forward by the budget
+ * would shift the extend sample by the same amount and cancel out.
+ * @module
+ */
+// @ts-expect-error -- resolved by workerd's module loader (type CompiledWasm), not by tsc.
+import wasmModule from "./lease-core.wasm";
+import { I64_MAX, createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
+import { InvalidOptionError } from "./errors.js";
+import type { LeaseEngine, ShardedLeaseReaderOptions } from "./reader.js";
+
+export * from "./api.js";
+
+/**
+ * The default frozen-clock budget: 50 ms. It covers five times the whole CPU allowance of a
+ * free-plan request (10 ms) and any sane CPU stretch between two awaits, while costing only
+ * 7% of a 700 ms lease (the reference store's). Workers that run longer CPU-bound stretches
+ * between I/O must raise it, or await an I/O before reading (docs/edge-clocks.md).
+ */
+export const DEFAULT_FREEZE_BUDGET_NS = 50_000_000n;
+
+/** Options of the workerd host's `createLeaseCore`. */
+export interface WorkerdLeaseCoreOptions extends CoreOptions {
+  /** A custom clock (a simulation, a test); replaces `performance.now()` and takes no budget. */
+  clock?: ClockSource;
+  /**
+   * How far a check may lag the real time because the clock stood still since the last I/O,
+   * in ns (default `DEFAULT_FREEZE_BUDGET_NS`). Every lease duration an engine reports to this
+   * core's readers is shortened by it; a duration at or below it disables lease reads.
+   */
+  freezeBudgetNs?: bigint;
+}
+
+const NS_PER_US = 1_000n;
+const NS_PER_MS = 1_000_000n;
+
+/**
+ * One reading in ns. Epoch ms × 1e6 is past 2^53, so a Number of ns would be off by up to
+ * 256 ns (runtimes.md trap 2); ms × 1000 is an exact Number of µs until the year 2255, and
+ * rounding it keeps sub-ms readings exact should workerd ever offer them. The rest is BigInt.
+ */
+function readNs(): bigint {
+  return BigInt(Math.round(performance.now() * 1000)) * NS_PER_US;
+}
+
+function describeBudget(budgetNs: bigint): string {
+  return budgetNs % NS_PER_MS === 0n ? `${budgetNs / NS_PER_MS} ms` : `${budgetNs} ns`;
+}
+
+function performanceHostClock(budgetNs: bigint): HostClock {
+  return jsHostClock(readNs, {
+    source: `performance.now (frozen-clock budget ${describeBudget(budgetNs)})`,
+    raw: false,
+    suspendAware: false,
+    resolutionNs: NS_PER_MS,
+    mayFreeze: true,
+  });
+}
+
+/**
+ * The engine as the readers see it: its lease duration shortened by the budget. The proof
+ * (docs/edge-clocks.md): a reading is never later than the true time and lags it by at most
+ * the budget, so with the extend sample s ≤ true sample time and the check reading c ≥ true
+ * check time - budget, `c < s + (d - budget)` implies true age < d. Anything the reader would
+ * reject (a partial capability, a non-bigint duration) passes through untouched, so it still
+ * gets the reader's own typed error.
+ */
+function shortenedEngine(engine: LeaseEngine, budgetNs: bigint): LeaseEngine {
+  if (typeof engine !== "object" || engine === null) return engine;
+  const { state, appliedIndex, linearizableRead, leaseDurationNs, lastQuorumAck, onLeaderLoss } = engine;
+  const methods = [state, appliedIndex, linearizableRead, leaseDurationNs, lastQuorumAck, onLeaderLoss];
+  if (budgetNs === 0n || methods.some((m) => typeof m !== "function")) return engine;
+  return {
+    state: () => engine.state(),
+    appliedIndex: () => engine.appliedIndex(),
+    linearizableRead: (signal) => engine.linearizableRead(signal),
+    leaseDurationNs: () => {
+      const durationNs = engine.leaseDurationNs!();
+      if (typeof durationNs !== "bigint" || durationNs < 0n) return durationNs;
+      return durationNs > budgetNs ? durationNs - budgetNs : 0n;
+    },
+    lastQuorumAck: () => engine.lastQuorumAck!(),
+    onLeaderLoss: (callback) => engine.onLeaderLoss!(callback),
+  };
+}
+
+/** Makes every reader of `core` see its engines' lease durations shortened by the budget. */
+function applyFreezeBudget(core: LeaseCore, budgetNs: bigint): void {
+  const createLeaseReader = core.createLeaseReader;
+  const createShardedLeaseReader = core.createShardedLeaseReader;
+  core.createLeaseReader = (engine, options) => createLeaseReader.call(core, shortenedEngine(engine, budgetNs), options);
+  core.createShardedLeaseReader = (options: ShardedLeaseReaderOptions) => {
+    const groups = options?.groups;
+    if (!(groups instanceof Map)) return createShardedLeaseReader.call(core, options);
+    const shortened = new Map([...groups].map(([id, engine]) => [id, shortenedEngine(engine, budgetNs)] as const));
+    return createShardedLeaseReader.call(core, { ...options, groups: shortened });
+  };
+}
+
+/**
+ * Loads a lease core in workerd. Retryable (nothing is cached but the imported module).
+ * @throws InvalidOptionError for a bad `freezeBudgetNs`, a budget next to a custom `clock`
+ *   (it would be silently meaningless), or bad sizes.
+ */
+export async function createLeaseCore(options: WorkerdLeaseCoreOptions = {}): Promise<LeaseCore> {
+  if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+  const budget: unknown = options.freezeBudgetNs;
+  if (budget !== undefined && (typeof budget !== "bigint" || budget < 0n || budget > I64_MAX)) {
+    throw new InvalidOptionError("freezeBudgetNs", "a bigint of ns in [0, 2^63-1]", budget);
+  }
+  if (options.clock !== undefined) {
+    if (budget !== undefined) throw new InvalidOptionError("freezeBudgetNs", "omitted with a custom clock (the budget is for performance.now)", budget);
+    return createCoreWith(wasmModule as WebAssembly.Module, customHostClock(options.clock), options);
+  }
+  const budgetNs = (budget as bigint | undefined) ?? DEFAULT_FREEZE_BUDGET_NS;
+  const core = await createCoreWith(wasmModule as WebAssembly.Module, performanceHostClock(budgetNs), options);
+  applyFreezeBudget(core, budgetNs);
+  return core;
+}
