@@ -86,6 +86,7 @@ byte freshVal;      /* ... and this is the expiry it installed                  
 byte ninv;          /* invalidations started (bounded by MAXINV)                           */
 byte provisional;   /* TWO_WORD: extenders between their store of E and their return      */
 byte eqgen;         /* TWO_WORD: tg when E was last written                                */
+byte ebyW;          /* TWO_WORD: 1 + id of the extender whose store wrote E (0: other)      */
 byte invBusy;       /* two-step invalidates between their first and last visible step     */
 
 /* ---- checks ---- */
@@ -165,10 +166,12 @@ inline generation(res) {
   res = Wg;                                        /* load G */
 #else
   h = H;                                           /* atomic.load<u64>(H) */
-  atomic { lg = Wg; gt = tg };                     /* atomic.load<u64>(W) */
-  res = RECONSTRUCT(h, lg);
-  CHECKGX(res == gt);
-  h = 0; lg = 0; gt = 0
+  atomic {
+    lg = Wg; gt = tg;                              /* atomic.load<u64>(W) */
+    res = RECONSTRUCT(h, lg);
+    CHECKGX(res == gt);
+    h = 0; lg = 0; gt = 0
+  }
 #endif
 }
 
@@ -180,8 +183,7 @@ inline extend(u, s, ok) {
 #ifndef TWO_WORD
   do
   :: h = H;                                        /* atomic.load<u64>(H) */
-     atomic { lq = Eq; lg = Wg };                  /* w = atomic.load<u64>(W) */
-     g = RECONSTRUCT(h, lg);
+     atomic { lq = Eq; lg = Wg; g = RECONSTRUCT(h, lg) };   /* w = atomic.load<u64>(W) */
      if
      :: g != s || lq >= u ->                       /* stale generation, or not later: no effect */
         break
@@ -189,9 +191,10 @@ inline extend(u, s, ok) {
         atomic {                                   /* atomic.cmpxchg<u64>(W, w, pack(u, gen(w))) */
           if
           :: Eq == lq && Wg == lg ->
+             printf("MSC: w%d extend(%d, gen %d): cmpxchg(W, (q %d, gen field %d) -> (q %d, gen field %d)) ok, true gen %d\n",
+                    id, u, s, lq, lg, u, lg, tg);
              CHECK1(s == tg);
              CHECK4(u > Eq);
-             printf("MSC: w%d extend(%d, gen %d): cmpxchg ok\n", id, u, s);
              Eq = u; qgen = s; freshLive = (invBusy == 0); freshVal = u; ok = true
           :: else -> skip                          /* W moved: retry from the loads */
           fi
@@ -217,19 +220,23 @@ inline extend(u, s, ok) {
           provisional++;
           printf("MSC: w%d extend(%d, gen %d): store E=%d (prev %d)\n", id, u, s, u, lq);
           if
-          :: Eq != u -> Eq = u; qgen = s; eqgen = tg
+          :: Eq != u -> Eq = u; qgen = s; eqgen = tg; ebyW = id + 1
           :: else -> skip                          /* same value: nothing observable changes */
           fi
         };
         if
         :: atomic { Wg == s ->                     /* re-check G: still ours, return true */
-             provisional--; freshLive = (invBusy == 0); freshVal = u; ok = true;
+             provisional--; ok = true;
+             if                                    /* arm inv3 unless a later store superseded ours */
+             :: ebyW == id + 1 -> freshLive = (invBusy == 0); freshVal = u
+             :: else -> skip
+             fi;
              printf("MSC: w%d extend(%d, gen %d): returns true\n", id, u, s) }
         :: atomic { Wg != s ->                     /* G moved: rollback cmpxchg(E, until, prev) */
              printf("MSC: w%d extend(%d, gen %d): G=%d moved, rollback cmpxchg(E, %d, %d) sees E=%d\n",
                     id, u, s, Wg, u, lq, Eq);
              if
-             :: Eq == u -> CHECK4(eqgen != tg || lq >= Eq); Eq = lq; qgen = pq; eqgen = tg
+             :: Eq == u -> CHECK4(eqgen != tg || lq >= Eq); Eq = lq; qgen = pq; eqgen = tg; ebyW = 0
              :: else -> skip
              fi;
              provisional-- }
@@ -246,9 +253,10 @@ inline extend(u, s, ok) {
  */
 inline invalidate() {
 #if defined(TWO_WORD)
-  atomic { Eq = 0; eqgen = tg; freshLive = false; invBusy++ };  /* store E = 0 */
+  atomic { Eq = 0; eqgen = tg; ebyW = 0; freshLive = false; invBusy++;   /* store E = 0 */
+           printf("MSC: w%d invalidate step 1: E=0\n", id) };
   atomic { Wg++; tg++; g = tg; invBusy--;                      /* G += 1 */
-           printf("MSC: w%d invalidate: E=0, G=%d\n", id, Wg) };
+           printf("MSC: w%d invalidate step 2: G=%d (E=%d)\n", id, Wg, Eq) };
 #elif defined(BUG_CLEAR_THEN_BUMP)
   atomic { Eq = 0; freshLive = false; invBusy++;               /* atomic.and(W, GEN_MASK) */
            printf("MSC: w%d invalidate step 1: q=0\n", id) };
@@ -317,19 +325,32 @@ proctype reader() {
   bool inv2_reader_no_new_gen_old_expiry = true, generation_exact = true;
 end:
   do
-  :: /* snapshot(): generation and expiry from two loads, no retry */
+  :: /* snapshot(): generation and expiry from two loads, no retry. The local
+      * arithmetic after the second load is folded into its atomic step (it is
+      * invisible to the other processes). */
 #ifdef TWO_WORD
      h = Wg;                                       /* load G */
-     atomic { lq = Eq; gq = qgen };                /* load E */
-     g = h;
+     atomic {
+       lq = Eq; gq = qgen;                         /* load E */
+       g = h;
 #else
      h = H;                                        /* atomic.load<u64>(H) */
-     atomic { lq = Eq; lg = Wg; gq = qgen; gt = tg };  /* atomic.load<u64>(W): valid() is this load alone */
-     g = RECONSTRUCT(h, lg);
-     CHECKGX(g == gt);
+     atomic {
+       lq = Eq; lg = Wg; gq = qgen; gt = tg;       /* atomic.load<u64>(W); valid() is this load alone */
+       g = RECONSTRUCT(h, lg);
+       if
+       :: g != gt -> printf("MSC: reader: H=%d then W=(q %d, gen field %d) -> gen %d, true gen %d\n", h, lq, lg, g, gt)
+       :: else -> skip
+       fi;
+       CHECKGX(g == gt);
 #endif
-     CHECK2(lq == 0 || g <= gq);
-     h = 0; lq = 0; lg = 0; g = 0; gq = 0; gt = 0
+       if
+       :: lq != 0 && g > gq -> printf("MSC: reader: sees gen %d with expiry %d installed under gen %d\n", g, lq, gq)
+       :: else -> skip
+       fi;
+       CHECK2(lq == 0 || g <= gq);
+       h = 0; lq = 0; lg = 0; g = 0; gq = 0; gt = 0
+     }
   od
 }
 
