@@ -41,6 +41,9 @@ export function clockRegressions(): i64 { return clock.regressions; }
 export function clockSuspends(): i64 { return clock.suspends; }
 export function clockSuspendedNs(): i64 { return clock.suspendedNs; }
 export function clockLastInstant(): i64 { return clock.lastInstant(); }
+/** Regressions + suspends, wrapping: a cheap "did a clock fault happen since I last looked"
+ *  for tables outside this instance (the shared lease table invalidates on a change). */
+export function clockFaults(): i32 { return <i32>(clock.regressions + clock.suspends); }
 
 // Leases.
 export function leaseAlloc(): i32 { return lease.allocLease(); }

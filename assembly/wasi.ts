@@ -15,7 +15,7 @@ import { wasiReadClock } from "./wasi-host";
 export {
   init,
   clockCell, clockObserve, clockObserveCell, clockPrimeCell,
-  clockZeroReadings, clockRegressions, clockSuspends, clockSuspendedNs, clockLastInstant,
+  clockZeroReadings, clockRegressions, clockSuspends, clockSuspendedNs, clockLastInstant, clockFaults,
   leaseAlloc, leaseFree, leaseValid, leaseValidCell, leaseReason, leaseExpiry, leaseGeneration,
   leaseExtend, leaseExtendFrom, leaseInvalidate, leaseValidRange, leaseCapacity,
   trackerAlloc, trackerFree, trackerRecordAck, trackerRecordSelfAck, trackerRemovePeer,

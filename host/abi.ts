@@ -20,6 +20,7 @@ export interface CoreExports {
   clockSuspends(): bigint;
   clockSuspendedNs(): bigint;
   clockLastInstant(): bigint;
+  clockFaults(): number;
   leaseAlloc(): number;
   leaseFree(slot: number): void;
   leaseValid(slot: number, nowNs: bigint): number;

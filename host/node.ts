@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
 import { InvalidOptionError } from "./errors.js";
 import { loadNativeClock, type NativeClock } from "./node-clock.js";
+import { sharedTableApi } from "./shared.js";
 
 export * from "./api.js";
 
@@ -38,25 +39,32 @@ export interface NodeLeaseCoreOptions extends CoreOptions {
 let compiled: Promise<WebAssembly.Module> | undefined;
 let warnedFallback = false;
 
+/** Compiles a module that sits beside this bundle in build/ (or in build/ when run from source). */
+async function compileBeside(file: string): Promise<WebAssembly.Module> {
+  let lastError: unknown;
+  for (const candidate of [`./${file}`, `../build/${file}`]) {
+    try {
+      return await WebAssembly.compile(await readFile(fileURLToPath(new URL(candidate, import.meta.url))));
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
+}
+
 /** The compiled core, cached per process; a failed compile is retried on the next call. */
 function compileCore(): Promise<WebAssembly.Module> {
-  compiled ??= (async () => {
-    const candidates = ["./lease-core.wasm", "../build/lease-core.wasm"];
-    let lastError: unknown;
-    for (const candidate of candidates) {
-      try {
-        return await WebAssembly.compile(await readFile(fileURLToPath(new URL(candidate, import.meta.url))));
-      } catch (err) {
-        lastError = err;
-      }
-    }
-    throw lastError;
-  })().catch((err: unknown) => {
+  compiled ??= compileBeside("lease-core.wasm").catch((err: unknown) => {
     compiled = undefined;
     throw err;
   });
   return compiled;
 }
+
+/** Leases shared across worker_threads (host/shared.ts): create on one thread, attach on others. */
+export const { createSharedLeaseTable, attachSharedLeaseTable } = sharedTableApi(() => compileBeside("lease-core.shared.wasm"));
+export { SharedLeaseTable, SharedLease, SharedTableError, InvalidLeaseIndexError } from "./shared.js";
+export type { SharedLeaseTableOptions } from "./shared.js";
 
 function nativeHostClock(native: NativeClock, policy: NodeClockPolicy): HostClock {
   const bind = (fill: () => void) => (memory: WebAssembly.Memory, byteOffset: number) => {

@@ -1,0 +1,153 @@
+// The shared lease table: leases in a shared WebAssembly.Memory, read and written from any
+// thread (docs/shared-lease.md; the protocol is model-checked in spec/shared-lease.pml).
+// A separate build (build/lease-core.shared.wasm, --enable threads --sharedMemory
+// --importMemory): a module has one memory, and the core's own is private to one thread.
+//
+// Per lease, two words, every access atomic (plain i64 loads are neither untorn nor ordered
+// across wasm threads):
+//   W = (q << 20) | (gen & 0xFFFFF)   q: expiry in 4096 ns units after the table's epoch; 0 = none
+//   H = the full 64-bit generation, bumped right AFTER an invalidate's cmpxchg on W
+// Invariants:
+//   S1. every change of W is one cmpxchg: extend installs a later q under the same generation;
+//       invalidate installs q = 0 and gen + 1 in one step (clear-then-bump is atomic, so no
+//       reader sees the new generation next to the old expiry);
+//   S2. no writer ever rolls back: a stale extender fails its generation check or its cmpxchg,
+//       so it can neither erase a fresh lease (clock tie) nor resurrect an invalidated one;
+//   S3. expiries are rounded DOWN to the 4096 ns grid: quantization only shortens a lease.
+// A stale extend can only succeed if 2^20 invalidations of one lease happen between two
+// adjacent instructions of one call (docs/shared-lease.md §4).
+//
+// Memory layout (all offsets from the table's base, fixed by the creator, page 1 and up, so
+// nothing AssemblyScript places in low memory can overlap it):
+//   +0  u32 magic, +4 u32 version, +8 u32 capacity, +16 i64 epochNs, +64 W[capacity], then H[capacity]
+
+const MAGIC: u32 = 0x4c534554; // "LSET"
+const VERSION: u32 = 1;
+const HEADER_BYTES: usize = 64;
+const GEN_BITS: u64 = 20;
+const GEN_MASK: u64 = 0xfffff;
+const UNIT_SHIFT: u64 = 12;
+const Q_MAX: u64 = (<u64>1 << 44) - 1;
+
+export const SHARED_TABLE_BASE: usize = 65536;
+export const SHARED_ERR_BAD_TABLE: i32 = -1;
+
+let base: usize = 0;
+let capacity: i32 = 0;
+let epochNs: i64 = 0;
+
+@inline function wAt(slot: i32): usize { return base + HEADER_BYTES + (<usize>slot << 3); }
+@inline function hAt(slot: i32): usize { return base + HEADER_BYTES + (<usize>capacity << 3) + (<usize>slot << 3); }
+
+/** The bytes a table of `slots` leases needs from its base. */
+export function sharedTableBytes(slots: i32): usize {
+  return HEADER_BYTES + (<usize>slots << 4);
+}
+
+/** Writes a fresh table (creator only, before the memory is shared): every lease empty, gen 0. */
+export function sharedCreate(slots: i32, tableEpochNs: i64): void {
+  assert(slots > 0 && tableEpochNs > 0);
+  base = SHARED_TABLE_BASE;
+  memory.fill(base, 0, sharedTableBytes(slots));
+  store<i64>(base, tableEpochNs, 16);
+  store<u32>(base, <u32>slots, 8);
+  store<u32>(base, VERSION, 4);
+  atomic.store<u32>(base, MAGIC); // last: a table is usable once the magic is seen
+  capacity = slots;
+  epochNs = tableEpochNs;
+}
+
+/** Binds this instance to a table another thread created; returns its capacity or an error. */
+export function sharedAttach(): i32 {
+  const b = SHARED_TABLE_BASE;
+  if (atomic.load<u32>(b) != MAGIC || load<u32>(b, 4) != VERSION) return SHARED_ERR_BAD_TABLE;
+  base = b;
+  capacity = <i32>load<u32>(b, 8);
+  epochNs = load<i64>(b, 16);
+  assert(capacity > 0 && epochNs > 0);
+  return capacity;
+}
+
+export function sharedCapacity(): i32 { return capacity; }
+export function sharedEpoch(): i64 { return epochNs; }
+
+// The full generation from H (loaded first) and W's low bits: exact while W.gen - H < 2^20.
+@inline function fullGen(h: u64, w: u64): u64 {
+  return h + (((w & GEN_MASK) - h) & GEN_MASK);
+}
+
+@inline function expiryOfWord(w: u64): i64 {
+  const q = w >> GEN_BITS;
+  return q == 0 ? 0 : epochNs + <i64>(q << UNIT_SHIFT);
+}
+
+/** valid(now): one atomic load. Half open: valid at E-1, not at E. */
+export function sharedValid(slot: i32, nowNs: i64): bool {
+  if (nowNs == 0) return false;
+  const q = atomic.load<u64>(wAt(slot)) >> GEN_BITS;
+  return q != 0 && nowNs - epochNs < <i64>(q << UNIT_SHIFT);
+}
+
+export function sharedExpiry(slot: i32): i64 {
+  return expiryOfWord(atomic.load<u64>(wAt(slot)));
+}
+
+export function sharedGeneration(slot: i32): i64 {
+  const h = atomic.load<u64>(hAt(slot));
+  const w = atomic.load<u64>(wAt(slot));
+  return <i64>fullGen(h, w);
+}
+
+/** Takes effect iff until (rounded down to the grid) is later than the current expiry and
+ *  expectedGen is the current generation. Returns whether it changed the lease. */
+export function sharedExtend(slot: i32, untilNs: i64, expectedGen: i64): bool {
+  if (untilNs <= 0 || untilNs - epochNs < (<i64>1 << UNIT_SHIFT)) return false;
+  let q = <u64>(untilNs - epochNs) >> UNIT_SHIFT;
+  if (q > Q_MAX) q = Q_MAX; // clamp DOWN: at the end of the range leases fail closed
+  const wp = wAt(slot);
+  const hp = hAt(slot);
+  while (true) {
+    const h = atomic.load<u64>(hp);
+    const w = atomic.load<u64>(wp);
+    if (fullGen(h, w) != <u64>expectedGen) return false;
+    if ((w >> GEN_BITS) >= q) return false; // monotone; equal is a no-op
+    if (atomic.cmpxchg<u64>(wp, w, (q << GEN_BITS) | (w & GEN_MASK)) == w) return true;
+  }
+}
+
+/** Clears the expiry and bumps the generation in one cmpxchg, then catches H up. */
+export function sharedInvalidate(slot: i32): void {
+  const wp = wAt(slot);
+  let w = atomic.load<u64>(wp);
+  while (true) {
+    const seen = atomic.cmpxchg<u64>(wp, w, (w + 1) & GEN_MASK);
+    if (seen == w) break;
+    w = seen;
+  }
+  atomic.add<u64>(hAt(slot), 1);
+}
+
+export function sharedInvalidateAll(): void {
+  for (let slot = 0; slot < capacity; slot++) sharedInvalidate(slot);
+}
+
+/** How many of [first, first + count) are valid at one instant. */
+export function sharedCountValid(first: i32, count: i32, nowNs: i64): i32 {
+  if (nowNs == 0) return 0;
+  const relNs = nowNs - epochNs;
+  let valid = 0;
+  for (let slot = first, end = first + count; slot < end; slot++) {
+    const q = atomic.load<u64>(wAt(slot)) >> GEN_BITS;
+    valid += <i32>(q != 0 && relNs < <i64>(q << UNIT_SHIFT));
+  }
+  return valid;
+}
+
+/** The first lease of [first, first + count) not valid at one instant, or -1 when all are:
+ *  a read spanning groups fails closed on it. */
+export function sharedFirstInvalid(first: i32, count: i32, nowNs: i64): i32 {
+  for (let slot = first, end = first + count; slot < end; slot++) {
+    if (!sharedValid(slot, nowNs)) return slot;
+  }
+  return -1;
+}

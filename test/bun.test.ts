@@ -1,0 +1,298 @@
+// The Bun host (build/bun.js) in the real Bun binary from node_modules: the conformance vectors,
+// and the clock it reports — raw and suspend-aware through bun:ffi — plus the honest
+// performance.now() fallback where bun:ffi is missing (the same bundle run by Node).
+// test/runtimes/bun-conformance.ts does the work inside Bun and prints one JSON line; this file
+// checks that line. The conversion of timespecs to ns and the sleep-offset arithmetic, which a
+// real clock exercises only at today's values, run here against a simulated libc.
+// Needs the build (`node scripts/build.mjs --skip-native`, part of `npm test`).
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build } from "esbuild";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const at = (...parts: string[]) => join(root, ...parts);
+const BUN = at("node_modules", "@oven", "bun-linux-x64", "bin", "bun");
+const RUNNER = at("test", "runtimes", "bun-conformance.ts");
+const SPAWN_TIMEOUT_MS = 60_000;
+const cases = JSON.parse(readFileSync(at("vectors", "core.json"), "utf8")) as unknown[];
+const WARNING = "lease-core: raw clock unavailable";
+
+interface ClockReport {
+  source: string;
+  raw: boolean;
+  suspendAware: boolean;
+  resolutionNs: string;
+  mayFreeze: boolean;
+  monotone?: boolean;
+  bracketed?: boolean | null;
+}
+interface RunnerReport {
+  runtime: string;
+  version: string;
+  clock: ClockReport;
+  policies: Record<"raw+sleep" | "boottime" | "raw", ClockReport>;
+  lease: { validAtOnce: boolean; validAfter100ms: boolean; elapsedRatio: number };
+  vectors: { passed: number; failed: number; failures: unknown[] };
+  fillNs: number;
+  validNs: number;
+  bareReadNs: number | null;
+  problems: string[];
+}
+
+let tmp: string;
+let vectorsUrl: string;
+
+beforeAll(async () => {
+  for (const file of [BUN, at("build", "bun.js"), at("build", "lease-core.wasm")]) {
+    if (!existsSync(file)) throw new Error(`${file} missing (Bun is a devDependency; the bundles come from node scripts/build.mjs)`);
+  }
+  // host/vectors.ts is not in the public API: bundle it for the runner.
+  tmp = mkdtempSync(join(tmpdir(), "lease-core-bun-"));
+  await build({ entryPoints: [at("host", "vectors.ts")], bundle: true, format: "esm", platform: "neutral", outfile: join(tmp, "vectors.js"), logLevel: "warning" });
+  vectorsUrl = pathToFileURL(join(tmp, "vectors.js")).href;
+});
+
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Runs `args` with `command`, bounded; returns the last stdout line parsed as JSON. */
+function spawnJson<T>(command: string, args: string[]): { status: number | null; report: T; stderr: string } {
+  const result = spawnSync(command, args, {
+    cwd: root,
+    encoding: "utf8",
+    timeout: SPAWN_TIMEOUT_MS,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  if (result.error) throw result.error;
+  const line = result.stdout.trim().split("\n").at(-1) ?? "";
+  let report: T;
+  try {
+    report = JSON.parse(line) as T;
+  } catch {
+    throw new Error(`${command} printed no JSON line (status ${result.status}):\n${result.stdout}\n${result.stderr}`);
+  }
+  return { status: result.status, report, stderr: result.stderr };
+}
+
+const warnings = (stderr: string) => stderr.split(WARNING).length - 1;
+
+describe("Bun: libc clock_gettime through bun:ffi", () => {
+  let run: ReturnType<typeof spawnJson<RunnerReport>>;
+  beforeAll(() => {
+    run = spawnJson<RunnerReport>(BUN, [RUNNER, vectorsUrl]);
+  }, SPAWN_TIMEOUT_MS + 5_000);
+
+  test("every conformance vector passes and the runner found no problem", () => {
+    expect(run.report.problems).toEqual([]);
+    expect(run.report.vectors).toMatchObject({ passed: cases.length, failed: 0, failures: [] });
+    expect(run.status).toBe(0);
+    expect(run.report.runtime).toBe("bun");
+  });
+
+  test("the default clock is CLOCK_MONOTONIC_RAW plus the sleep offset: raw and suspend-aware, no warning", () => {
+    const { clock } = run.report;
+    expect(clock.source).toContain("CLOCK_MONOTONIC_RAW");
+    expect(clock).toMatchObject({ raw: true, suspendAware: true, mayFreeze: false });
+    expect(BigInt(clock.resolutionNs)).toBeGreaterThan(0n);
+    expect(BigInt(clock.resolutionNs)).toBeLessThanOrEqual(1_000_000n);
+    expect(warnings(run.stderr)).toBe(0);
+  });
+
+  test("each policy reads the clock it names: core.now() lies between two native reads of it", () => {
+    const { policies } = run.report;
+    expect(policies["raw+sleep"]).toMatchObject({ source: "CLOCK_MONOTONIC_RAW+sleep-offset", raw: true, suspendAware: true, monotone: true, bracketed: true });
+    expect(policies.boottime).toMatchObject({ source: "CLOCK_BOOTTIME", raw: false, suspendAware: true, monotone: true, bracketed: true });
+    expect(policies.raw).toMatchObject({ source: "CLOCK_MONOTONIC_RAW", raw: true, suspendAware: false, monotone: true, bracketed: true });
+  });
+
+  test("time is ns and real: a lease to now+50ms is valid at once and not 100 ms later", () => {
+    expect(run.report.lease.validAtOnce).toBe(true);
+    expect(run.report.lease.validAfter100ms).toBe(false);
+    expect(run.report.lease.elapsedRatio).toBeGreaterThan(0.9);
+    expect(run.report.lease.elapsedRatio).toBeLessThan(1.1);
+    expect(run.report.fillNs).toBeGreaterThan(0);
+    expect(run.report.bareReadNs).toBeGreaterThan(0);
+  });
+});
+
+// The fallback path never runs in Bun on Linux; Node has no bun:ffi, so the same bundle takes it.
+const FALLBACK_SCRIPT = `
+const { createLeaseCore } = await import(process.argv[1]);
+const core = await createLeaseCore();
+await createLeaseCore();
+const lease = core.createLease();
+const t0 = core.now();
+lease.extend(t0 + 50_000_000n, lease.generation());
+const validAtOnce = lease.valid();
+await new Promise((r) => setTimeout(r, 100));
+const elapsedMs = Number(core.now() - t0) / 1e6;
+console.log(JSON.stringify({ clock: { ...core.clock, resolutionNs: String(core.clock.resolutionNs) }, validAtOnce, validAfter100ms: lease.valid(), elapsedMs }));
+`;
+
+describe("where bun:ffi is missing: performance.now(), reported as such", () => {
+  let run: ReturnType<typeof spawnJson<{ clock: ClockReport; validAtOnce: boolean; validAfter100ms: boolean; elapsedMs: number }>>;
+  beforeAll(() => {
+    run = spawnJson(process.execPath, ["--input-type=module", "-e", FALLBACK_SCRIPT, pathToFileURL(at("build", "bun.js")).href]);
+  }, SPAWN_TIMEOUT_MS + 5_000);
+
+  test("no crash; the clock says performance.now, not raw, not suspend-aware; one warning", () => {
+    expect(run.status).toBe(0);
+    expect(run.report.clock).toMatchObject({ source: "performance.now", raw: false, suspendAware: false, mayFreeze: false });
+    expect(BigInt(run.report.clock.resolutionNs)).toBeGreaterThan(0n);
+    expect(warnings(run.stderr)).toBe(1);
+  });
+
+  test("the fallback counts ns in real time", () => {
+    expect(run.report).toMatchObject({ validAtOnce: true, validAfter100ms: false });
+    expect(run.report.elapsedMs).toBeGreaterThan(90);
+    expect(run.report.elapsedMs).toBeLessThan(1_000);
+  });
+});
+
+// A simulated libc behind `bun:ffi`, for the in-process tests below: clock_gettime writes the
+// timespec the test set for that clock id. A pointer is (buffer index) * 2^32 + byte offset, so
+// the host's pointer arithmetic works on it as on a real address.
+const sim = vi.hoisted(() => {
+  const buffers: ArrayBuffer[] = [];
+  const clocks = new Map<number, readonly [bigint, bigint]>(); // clock id → [tv_sec, tv_nsec]
+  const state = { failing: false, calls: [] as number[] };
+  const view = (p: number) => new DataView(buffers[Math.floor(p / 2 ** 32)]!, p % 2 ** 32, 16);
+  const writeTimespec = (p: number, sec: bigint, nsec: bigint) => {
+    view(p).setBigInt64(0, sec, true);
+    view(p).setBigInt64(8, nsec, true);
+  };
+  return {
+    clocks,
+    state,
+    ptr(target: ArrayBuffer | ArrayBufferView, byteOffset = 0): number {
+      const buffer = target instanceof ArrayBuffer ? target : (target.buffer as ArrayBuffer);
+      buffers.push(buffer);
+      return (buffers.length - 1) * 2 ** 32 + (target instanceof ArrayBuffer ? 0 : target.byteOffset) + byteOffset;
+    },
+    dlopen() {
+      return {
+        symbols: {
+          clock_gettime(id: number, p: number): number {
+            state.calls.push(id);
+            const ts = clocks.get(id);
+            if (state.failing || ts === undefined) return -1;
+            writeTimespec(p, ts[0], ts[1]);
+            return 0;
+          },
+          clock_getres(_id: number, p: number): number {
+            writeTimespec(p, 0n, 1n);
+            return 0;
+          },
+        },
+      };
+    },
+  };
+});
+vi.mock("bun:ffi", () => ({ ptr: sim.ptr, dlopen: sim.dlopen }));
+
+const RAW = 4;
+const BOOTTIME = 7;
+const MONOTONIC = 1;
+const NS = 1_000_000_000n;
+
+async function simulatedHost() {
+  // @ts-expect-error: a built bundle, untyped here (its types are build/types/host/bun.d.ts).
+  return (await import("../build/bun.js")) as typeof import("../host/bun.js");
+}
+
+describe("the Bun host's clock arithmetic, on a simulated libc (in-process, Node)", () => {
+  const setClocks = (raw: readonly [bigint, bigint], boot: readonly [bigint, bigint], mono: readonly [bigint, bigint]) => {
+    sim.clocks.set(RAW, raw);
+    sim.clocks.set(BOOTTIME, boot);
+    sim.clocks.set(MONOTONIC, mono);
+  };
+
+  test("any timespec up to 136 years becomes exactly tv_sec * 1e9 + tv_nsec (Number math, no 2^53 loss)", async () => {
+    const { createLeaseCore } = await simulatedHost();
+    // Both paths of the conversion: under 104 days (exact Number), and beyond it.
+    const secs = fc.oneof(fc.bigInt({ min: 1n, max: 9_000_100n }), fc.bigInt({ min: 1n, max: 2n ** 32n - 1n }));
+    const nsecs = fc.bigInt({ min: 0n, max: NS - 1n });
+    const edges = [[1n, 0n], [1n, NS - 1n], [8_999_999n, NS - 1n], [9_000_000n, 0n], [9_007_199n, 254_740_993n], [2n ** 31n, 0n], [2n ** 32n - 1n, NS - 1n]] as const;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(secs, nsecs), { minLength: 1, maxLength: 40 }), async (readings) => {
+        const core = await createLeaseCore({ clockPolicy: "raw" });
+        const sorted = [...edges, ...readings].map(([s, n]) => s * NS + n).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        for (const ns of sorted) {
+          sim.clocks.set(RAW, [ns / NS, ns % NS]);
+          expect(core.now()).toBe(ns);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test("raw+sleep reads RAW, then BOOTTIME before MONOTONIC, and their difference is the sleep offset", async () => {
+    const { createLeaseCore } = await simulatedHost();
+    // Booted 5 s asleep already (an offset above 2^32 ns), 200 days up (tv_sec * 1e9 > 2^53).
+    const up = 200n * 86_400n;
+    setClocks([up, 7n], [up + 5n, 0n], [up, 0n]);
+    const core = await createLeaseCore();
+    expect(core.clock).toMatchObject({ source: "CLOCK_MONOTONIC_RAW+sleep-offset", raw: true, suspendAware: true, resolutionNs: 1n });
+    sim.state.calls.length = 0;
+    expect(core.now()).toBe(up * NS + 7n);
+    expect(sim.state.calls).toEqual([RAW, BOOTTIME, MONOTONIC]);
+    const lease = core.createLease();
+    expect(lease.extend(up * NS + 10n * NS, lease.generation())).toBe(true);
+
+    // A 2 s suspend: BOOTTIME runs on, MONOTONIC and RAW do not. The lease clock jumps by the
+    // suspend and the lease is gone (contract §1.2).
+    setClocks([up, 1_000n], [up + 7n, 1_000n], [up, 1_000n]);
+    expect(core.now()).toBe(up * NS + 1_000n + 2n * NS);
+    expect(core.clockEvents()).toMatchObject({ suspends: 1n, suspendedNs: 2n * NS });
+    expect(lease.reason()).toBe("suspend-detected");
+  });
+
+  test("a slightly negative offset (MONOTONIC read after BOOTTIME) is stored as a negative i64", async () => {
+    const { createLeaseCore } = await simulatedHost();
+    setClocks([100n, 0n], [100n, NS - 200n], [101n, 100n]); // offset -300 ns, across a second boundary
+    const core = await createLeaseCore();
+    expect(core.now()).toBe(100n * NS);
+    setClocks([100n, 10n], [102n, 500n], [102n, 0n]); // offset +500: 800 ns of growth, under the tolerance
+    expect(core.now()).toBe(100n * NS + 10n + 800n);
+    expect(core.clockEvents().suspends).toBe(0n);
+  });
+
+  test("any sleep offset, either sign, is stored exactly: only its growth moves the lease clock", async () => {
+    const { createLeaseCore } = await simulatedHost();
+    const up = 300n * NS;
+    const timespec = (ns: bigint) => [ns / NS + 1_000_000n, ns % NS] as const; // a MONOTONIC of 10^6 s
+    await fc.assert(
+      fc.asyncProperty(fc.bigInt({ min: -(2n ** 45n), max: 2n ** 45n }), fc.bigInt({ min: 0n, max: 999_999n }), async (offsetNs, growthNs) => {
+        // BOOTTIME - MONOTONIC = offsetNs, so tv_nsec differences and second borrows of both signs occur.
+        setClocks([up / NS, 0n], timespec(offsetNs + 123_456_789n), timespec(123_456_789n));
+        const core = await createLeaseCore();
+        expect(core.now()).toBe(up);
+        setClocks([up / NS, 0n], timespec(offsetNs + growthNs + 987_654_321n), timespec(987_654_321n));
+        expect(core.now()).toBe(up + growthNs);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test("boottime reads CLOCK_BOOTTIME alone; a failing clock_gettime is no reading (0n)", async () => {
+    const { createLeaseCore } = await simulatedHost();
+    setClocks([50n, 0n], [60n, 5n], [50n, 0n]);
+    const core = await createLeaseCore({ clockPolicy: "boottime" });
+    expect(core.clock).toMatchObject({ source: "CLOCK_BOOTTIME", raw: false, suspendAware: true });
+    expect(core.now()).toBe(60n * NS + 5n);
+    sim.state.failing = true;
+    try {
+      expect(core.now()).toBe(0n);
+      expect(core.clockEvents().zeroReadings).toBe(1n);
+    } finally {
+      sim.state.failing = false;
+    }
+  });
+});
