@@ -23,6 +23,7 @@ const at = (...parts: string[]) => join(root, ...parts);
 const REACTOR = at("build", "lease-core.wasi.wasm");
 const SELFTEST = at("build", "lease-core.wasi-selftest.wasm");
 const MAIN = at("build", "lease-core.wasm");
+const SHARED = at("build", "lease-core.shared.wasm");
 const BUN = at("node_modules", "@oven", "bun-linux-x64", "bin", "bun");
 const DENO = at("node_modules", "@deno", "linux-x64-glibc", "deno");
 const MS = 1_000_000n;
@@ -120,7 +121,7 @@ describe("lease-core.wasi.wasm: the reactor", () => {
 
   test("docs/abi.md documents every export of every build", () => {
     const doc = readFileSync(at("docs", "abi.md"), "utf8");
-    const names = new Set([REACTOR, SELFTEST, MAIN].flatMap((f) => exportsOf(f).map((e) => e.split(":")[0]!)));
+    const names = new Set([REACTOR, SELFTEST, MAIN, SHARED].flatMap((f) => exportsOf(f).map((e) => e.split(":")[0]!)));
     const missing = [...names].filter((name) => !doc.includes(`\`${name}\``));
     expect(missing).toEqual([]);
   });
