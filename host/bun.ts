@@ -23,6 +23,7 @@ import { createCoreWith, customHostClock, jsHostClock, type ClockSource, type Co
 import { InvalidOptionError } from "./errors.js";
 
 export * from "./api.js";
+import { sharedTableApi } from "./shared.js";
 
 /** The Bun clock policies; see the module comment. */
 export type BunClockPolicy = "raw+sleep" | "boottime" | "raw";
@@ -73,16 +74,23 @@ let compiled: Promise<WebAssembly.Module> | undefined;
 let libc: Promise<Libc | string> | undefined; // opened once per process; a string says why not
 let warnedFallback = false;
 
+/** Compiles a module beside this bundle in build/. */
+async function compileBeside(file: string): Promise<WebAssembly.Module> {
+  return WebAssembly.compile(await readFile(fileURLToPath(new URL(`./${file}`, import.meta.url))));
+}
+
 /** The compiled core, cached per process; a failed compile is retried on the next call. */
 function compileCore(): Promise<WebAssembly.Module> {
-  compiled ??= (async () => WebAssembly.compile(await readFile(fileURLToPath(new URL("./lease-core.wasm", import.meta.url)))))().catch(
-    (err: unknown) => {
-      compiled = undefined;
-      throw err;
-    },
-  );
+  compiled ??= compileBeside("lease-core.wasm").catch((err: unknown) => {
+    compiled = undefined;
+    throw err;
+  });
   return compiled;
 }
+
+/** Leases shared across workers (host/shared.ts): create on one thread, attach on others by memory. */
+export const { createSharedLeaseTable, attachSharedLeaseTable } = sharedTableApi(() => compileBeside("lease-core.shared.wasm"));
+export { SharedLeaseTable, SharedLease, SharedTableError, InvalidLeaseIndexError } from "./shared.js";
 
 function openLibc(): Promise<Libc | string> {
   libc ??= (async () => {

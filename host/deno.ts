@@ -21,6 +21,7 @@ import { createCoreWith, customHostClock, jsHostClock, type ClockSource, type Co
 import { InvalidOptionError } from "./errors.js";
 
 export * from "./api.js";
+import { sharedTableApi } from "./shared.js";
 
 /** The parts of the Deno namespace this host uses (the package builds with Node's types). */
 interface DenoFfiLibrary {
@@ -71,18 +72,25 @@ interface Libc {
 let libc: Libc | string | undefined; // opened once per process; a string says why not
 let warnedFallback = false;
 
+/** Compiles a module beside this bundle (`--allow-read`; `fetch` for a remote URL). */
+async function compileBeside(file: string): Promise<WebAssembly.Module> {
+  const url = new URL(`./${file}`, import.meta.url);
+  const bytes = url.protocol === "file:" ? await Deno.readFile(url) : await (await fetch(url)).arrayBuffer();
+  return WebAssembly.compile(bytes);
+}
+
 /** The compiled core, cached per process; a failed compile is retried on the next call. */
 function compileCore(): Promise<WebAssembly.Module> {
-  compiled ??= (async () => {
-    const url = new URL("./lease-core.wasm", import.meta.url);
-    const bytes = url.protocol === "file:" ? await Deno.readFile(url) : await (await fetch(url)).arrayBuffer();
-    return WebAssembly.compile(bytes);
-  })().catch((err: unknown) => {
+  compiled ??= compileBeside("lease-core.wasm").catch((err: unknown) => {
     compiled = undefined;
     throw err;
   });
   return compiled;
 }
+
+/** Leases shared across Web Workers (host/shared.ts): create on one, attach on others by memory. */
+export const { createSharedLeaseTable, attachSharedLeaseTable } = sharedTableApi(() => compileBeside("lease-core.shared.wasm"));
+export { SharedLeaseTable, SharedLease, SharedTableError, InvalidLeaseIndexError } from "./shared.js";
 
 /** libc's clock functions, or why not. Asks `Deno.permissions` first: `dlopen` without the
  *  permission would prompt on a terminal or throw `NotCapable`, and the host must do neither. */

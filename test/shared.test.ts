@@ -1,6 +1,7 @@
 // Leases shared across threads (host/shared.ts, assembly/shared.ts, docs/shared-lease.md): the
 // contract scenarios on a shared lease, the refusals, and a stress run of real worker threads
 // whose checker proves no resurrection, no lost invalidation and no erased fresh lease.
+import { spawnSync } from "node:child_process";
 import { Worker } from "node:worker_threads";
 import { describe, expect, test } from "vitest";
 import {
@@ -176,4 +177,25 @@ describe("shared lease: threads", () => {
       expect(r.counts["extend"]! - r.counts["extended"]!).toBeGreaterThan(10_000);
     }
   }, 180_000);
+
+  test.each([
+    ["deno", ["node_modules/@deno/linux-x64-glibc/deno", "run", "--allow-read", "--allow-ffi"], "build/deno.js"],
+    ["bun", ["node_modules/@oven/bun-linux-x64/bin/bun"], "build/bun.js"],
+  ])("stress on %s: 2M operations over 2 Web Workers, 0 violations", (runtime, command, bundle) => {
+    const root = new URL("..", import.meta.url).pathname;
+    const seed = String(Date.now() % 1_000_000);
+    const run = spawnSync(command[0]!, [...command.slice(1), "test/runtimes/shared-web-stress.mjs", bundle, "1000000", seed], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+    const result = JSON.parse(run.stdout.trim().split("\n").pop()!);
+    expect(result.runtime).toMatch(new RegExp(`^${runtime} `));
+    expect(result.clock).toBe("CLOCK_MONOTONIC_RAW+sleep-offset");
+    expect(result.ops).toBe(2_000_000);
+    expect(result.violations).toEqual([]);
+    for (const counts of result.counts) expect(counts.invalidate).toBeGreaterThan(10_000);
+  }, 150_000);
 });
+
