@@ -15,7 +15,8 @@ describe("lease-core doctor", () => {
     expect(out).toMatch(/suspend-aware\s+yes/);
     expect(out).toMatch(/bare read of CLOCK_MONOTONIC_RAW\+sleep-offset\s+[\d.]+ ns/);
     expect(out).toMatch(/lease\.valid\(\) \(clock read \+ check\)\s+[\d.]+ ns\s+[\d.]+× the bare read/);
-    expect(out).toMatch(/Slew of CLOCK_MONOTONIC against CLOCK_MONOTONIC_RAW over 200 ms: [+-][\d.]+ ppm/);
+    expect(out).toMatch(/Slew of process\.hrtime\.bigint\(\) against CLOCK_MONOTONIC_RAW\+sleep-offset over 200 ms: [+-][\d.]+ ppm/);
+    expect(out).toMatch(/^lease-core doctor \(node \d+\.\d+\.\d+\)/);
     expect(out).toMatch(/Self-test: (\d+)\/\1 contract cases pass/);
     expect(out).toMatch(/Verdict: this host's lease clock is raw and suspend-aware/);
   });
@@ -32,4 +33,21 @@ describe("lease-core doctor", () => {
     expect(run("frobnicate").status).toBe(2);
     expect(run("frobnicate").stderr).toMatch(/usage: lease-core doctor/);
   });
+
+  test.each([
+    ["bun", ["node_modules/@oven/bun-linux-x64/bin/bun", "bin/lease-core.js"], /raw\s+yes/],
+    ["deno", ["node_modules/@deno/linux-x64-glibc/deno", "run", "--allow-read", "--allow-ffi", "--allow-env", "bin/lease-core.js"], /raw\s+yes/],
+    ["deno", ["node_modules/@deno/linux-x64-glibc/deno", "run", "--allow-read", "--allow-env", "bin/lease-core.js"], /source\s+performance\.now\s+raw\s+no/],
+  ])("runs on %s and reports that runtime's clock honestly", (runtime, command, clockLine) => {
+    const result = spawnSync(command[0]!, [...command.slice(1), "doctor", "--slew-ms", "100"], {
+      cwd: new URL("..", import.meta.url).pathname,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^lease-core doctor \\(${runtime} `));
+    expect(result.stdout.replace(/\n\s*/g, " ")).toMatch(clockLine);
+    expect(result.stdout).toMatch(/Self-test: (\d+)\/\1 contract cases pass/);
+  });
 });
+
