@@ -25,6 +25,9 @@ export interface NativeClock {
   /** Binds the 16-byte cell [i64 at +0, i64 at +8] the fill* functions write. `buffer` is meant
    *  to be a WebAssembly.Memory's: growing that memory detaches it, so bind again after a grow. */
   bindCell(buffer: ArrayBuffer, byteOffset: number): void;
+  /** A new fill function writing one reading into THIS cell only (every core has its own; the
+   *  module-level fill* share one cell per thread). Same validation as bindCell. */
+  bindFill(buffer: ArrayBuffer, byteOffset: number, kind: "raw+sleep" | "raw" | "boottime" | "monotonic"): () => void;
   /** +0 = raw, +8 = sleep offset; +0 = 0 (and +8 = 0) if a clock failed. No-op when unbound. */
   fillRawSleep(): void;
   /** +0 = boottime, +8 = 0. */
@@ -55,7 +58,7 @@ export function loadNativeClock(): { clock: NativeClock } | { clock: null; error
       // A shim from an older build may lack a function; one that loads but cannot read the raw
       // clock (a kernel or sandbox without CLOCK_MONOTONIC_RAW) would fail every lease closed.
       // Both are better reported as "not available" so the host falls back and says why.
-      if (typeof clock.fillRawSleep !== "function" || typeof clock.readRaw !== "function") {
+      if (typeof clock.bindFill !== "function" || typeof clock.readRaw !== "function") {
         failures.push(`${path}: not the expected shim (rebuild with node scripts/build-native.mjs)`);
         continue;
       }

@@ -67,28 +67,25 @@ export { SharedLeaseTable, SharedLease, SharedTableError, InvalidLeaseIndexError
 export type { SharedLeaseTableOptions } from "./shared.js";
 
 function nativeHostClock(native: NativeClock, policy: NodeClockPolicy): HostClock {
-  const bind = (fill: () => void) => (memory: WebAssembly.Memory, byteOffset: number) => {
-    // The core never grows its memory after init (assembly/index.ts), so the pointer the shim
-    // keeps into this buffer stays valid for the life of the core.
-    native.bindCell(memory.buffer, byteOffset);
-    return fill;
-  };
+  // Each core gets a fill function of its own, bound to its own clock cell: the core never grows
+  // its memory after init (assembly/index.ts), so the pointer the shim keeps stays valid.
+  const bind = (memory: WebAssembly.Memory, byteOffset: number) => native.bindFill(memory.buffer, byteOffset, policy);
   switch (policy) {
     case "raw+sleep":
       return {
         info: { source: "CLOCK_MONOTONIC_RAW+sleep-offset", raw: true, suspendAware: true, resolutionNs: native.resolutionNs("raw"), mayFreeze: false },
-        bind: bind(native.fillRawSleep),
+        bind,
         primeReadings: 5,
       };
     case "boottime":
       return {
         info: { source: "CLOCK_BOOTTIME", raw: false, suspendAware: true, resolutionNs: native.resolutionNs("boottime"), mayFreeze: false },
-        bind: bind(native.fillBoottime),
+        bind,
       };
     case "raw":
       return {
         info: { source: "CLOCK_MONOTONIC_RAW", raw: true, suspendAware: false, resolutionNs: native.resolutionNs("raw"), mayFreeze: false },
-        bind: bind(native.fillRaw),
+        bind,
       };
   }
 }

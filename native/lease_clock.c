@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -153,21 +154,17 @@ static napi_value ResolutionNs(napi_env env, napi_callback_info info) {
   return make_bigint(env, ns);
 }
 
-/* bindCell(buffer, byteOffset): remember where fill* write. The buffer is meant to be a
- * WebAssembly.Memory's; growing that memory detaches it and may move the bytes, leaving this
- * pointer dangling (runtimes.md trap 7). The core never grows memory after init; a host that
- * does must call bindCell again. */
-static napi_value BindCell(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok) return NULL;
-  lc_state *st = (lc_state *)data;
-
+/* Checks (buffer, byteOffset) and returns the cell's address, or NULL with a JS exception
+ * pending. The buffer is meant to be a WebAssembly.Memory's; growing that memory detaches it and
+ * may move the bytes, leaving the pointer dangling (runtimes.md trap 7). The core never grows
+ * memory after init; a host that does must bind again. */
+static int64_t *cell_of(napi_env env, size_t argc, napi_value *argv, const char *who) {
+  char message[160];
   bool is_ab = false;
   if (argc >= 1) napi_is_arraybuffer(env, argv[0], &is_ab);
   if (!is_ab) {
-    napi_throw_type_error(env, NULL, "bindCell: buffer must be an ArrayBuffer (a SharedArrayBuffer is not accepted)");
+    snprintf(message, sizeof message, "%s: buffer must be an ArrayBuffer (a SharedArrayBuffer is not accepted)", who);
+    napi_throw_type_error(env, NULL, message);
     return NULL;
   }
   napi_valuetype type = napi_undefined;
@@ -175,7 +172,8 @@ static napi_value BindCell(napi_env env, napi_callback_info info) {
   if (argc >= 2) napi_typeof(env, argv[1], &type);
   if (type != napi_number || napi_get_value_double(env, argv[1], &offset_d) != napi_ok ||
       !(offset_d >= 0 && offset_d <= 9007199254740991.0) || offset_d != (double)(int64_t)offset_d) {
-    napi_throw_type_error(env, NULL, "bindCell: byteOffset must be a non-negative integer");
+    snprintf(message, sizeof message, "%s: byteOffset must be a non-negative integer", who);
+    napi_throw_type_error(env, NULL, message);
     return NULL;
   }
   uint8_t *base = NULL;
@@ -183,21 +181,90 @@ static napi_value BindCell(napi_env env, napi_callback_info info) {
   if (napi_get_arraybuffer_info(env, argv[0], (void **)&base, &length) != napi_ok) return NULL;
   uint64_t offset = (uint64_t)offset_d;
   if (length < CELL_BYTES || offset > (uint64_t)(length - CELL_BYTES)) {
-    napi_throw_range_error(env, NULL, "bindCell: byteOffset + 16 exceeds the buffer's byteLength");
+    snprintf(message, sizeof message, "%s: byteOffset + 16 exceeds the buffer's byteLength", who);
+    napi_throw_range_error(env, NULL, message);
     return NULL;
   }
   /* Checked on the address, not only the offset: the int64 stores below need 8-byte alignment. */
   if (((uintptr_t)(base + offset) & 7u) != 0) {
-    napi_throw_range_error(env, NULL, "bindCell: the cell must be 8-byte aligned (byteOffset % 8 == 0)");
+    snprintf(message, sizeof message, "%s: the cell must be 8-byte aligned (byteOffset %% 8 == 0)", who);
+    napi_throw_range_error(env, NULL, message);
     return NULL;
   }
+  return (int64_t *)(void *)(base + offset);
+}
 
+/* bindCell(buffer, byteOffset): remember where the module-level fill* write (one cell per
+ * thread: a second bindCell moves it). Kept for measurement and tests; cores use bindFill. */
+static napi_value BindCell(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok) return NULL;
+  lc_state *st = (lc_state *)data;
+  int64_t *cell = cell_of(env, argc, argv, "bindCell");
+  if (cell == NULL) return NULL;
   napi_ref ref;
   if (napi_create_reference(env, argv[0], 1, &ref) != napi_ok) return NULL;
   if (st->buffer != NULL) napi_delete_reference(env, st->buffer);
   st->buffer = ref;
-  st->cell = (int64_t *)(void *)(base + offset);
+  st->cell = cell;
   return NULL;
+}
+
+static napi_value FillRawSleep(napi_env env, napi_callback_info info);
+static napi_value FillRaw(napi_env env, napi_callback_info info);
+static napi_value FillBoottime(napi_env env, napi_callback_info info);
+static napi_value FillMonotonic(napi_env env, napi_callback_info info);
+
+/* A bound fill owns its cell: freed with the function, and its reference keeps the buffer (the
+ * wasm memory) alive for as long as anyone can still call it. */
+static void free_binding(napi_env env, void *data, void *hint) {
+  (void)hint;
+  lc_state *st = (lc_state *)data;
+  if (st->buffer != NULL) napi_delete_reference(env, st->buffer);
+  free(st);
+}
+
+/* bindFill(buffer, byteOffset, kind): a new fill function writing into THIS cell only, so
+ * every core has its own (a shared per-thread cell would let a second core steal the first
+ * one's clock: the first would then read a frozen cell and its leases would never expire).
+ * kind: "raw+sleep" | "raw" | "boottime" | "monotonic". */
+static napi_value BindFill(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  int64_t *cell = cell_of(env, argc, argv, "bindFill");
+  if (cell == NULL) return NULL;
+  char kind[16] = {0};
+  size_t kind_length = 0;
+  napi_valuetype type = napi_undefined;
+  if (argc >= 3) napi_typeof(env, argv[2], &type);
+  if (type != napi_string || napi_get_value_string_utf8(env, argv[2], kind, sizeof kind, &kind_length) != napi_ok) kind[0] = 0;
+  napi_callback fill = strcmp(kind, "raw+sleep") == 0 ? FillRawSleep
+                     : strcmp(kind, "raw") == 0       ? FillRaw
+                     : strcmp(kind, "boottime") == 0  ? FillBoottime
+                     : strcmp(kind, "monotonic") == 0 ? FillMonotonic
+                                                      : NULL;
+  if (fill == NULL) {
+    napi_throw_type_error(env, NULL, "bindFill: kind must be \"raw+sleep\", \"raw\", \"boottime\" or \"monotonic\"");
+    return NULL;
+  }
+  lc_state *st = (lc_state *)calloc(1, sizeof *st);
+  if (st == NULL) {
+    napi_throw_error(env, NULL, "bindFill: out of memory");
+    return NULL;
+  }
+  napi_value fn;
+  if (napi_create_reference(env, argv[0], 1, &st->buffer) != napi_ok ||
+      napi_create_function(env, kind, NAPI_AUTO_LENGTH, fill, st, &fn) != napi_ok ||
+      napi_add_finalizer(env, fn, st, free_binding, NULL, NULL) != napi_ok) {
+    if (st->buffer != NULL) napi_delete_reference(env, st->buffer);
+    free(st);
+    return NULL;
+  }
+  st->cell = cell;
+  return fn;
 }
 
 /* The fill* functions are the hot path: no argument parsing beyond fetching the state, no
@@ -264,6 +331,7 @@ NAPI_MODULE_INIT() {
     LC_FN("readSleepOffset", ReadSleepOffset),
     LC_FN("resolutionNs", ResolutionNs),
     LC_FN("bindCell", BindCell),
+    LC_FN("bindFill", BindFill),
     LC_FN("fillRawSleep", FillRawSleep),
     LC_FN("fillBoottime", FillBoottime),
     LC_FN("fillRaw", FillRaw),

@@ -176,3 +176,20 @@ describe("custom clocks, sizing and disposal", () => {
 test("no stray native build output outside native/build and build/", () => {
   expect(readdirSync(root).filter((f) => f.endsWith(".node"))).toEqual([]);
 });
+
+describe("several cores in one thread", () => {
+  test("each core reads its own clock cell: a second core never freezes the first one's clock", async () => {
+    const a = await createLeaseCore();
+    const lease = a.createLease();
+    lease.extend(a.now() + 5n * MS, 0n);
+    const t0 = a.now();
+    const b = await createLeaseCore();
+    const c = await createLeaseCore({ clockPolicy: "raw" });
+    await sleep(50);
+    b.now();
+    c.now();
+    expect(a.now() - t0).toBeGreaterThan(40n * MS);
+    expect(lease.valid()).toBe(false);
+    expect(b.now()).toBeGreaterThan(t0);
+  });
+});
