@@ -67,3 +67,50 @@ export function extendFrom(slot: i32, sampleNs: i64, leaseDurationNs: i64, gener
   if (sampleNs > i64.MAX_VALUE - leaseDurationNs) return false;
   return extend(slot, sampleNs + leaseDurationNs, generation);
 }
+
+// Guard inputs of decideRead2 (docs/guards.md). A bit is set only when the engine (or the
+// host) supplies the information the guard needs; an engine that does not keeps decideRead's
+// behaviour exactly: decideRead2 with no bits and rearmAfterNs 0 is decideRead.
+/** A leadership transfer is in progress, or ended and no quorum proof has come since. */
+export const READ_SUSPECT: i32 = 0x1;
+/** The engine reports its current term and the term of its applied index (own-term guard). */
+export const READ_OWN_TERM: i32 = 0x2;
+/** The engine reports the term its published quorum ack was proved in (ack-term guard). */
+export const READ_ACK_TERM: i32 = 0x4;
+
+/**
+ * leaseRead with the [beyond] guards of contract §3 and §4, in this order:
+ * disabled; no reading; not leader; suspect (a transfer: openraft #1749, etcd-raft #99, TiKV
+ * #8034); term-mismatch when the leader has not applied an entry of its own term (its commit
+ * index may lag entries a previous leader committed); then the engine's ack, which counts only
+ * if it was proved in the current term and sent after `rearmAfterNs` (the end of the last
+ * transfer); then the caller lease. When only a foreign-term ack stood between the read and
+ * the lease, the reason is term-mismatch rather than expired.
+ */
+export function decideRead2(
+  slot: i32,
+  nowNs: i64,
+  hasCapability: bool,
+  leaseDurationNs: i64,
+  isLeader: bool,
+  ackNs: i64,
+  guards: i32,
+  currentTerm: i64,
+  appliedTerm: i64,
+  ackTerm: i64,
+  rearmAfterNs: i64,
+): i32 {
+  if (!hasCapability || leaseDurationNs <= 0) return REASON_DISABLED;
+  if (nowNs == 0) return REASON_CLOCK_UNKNOWN;
+  if (!isLeader) return REASON_NOT_LEADER;
+  if (guards & READ_SUSPECT) return REASON_SUSPECT;
+  if ((guards & READ_OWN_TERM) != 0 && appliedTerm != currentTerm) return REASON_TERM_MISMATCH;
+  const ackInTerm = (guards & READ_ACK_TERM) == 0 || ackTerm == currentTerm;
+  if (ackInTerm && ackNs > rearmAfterNs && engineAckValid(isLeader, ackNs, nowNs, leaseDurationNs)) {
+    return REASON_VALID | SERVE_LOCAL | BY_ENGINE;
+  }
+  const reason = leaseReason(slot, nowNs);
+  if (reason == REASON_VALID) return REASON_VALID | SERVE_LOCAL;
+  if (!ackInTerm && reason == REASON_EXPIRED) return REASON_TERM_MISMATCH;
+  return reason;
+}

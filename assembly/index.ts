@@ -15,6 +15,7 @@ import { hostReadClock } from "./host";
 export {
   REASON_VALID, REASON_EXPIRED, REASON_NOT_LEADER, REASON_CLOCK_UNKNOWN, REASON_TERM_MISMATCH,
   REASON_SUSPEND_DETECTED, REASON_SUSPECT, REASON_DISABLED, SERVE_LOCAL, BY_ENGINE,
+  READ_SUSPECT, READ_OWN_TERM, READ_ACK_TERM,
 } from "./decision";
 export { SUSPEND_TOLERANCE_NS } from "./instant";
 export { MAX_PEERS } from "./quorum";
@@ -64,6 +65,10 @@ export function leaseValidRange(first: i32, count: i32, nowNs: i64, outPtr: usiz
   return lease.validRange(first, count, nowNs, outPtr);
 }
 export function leaseCapacity(): i32 { return lease.leaseCapacity(); }
+/** How many of the leases handed out so far are valid at `nowNs` (one SIMD pass; a freed slot never counts). */
+export function leaseCountValidAll(nowNs: i64): i32 { return lease.countValidLive(nowNs); }
+/** leaseCountValidAll at `clockObserveCell()`: fill the cell first (one clock read for the whole table). */
+export function leaseCountValidAllCell(): i32 { return lease.countValidLive(clock.observeCell()); }
 
 // Quorum acks.
 export function trackerAlloc(): i32 { return quorum.allocTracker(); }
@@ -81,6 +86,15 @@ export function trackerReset(t: i32): void { quorum.resetTracker(t); }
 export function trackerQuorumAck(t: i32): i64 { return quorum.published(t); }
 export function trackerAckOf(t: i32, peerId: i32): i64 { return quorum.ackOf(t, peerId); }
 export function trackerPeerCount(t: i32): i32 { return quorum.peerCount(t); }
+/** Enters `term` (a new one forgets every ack); returns whether it changed. */
+export function trackerSetTerm(t: i32, term: i64): bool { assert(quorum.isTracker(t)); return quorum.setTerm(t, term); }
+export function trackerTerm(t: i32): i64 { return quorum.termOf(t); }
+/** 0 = ok, -1 = too many peers, -2 = the reply's term is not the tracker's (refused, counted). */
+export function trackerRecordAckInTerm(t: i32, peerId: i32, followerQuorum: i32, sentAtNs: i64, term: i64): i32 {
+  assert(quorum.isTracker(t) && peerId >= 0 && followerQuorum >= 0);
+  return quorum.recordAckInTerm(t, peerId, followerQuorum, sentAtNs, term);
+}
+export function trackerRefusedAcks(t: i32): i64 { return quorum.refusedAcks(t); }
 
 // Decisions.
 export function engineAckValid(isLeader: bool, ackNs: i64, nowNs: i64, leaseDurationNs: i64): bool {
@@ -88,6 +102,13 @@ export function engineAckValid(isLeader: bool, ackNs: i64, nowNs: i64, leaseDura
 }
 export function decideRead(slot: i32, nowNs: i64, hasCapability: bool, leaseDurationNs: i64, isLeader: bool, ackNs: i64): i32 {
   return decision.decideRead(slot, nowNs, hasCapability, leaseDurationNs, isLeader, ackNs);
+}
+/** decideRead with the guards (READ_* bits): suspect, own term, ack term, transfer re-arm. */
+export function decideRead2(
+  slot: i32, nowNs: i64, hasCapability: bool, leaseDurationNs: i64, isLeader: bool, ackNs: i64,
+  guards: i32, currentTerm: i64, appliedTerm: i64, ackTerm: i64, rearmAfterNs: i64,
+): i32 {
+  return decision.decideRead2(slot, nowNs, hasCapability, leaseDurationNs, isLeader, ackNs, guards, currentTerm, appliedTerm, ackTerm, rearmAfterNs);
 }
 
 // Configuration.

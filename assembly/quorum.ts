@@ -9,16 +9,20 @@
 //   Q1. a peer's recorded ack never moves backwards (a late reply to an old message cannot
 //       undo a newer proof) and is never 0;
 //   Q2. with fewer than q recorded acks the published instant is 0;
-//   Q3. a tracker holds at most MAX_PEERS peers, each id at most once.
+//   Q3. a tracker holds at most MAX_PEERS peers, each id at most once;
+//   Q4. every recorded ack belongs to the tracker's term: setTerm to a new term forgets them,
+//       and an ack for another term is refused and counted, never recorded (contract §3: a
+//       reply carrying a higher term is never an ack). Term 0 = the engine gives no terms.
 
 export const MAX_PEERS: i32 = 64;
 
-const HEADER_BYTES: usize = 16; // [count: i32, inUse: i32, publishedNs: i64]
+const HEADER_BYTES: usize = 32; // [count: i32, inUse: i32, publishedNs: i64, term: i64, refused: i64]
 const ENTRY_BYTES: usize = 16; // [peerId: i32, pad: i32, ackNs: i64]
 const TRACKER_BYTES: usize = HEADER_BYTES + <usize>MAX_PEERS * ENTRY_BYTES;
 
 export const ACK_OK: i32 = 0;
 export const ACK_TOO_MANY_PEERS: i32 = -1;
+export const ACK_TERM_MISMATCH: i32 = -2;
 
 let trackersPtr: usize = 0;
 let trackerCapacity: i32 = 0;
@@ -164,6 +168,35 @@ export function resetTracker(t: i32): void {
   const p = trackerAt(t);
   store<i32>(p, 0);
   store<i64>(p, 0, 8);
+}
+
+export function termOf(t: i32): i64 {
+  return load<i64>(trackerAt(t), 16);
+}
+
+export function refusedAcks(t: i32): i64 {
+  return load<i64>(trackerAt(t), 24);
+}
+
+/** Enters `term`: a different term forgets every ack (Q4); the same term changes nothing.
+ *  Returns whether the term changed. */
+export function setTerm(t: i32, term: i64): bool {
+  const p = trackerAt(t);
+  if (load<i64>(p, 16) == term) return false;
+  resetTracker(t);
+  store<i64>(p, term, 16);
+  return true;
+}
+
+/** recordAck for a reply carrying `term`: refused (and counted) unless it is the tracker's
+ *  term (Q4). A leader whose term moved on calls setTerm first. */
+export function recordAckInTerm(t: i32, peerId: i32, followerQuorum: i32, sentAtNs: i64, term: i64): i32 {
+  const p = trackerAt(t);
+  if (term != load<i64>(p, 16)) {
+    store<i64>(p, load<i64>(p, 24) + 1, 24);
+    return ACK_TERM_MISMATCH;
+  }
+  return recordAck(t, peerId, followerQuorum, sentAtNs);
 }
 
 /** Clock faults (regression, suspend) make every recorded instant suspect: forget them all. */

@@ -18,12 +18,15 @@ export {
   clockZeroReadings, clockRegressions, clockSuspends, clockSuspendedNs, clockLastInstant, clockFaults,
   leaseAlloc, leaseFree, leaseValid, leaseValidCell, leaseReason, leaseExpiry, leaseGeneration,
   leaseExtend, leaseExtendFrom, leaseInvalidate, leaseValidRange, leaseCapacity,
+  leaseCountValidAll, leaseCountValidAllCell,
   trackerAlloc, trackerFree, trackerRecordAck, trackerRecordSelfAck, trackerRemovePeer,
   trackerReset, trackerQuorumAck, trackerAckOf, trackerPeerCount,
-  engineAckValid, decideRead,
+  trackerSetTerm, trackerTerm, trackerRecordAckInTerm, trackerRefusedAcks,
+  engineAckValid, decideRead, decideRead2,
   configValidate, configMinSafetyMarginNs,
   REASON_VALID, REASON_EXPIRED, REASON_NOT_LEADER, REASON_CLOCK_UNKNOWN, REASON_TERM_MISMATCH,
   REASON_SUSPEND_DETECTED, REASON_SUSPECT, REASON_DISABLED, SERVE_LOCAL, BY_ENGINE,
+  READ_SUSPECT, READ_OWN_TERM, READ_ACK_TERM,
   SUSPEND_TOLERANCE_NS, MAX_PEERS,
 } from "./index";
 

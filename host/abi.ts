@@ -33,6 +33,8 @@ export interface CoreExports {
   leaseInvalidate(slot: number): void;
   leaseValidRange(first: number, count: number, nowNs: bigint, outPtr: number): number;
   leaseCapacity(): number;
+  leaseCountValidAll(nowNs: bigint): number;
+  leaseCountValidAllCell(): number;
   trackerAlloc(): number;
   trackerFree(t: number): void;
   trackerRecordAck(t: number, peerId: number, followerQuorum: number, sentAtNs: bigint): number;
@@ -42,12 +44,23 @@ export interface CoreExports {
   trackerQuorumAck(t: number): bigint;
   trackerAckOf(t: number, peerId: number): bigint;
   trackerPeerCount(t: number): number;
+  trackerSetTerm(t: number, term: bigint): number;
+  trackerTerm(t: number): bigint;
+  trackerRecordAckInTerm(t: number, peerId: number, followerQuorum: number, sentAtNs: bigint, term: bigint): number;
+  trackerRefusedAcks(t: number): bigint;
   engineAckValid(isLeader: number, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): number;
   decideRead(slot: number, nowNs: bigint, hasCapability: number, leaseDurationNs: bigint, isLeader: number, ackNs: bigint): number;
+  decideRead2(
+    slot: number, nowNs: bigint, hasCapability: number, leaseDurationNs: bigint, isLeader: number, ackNs: bigint,
+    guards: number, currentTerm: bigint, appliedTerm: bigint, ackTerm: bigint, rearmAfterNs: bigint,
+  ): number;
   configValidate(electionTimeoutNs: bigint, tickNs: bigint, safetyMarginNs: bigint, driftPpmMax: bigint, checkQuorum: number): number;
   configMinSafetyMarginNs(electionTimeoutNs: bigint, driftPpmMax: bigint, tickNs: bigint): bigint;
   MAX_PEERS: WebAssembly.Global;
   SUSPEND_TOLERANCE_NS: WebAssembly.Global;
+  READ_SUSPECT: WebAssembly.Global;
+  READ_OWN_TERM: WebAssembly.Global;
+  READ_ACK_TERM: WebAssembly.Global;
 }
 
 /** Reason codes, as the core returns them (assembly/decision.ts). */
@@ -65,7 +78,16 @@ export const REASONS = [
 export type Reason = (typeof REASONS)[number];
 
 export const REASON_VALID = 0;
+export const REASON_SUSPECT = 6;
 export const REASON_DISABLED = 7;
+/** Guard bits of `decideRead2` (assembly/decision.ts): a transfer makes the lease suspect. */
+export const READ_SUSPECT = 0x1;
+/** Guard bit: the engine reports its current term and its applied index's term. */
+export const READ_OWN_TERM = 0x2;
+/** Guard bit: the engine reports the term its quorum ack was proved in. */
+export const READ_ACK_TERM = 0x4;
+/** `trackerRecordAckInTerm` result: the reply's term is not the tracker's (refused, counted). */
+export const ACK_TERM_MISMATCH = -2;
 /** Outcome flag of `decideRead`: serve locally. */
 export const SERVE_LOCAL = 0x100;
 /** Outcome flag of `decideRead`: the engine's quorum ack proved it. */

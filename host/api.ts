@@ -3,10 +3,11 @@
  * Each entry adds its own `createLeaseCore`.
  * @module
  */
-export { LeaseCore, Lease, QuorumAckTracker, followerQuorum, engineLeaseAckValid } from "./core.js";
-export type { ClockInfo, ClockSource, ClockEvents, CoreOptions, LeaseConfig } from "./core.js";
+export { LeaseCore, Lease, QuorumAckTracker, JointQuorumAckTracker, followerQuorum, engineLeaseAckValid } from "./core.js";
+export type { ClockInfo, ClockSource, ClockEvents, CoreOptions, LeaseConfig, VoterConfig } from "./core.js";
 export { LeaseReader, ShardedLeaseReader } from "./reader.js";
-export type { EngineState, LeaseEngine, LeaseObserver, LeaseReaderOptions, ShardedLeaseReaderOptions } from "./reader.js";
+export type { ActiveGuards, EngineState, LeaseEngine, LeaseObserver, LeaseReaderOptions, ShardedLeaseReaderOptions } from "./reader.js";
 export { REASONS } from "./abi.js";
 export type { Reason } from "./abi.js";
 export * from "./errors.js";
+export * from "./metrics.js";

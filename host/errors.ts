@@ -45,6 +45,20 @@ export class InvalidQuorumError extends LeaseCoreError {
   }
 }
 
+/** A term is not a bigint in [0, 2^63 - 1]. */
+export class InvalidTermError extends LeaseCoreError {
+  constructor(readonly argument: string, value: unknown) {
+    super(`${argument} must be a bigint in [0, 2^63-1], got ${describe(value)}`, "ERR_LEASE_INVALID_TERM");
+  }
+}
+
+/** A voter configuration is not a set of peer ids (for a joint tracker). */
+export class InvalidVoterConfigError extends LeaseCoreError {
+  constructor(message: string) {
+    super(`invalid voter configuration: ${message}`, "ERR_LEASE_INVALID_VOTERS");
+  }
+}
+
 /** A peer id is not an integer in [0, 2^31 - 1]. */
 export class InvalidPeerIdError extends LeaseCoreError {
   constructor(value: unknown) {

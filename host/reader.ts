@@ -4,8 +4,8 @@
  * `decideRead`, on one clock sample taken at entry; this file does the I/O around it.
  * @module
  */
-import { REASONS, REASON_DISABLED, SERVE_LOCAL, type CoreExports, type Reason } from "./abi.js";
-import { checkDuration, checkInstant, type Lease, type LeaseCore } from "./core.js";
+import { READ_ACK_TERM, READ_OWN_TERM, READ_SUSPECT, REASONS, REASON_DISABLED, SERVE_LOCAL, type CoreExports, type Reason } from "./abi.js";
+import { checkDuration, checkInstant, checkTerm, type Lease, type LeaseCore } from "./core.js";
 import {
   InvalidCommitResultError,
   InvalidEngineAnswerError,
@@ -39,6 +39,38 @@ export interface LeaseEngine {
   lastQuorumAck?(): bigint;
   /** Registers a callback run when leadership is lost; returns a deregister function. */
   onLeaderLoss?(callback: () => void): () => void;
+
+  // Guards (docs/guards.md). Each is optional; an engine without it keeps the behaviour above
+  // and `reader.guards()` says the guard is off.
+  /** The engine's current term. With `appliedTerm`: the own-term guard; with `quorumAckTerm`: the ack-term guard. */
+  currentTerm?(): bigint;
+  /** The term of the entry at `appliedIndex()`. A leader serves no lease read until it equals `currentTerm()`. */
+  appliedTerm?(): bigint;
+  /** The term `lastQuorumAck()` was proved in (the term of the acks it counts). Only an ack of the current term serves. */
+  quorumAckTerm?(): bigint;
+  /** Whether a leadership transfer is in progress (the lease is suspect; `reader.beginTransfer()` is the push form). */
+  transferInProgress?(): boolean;
+}
+
+/** Which guards a reader applies for its engine (for `doctor` and metrics). */
+export interface ActiveGuards {
+  /** No lease read before the leader applied an entry of its own term (engine: currentTerm + appliedTerm). */
+  ownTerm: boolean;
+  /** The engine's quorum ack serves only in the term it was proved in (engine: currentTerm + quorumAckTerm). */
+  ackTerm: boolean;
+  /** A leadership transfer makes the lease suspect (engine: transferInProgress, or reader.beginTransfer() used). */
+  transfer: boolean;
+}
+
+/** One decision of contract §4 on one sample, with what the pause-safe re-check compares. */
+interface Decision {
+  outcome: number;
+  reason: Reason;
+  generation: bigint;
+  leaseDurationNs: bigint;
+  isLeader: boolean;
+  term: bigint | undefined;
+  suspect: boolean;
 }
 
 /** Hooks called with a reason for every read: `onHit("valid")` when served locally, `onMiss(reason)` otherwise. */
@@ -83,6 +115,13 @@ export class LeaseReader {
   #deregister: (() => void) | undefined;
   #closed = false;
   #warned = false;
+  // Transfer guard: suspect from beginTransfer() (or the engine saying so) until endTransfer();
+  // after it, the engine's ack must be later than #rearmAfterNs (a proof taken after the end).
+  #transferring = false;
+  #engineTransferring = false;
+  #transferUsed = false;
+  #rearmAfterNs = 0n;
+  #rearmAtNextSample = false;
 
   /** @internal Use `core.createLeaseReader(engine)`. */
   constructor(core: LeaseCore, engine: LeaseEngine, options: LeaseReaderOptions = {}) {
@@ -103,8 +142,65 @@ export class LeaseReader {
     if (this.#capable) {
       const lease = this.lease;
       this.#deregister = engine.onLeaderLoss!(() => {
-        if (!this.#closed) lease.invalidate();
+        if (this.#closed) return;
+        lease.invalidate();
+        // A transfer that ended in a step-down is over; a later leadership re-arms as usual.
+        if (this.#transferring) this.#endTransfer();
       });
+    }
+  }
+
+  /** Which guards apply to this engine (see ActiveGuards). */
+  guards(): ActiveGuards {
+    const e = this.#engine;
+    const has = (m: keyof LeaseEngine) => typeof e[m] === "function";
+    return {
+      ownTerm: has("currentTerm") && has("appliedTerm"),
+      ackTerm: has("currentTerm") && has("quorumAckTerm"),
+      transfer: has("transferInProgress") || this.#transferUsed,
+    };
+  }
+
+  /** Whether the lease is suspect: a transfer is in progress (no lease reads until a fresh proof after it ends). */
+  get suspect(): boolean {
+    return this.#transferring || this.#engineTransferring;
+  }
+
+  /**
+   * A leadership transfer starts: from now on no read is served by the lease (reason
+   * `suspect`) and no read or commit extends it. Call it BEFORE the transfer message
+   * (TimeoutNow) can leave: the target may be elected without waiting out an election timeout,
+   * so every lease proved before is void (TiKV #8034: suspect set too late; openraft #1749,
+   * etcd-raft #99: reads served during a transfer).
+   */
+  beginTransfer(): void {
+    this.#transferUsed = true;
+    if (this.#transferring) return;
+    this.#transferring = true;
+    this.lease.invalidate();
+  }
+
+  /**
+   * The transfer ended (aborted, or failed). The lease stays void until a quorum proof taken
+   * after this moment: the engine's ack must be sent later than now, and the caller lease is
+   * invalidated again so a read or commit started during the transfer cannot extend it.
+   */
+  endTransfer(): void {
+    if (!this.#transferring) return;
+    this.#endTransfer();
+  }
+
+  #endTransfer(): void {
+    this.#transferring = false;
+    this.lease.invalidate();
+    this.#markTransferEnd(this.#core.now());
+  }
+
+  #markTransferEnd(nowNs: bigint): void {
+    if (nowNs === 0n) {
+      this.#rearmAtNextSample = true; // no reading: take the end at the next real sample
+    } else if (nowNs > this.#rearmAfterNs) {
+      this.#rearmAfterNs = nowNs;
     }
   }
 
@@ -127,36 +223,118 @@ export class LeaseReader {
 
   /** @internal The decision of contract §4 on a sample taken by the caller. */
   async [readAt](nowNs: bigint, signal: AbortSignal | undefined): Promise<bigint> {
+    const d = this.#decide(nowNs);
+    if (d.outcome & SERVE_LOCAL) {
+      this.#observer?.onHit?.(d.reason);
+      return checkIndex(this.#engine.appliedIndex(), "appliedIndex");
+    }
+    this.#miss(d);
+    return this.#linearizable(nowNs, d, signal);
+  }
+
+  /**
+   * The pause-safe lease read: `fn(index)` (the local read, or taking a snapshot) runs FIRST,
+   * and the lease is validated on a clock sample taken AFTER it returns, with the same
+   * generation and term as at entry. A pause (GC, SIGSTOP, swap) anywhere before that sample
+   * therefore cannot serve stale data (TiKV #10011): the read happened inside the lease. When
+   * the re-check fails, a linearizable read runs and `fn` runs again on its index. Without a
+   * lease, `fn` runs once, after the linearizable read. Resolves to `fn`'s result.
+   * @throws ReaderClosedError after close(); the engine's error as leaseRead; `fn`'s error.
+   */
+  async leaseReadThen<T>(fn: (index: bigint) => T | Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.#closed) throw new ReaderClosedError();
+    if (typeof fn !== "function") throw new InvalidOptionError("fn", "a function", fn);
+    signal?.throwIfAborted();
+    const firstNs = this.#core.now();
+    const first = this.#decide(firstNs);
+    if ((first.outcome & SERVE_LOCAL) === 0) {
+      this.#miss(first);
+      return fn(await this.#linearizable(firstNs, first, signal));
+    }
+    const result = await fn(checkIndex(this.#engine.appliedIndex(), "appliedIndex"));
+    if (this.#closed) throw new ReaderClosedError();
+    const afterNs = this.#core.now();
+    const after = this.#decide(afterNs);
+    if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term) {
+      this.#observer?.onHit?.(after.reason);
+      return result;
+    }
+    // Served locally at entry, not after the read: the read may be stale; redo it linearizably.
+    const reason: Reason = (after.outcome & SERVE_LOCAL) === 0 ? after.reason : after.term !== first.term ? "term-mismatch" : "expired";
+    this.#miss({ ...after, reason });
+    return fn(await this.#linearizable(afterNs, after, signal));
+  }
+
+  /** The engine's lease duration, less the core clock's frozen-clock budget (workerd): a check
+   *  may lag the true time by up to the budget, so every lease is that much shorter
+   *  (docs/edge-clocks.md). A duration at or below the budget disables lease reads. */
+  #leaseDurationNs(): bigint {
+    const durationNs = checkDuration(this.#engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+    const budgetNs = this.#core.freezeBudgetNs;
+    return budgetNs === 0n ? durationNs : durationNs > budgetNs ? durationNs - budgetNs : 0n;
+  }
+
+  #decide(nowNs: bigint): Decision {
     const engine = this.#engine;
     let leaseDurationNs = 0n;
     let ackNs = 0n;
     const isLeader = engine.state() === "leader";
+    let guards = 0;
+    let currentTerm = 0n;
+    let appliedTerm = 0n;
+    let ackTerm = 0n;
+    let term: bigint | undefined;
     if (this.#capable) {
-      leaseDurationNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
-      const ack = engine.lastQuorumAck!();
-      ackNs = checkInstant(ack, "engine.lastQuorumAck()");
+      leaseDurationNs = this.#leaseDurationNs();
+      ackNs = checkInstant(engine.lastQuorumAck!(), "engine.lastQuorumAck()");
+      if (typeof engine.currentTerm === "function") {
+        term = currentTerm = checkTerm(engine.currentTerm(), "engine.currentTerm()");
+        if (typeof engine.appliedTerm === "function") {
+          appliedTerm = checkTerm(engine.appliedTerm(), "engine.appliedTerm()");
+          guards |= READ_OWN_TERM;
+        }
+        if (typeof engine.quorumAckTerm === "function") {
+          ackTerm = checkTerm(engine.quorumAckTerm(), "engine.quorumAckTerm()");
+          guards |= READ_ACK_TERM;
+        }
+      }
+      if (typeof engine.transferInProgress === "function") {
+        const transferring = engine.transferInProgress() === true;
+        if (transferring && !this.#engineTransferring) this.lease.invalidate();
+        if (!transferring && this.#engineTransferring) {
+          this.lease.invalidate();
+          this.#markTransferEnd(nowNs);
+        }
+        this.#engineTransferring = transferring;
+      }
+      if (this.#rearmAtNextSample && nowNs !== 0n) {
+        this.#rearmAtNextSample = false;
+        this.#markTransferEnd(nowNs);
+      }
+      if (this.#transferring || this.#engineTransferring || this.#rearmAtNextSample) guards |= READ_SUSPECT;
     }
     const slot = this.lease.slot;
     const generation = this.#ex.leaseGeneration(slot); // step 3: before the quorum operation
-    const outcome = this.#ex.decideRead(slot, nowNs, this.#capable ? 1 : 0, leaseDurationNs, isLeader ? 1 : 0, ackNs);
-    const reason = REASONS[outcome & 0xff]!;
-    if (outcome & SERVE_LOCAL) {
-      this.#observer?.onHit?.(reason);
-      return checkIndex(engine.appliedIndex(), "appliedIndex");
-    }
-    this.#observer?.onMiss?.(reason);
-    if (reason === REASONS[REASON_DISABLED] && !this.#warned) {
+    const outcome = this.#ex.decideRead2(
+      slot, nowNs, this.#capable ? 1 : 0, leaseDurationNs, isLeader ? 1 : 0, ackNs,
+      guards, currentTerm, appliedTerm, ackTerm, this.#rearmAfterNs,
+    );
+    return { outcome, reason: REASONS[outcome & 0xff]!, generation, leaseDurationNs, isLeader, term, suspect: (guards & READ_SUSPECT) !== 0 };
+  }
+
+  #miss(d: Decision): void {
+    this.#observer?.onMiss?.(d.reason);
+    if (d.reason === REASONS[REASON_DISABLED] && !this.#warned) {
       this.#warned = true;
       this.#onWarning(
         this.#capable
-          ? `lease-core: engine.leaseDurationNs() is ${leaseDurationNs} <= 0: lease reads are disabled, every read is linearizable`
+          ? `lease-core: the lease duration (engine.leaseDurationNs()${this.#core.freezeBudgetNs > 0n ? ` less the ${this.#core.freezeBudgetNs} ns frozen-clock budget` : ""}) is ${d.leaseDurationNs} <= 0: lease reads are disabled, every read is linearizable`
           : "lease-core: the engine has no lease capability (leaseDurationNs, lastQuorumAck, onLeaderLoss): every read is linearizable",
       );
     }
-    return this.#linearizable(nowNs, generation, leaseDurationNs, isLeader && reason !== REASONS[REASON_DISABLED], signal);
   }
 
-  async #linearizable(nowNs: bigint, generation: bigint, leaseDurationNs: bigint, mayExtend: boolean, signal: AbortSignal | undefined): Promise<bigint> {
+  async #linearizable(nowNs: bigint, d: Decision, signal: AbortSignal | undefined): Promise<bigint> {
     let index: bigint;
     try {
       index = checkIndex(await this.#engine.linearizableRead(signal), "linearizableRead");
@@ -165,9 +343,11 @@ export class LeaseReader {
       throw err;
     }
     // Only a leader that is still leader warms its lease: a follower's read proves that
-    // *some* leader had a quorum, not this node.
+    // *some* leader had a quorum, not this node. A read begun while suspect proves nothing
+    // about after the transfer (and the generation guard voids one begun before it).
+    const mayExtend = d.isLeader && d.reason !== REASONS[REASON_DISABLED] && !d.suspect;
     if (mayExtend && this.#engine.state() === "leader") {
-      this.#ex.leaseExtendFrom(this.lease.slot, nowNs, leaseDurationNs, generation);
+      this.#ex.leaseExtendFrom(this.lease.slot, nowNs, d.leaseDurationNs, d.generation);
     }
     return index;
   }
@@ -175,10 +355,11 @@ export class LeaseReader {
   /**
    * A write through the engine. Refuses with NotLeaderError (without calling `commit`) unless
    * leader. Samples the clock and generation before committing; extends the lease from that
-   * sample only after a real, local commit (commitIndex > 0, still leader, not `forwarded`).
+   * sample only after a real, local commit (commitIndex > 0, still leader, not `forwarded`,
+   * not `local: false`), and never while a transfer makes the lease suspect.
    * A leadership-loss error from `commit` invalidates the lease.
    */
-  async dispatch<T extends { commitIndex: bigint; forwarded?: boolean }>(commit: () => Promise<T>): Promise<T> {
+  async dispatch<T extends { commitIndex: bigint; forwarded?: boolean; local?: boolean }>(commit: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new ReaderClosedError();
     if (typeof commit !== "function") throw new InvalidOptionError("commit", "a function", commit);
     const engine = this.#engine;
@@ -186,6 +367,7 @@ export class LeaseReader {
     const sampleNs = this.#core.now();
     const slot = this.lease.slot;
     const generation = this.#ex.leaseGeneration(slot);
+    const suspectAtStart = this.#isSuspect();
     let result: T;
     try {
       result = await commit();
@@ -195,11 +377,16 @@ export class LeaseReader {
     }
     const commitIndex = (result as { commitIndex?: unknown } | null | undefined)?.commitIndex;
     if (typeof commitIndex !== "bigint" || commitIndex < 0n) throw new InvalidCommitResultError(result);
-    if (this.#capable && commitIndex > 0n && result.forwarded !== true && engine.state() === "leader") {
-      const leaseDurationNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
-      this.#ex.leaseExtendFrom(slot, sampleNs, leaseDurationNs, generation);
+    const local = result.forwarded !== true && result.local !== false;
+    if (this.#capable && commitIndex > 0n && local && !suspectAtStart && !this.#isSuspect() && engine.state() === "leader") {
+      this.#ex.leaseExtendFrom(slot, sampleNs, this.#leaseDurationNs(), generation);
     }
     return result;
+  }
+
+  #isSuspect(): boolean {
+    const e = this.#engine;
+    return this.#transferring || this.#rearmAtNextSample || (typeof e.transferInProgress === "function" && e.transferInProgress() === true);
   }
 
   /** Deregisters the leader-loss callback and refuses further reads. Idempotent. */
@@ -298,7 +485,7 @@ export class ShardedLeaseReader {
   }
 
   /** A write on one group (see LeaseReader.dispatch). */
-  dispatch<T extends { commitIndex: bigint; forwarded?: boolean }>(groupId: number, commit: () => Promise<T>): Promise<T> {
+  dispatch<T extends { commitIndex: bigint; forwarded?: boolean; local?: boolean }>(groupId: number, commit: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new ReaderClosedError());
     const reader = this.#readers.get(groupId);
     if (reader === undefined) return Promise.reject(new UnknownGroupError(groupId));

@@ -15,16 +15,16 @@
  *   A local workerd does not freeze, which is why the core reports `mayFreeze: true` anyway.
  *
  * Frozen-clock budget (docs/edge-clocks.md): every lease read through this core's readers is
- * shortened by `freezeBudgetNs` (default 50 ms), the time a check may lag the last I/O. It is
- * applied to the lease duration, not to the clock: shifting every reading forward by the budget
- * would shift the extend sample by the same amount and cancel out.
+ * shortened by `freezeBudgetNs` (default 50 ms), the time a check may lag the last I/O. The
+ * host puts it in `clock.freezeBudgetNs`; the readers apply it to the lease duration, not to the
+ * clock: shifting every reading forward by the budget would shift the extend sample by the same
+ * amount and cancel out.
  * @module
  */
 // @ts-expect-error -- resolved by workerd's module loader (type CompiledWasm), not by tsc.
 import wasmModule from "./lease-core.wasm";
 import { I64_MAX, createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
 import { InvalidOptionError } from "./errors.js";
-import type { LeaseEngine, ShardedLeaseReaderOptions } from "./reader.js";
 
 export * from "./api.js";
 
@@ -71,47 +71,12 @@ function performanceHostClock(budgetNs: bigint): HostClock {
     suspendAware: false,
     resolutionNs: NS_PER_MS,
     mayFreeze: true,
+    // The readers take it off every lease duration (host/reader.ts). The proof
+    // (docs/edge-clocks.md): a reading is never later than the true time and lags it by at most
+    // the budget, so with the extend sample s <= true sample time and the check reading
+    // c >= true check time - budget, `c < s + (d - budget)` implies a true age < d.
+    freezeBudgetNs: budgetNs,
   });
-}
-
-/**
- * The engine as the readers see it: its lease duration shortened by the budget. The proof
- * (docs/edge-clocks.md): a reading is never later than the true time and lags it by at most
- * the budget, so with the extend sample s ≤ true sample time and the check reading c ≥ true
- * check time - budget, `c < s + (d - budget)` implies true age < d. Anything the reader would
- * reject (a partial capability, a non-bigint duration) passes through untouched, so it still
- * gets the reader's own typed error.
- */
-function shortenedEngine(engine: LeaseEngine, budgetNs: bigint): LeaseEngine {
-  if (typeof engine !== "object" || engine === null) return engine;
-  const { state, appliedIndex, linearizableRead, leaseDurationNs, lastQuorumAck, onLeaderLoss } = engine;
-  const methods = [state, appliedIndex, linearizableRead, leaseDurationNs, lastQuorumAck, onLeaderLoss];
-  if (budgetNs === 0n || methods.some((m) => typeof m !== "function")) return engine;
-  return {
-    state: () => engine.state(),
-    appliedIndex: () => engine.appliedIndex(),
-    linearizableRead: (signal) => engine.linearizableRead(signal),
-    leaseDurationNs: () => {
-      const durationNs = engine.leaseDurationNs!();
-      if (typeof durationNs !== "bigint" || durationNs < 0n) return durationNs;
-      return durationNs > budgetNs ? durationNs - budgetNs : 0n;
-    },
-    lastQuorumAck: () => engine.lastQuorumAck!(),
-    onLeaderLoss: (callback) => engine.onLeaderLoss!(callback),
-  };
-}
-
-/** Makes every reader of `core` see its engines' lease durations shortened by the budget. */
-function applyFreezeBudget(core: LeaseCore, budgetNs: bigint): void {
-  const createLeaseReader = core.createLeaseReader;
-  const createShardedLeaseReader = core.createShardedLeaseReader;
-  core.createLeaseReader = (engine, options) => createLeaseReader.call(core, shortenedEngine(engine, budgetNs), options);
-  core.createShardedLeaseReader = (options: ShardedLeaseReaderOptions) => {
-    const groups = options?.groups;
-    if (!(groups instanceof Map)) return createShardedLeaseReader.call(core, options);
-    const shortened = new Map([...groups].map(([id, engine]) => [id, shortenedEngine(engine, budgetNs)] as const));
-    return createShardedLeaseReader.call(core, { ...options, groups: shortened });
-  };
 }
 
 /**
@@ -130,7 +95,5 @@ export async function createLeaseCore(options: WorkerdLeaseCoreOptions = {}): Pr
     return createCoreWith(wasmModule as WebAssembly.Module, customHostClock(options.clock), options);
   }
   const budgetNs = (budget as bigint | undefined) ?? DEFAULT_FREEZE_BUDGET_NS;
-  const core = await createCoreWith(wasmModule as WebAssembly.Module, performanceHostClock(budgetNs), options);
-  applyFreezeBudget(core, budgetNs);
-  return core;
+  return createCoreWith(wasmModule as WebAssembly.Module, performanceHostClock(budgetNs), options);
 }

@@ -96,6 +96,7 @@ describe("workerd host", () => {
       suspendAware: false,
       resolutionNs: String(MS),
       mayFreeze: true,
+      freezeBudgetNs: String(50n * MS),
     });
     expect(BigInt(c.defaultBudgetNs)).toBe(50n * MS);
     expect(c.performanceNowEqualsDateNow).toBe(true);
