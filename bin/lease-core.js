@@ -3,6 +3,7 @@
 //   node bin/lease-core.js doctor
 //   bun bin/lease-core.js doctor
 //   deno run --allow-read --allow-ffi --allow-env bin/lease-core.js doctor
+//   node bin/lease-core.js doctor --json --lease-ms 700 --drift-ppm 50   (exit 0 iff fit)
 // It picks the runtime's own host bundle and ordinary monotonic clock, and hands both to the
 // portable CLI (build/cli.js).
 import { main } from "../build/cli.js";
