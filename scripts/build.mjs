@@ -28,8 +28,12 @@ run(bin("asc"), ["assembly/shared.ts", "--config", "asconfig.shared.json", "--ta
 run(process.execPath, [join(root, "scripts", "build-wasi.mjs")]);
 if (!process.argv.includes("--skip-native")) run(process.execPath, [join(root, "scripts", "build-native.mjs")]);
 
-// One bundle per runtime host (package.json "exports" maps each condition to its file), plus
-// the CLI. An entry whose source does not exist yet is skipped.
+// One bundle per runtime host (package.json "exports" maps each condition to its file), the
+// CLI, the optional subpath entries, and the demo. An entry whose source does not exist is skipped.
+//
+// Subpath entries (lease-core/etcd, lease-core/metrics/*) and the demo import the core's own
+// modules as "lease-core", not as a copy: one LeaseCore, one set of error classes, so
+// `instanceof NotLeaderError` holds whichever entry threw it.
 const ENTRIES = [
   { name: "node", platform: "node" },
   { name: "cli", platform: "node" },
@@ -37,9 +41,31 @@ const ENTRIES = [
   { name: "bun", platform: "node", external: ["bun:ffi"] },
   { name: "browser", platform: "browser" },
   { name: "workerd", platform: "neutral", external: ["./lease-core.wasm"] },
+  { name: "etcd", source: "host/etcd/index.ts", platform: "node", external: ["etcd3"], shareCore: true },
+  { name: "metrics/prometheus", platform: "neutral", external: ["prom-client"], shareCore: true },
+  { name: "metrics/opentelemetry", platform: "neutral", external: ["@opentelemetry/api"], shareCore: true },
+  { name: "demo/start", source: "demo/start.ts", platform: "node", external: ["etcd3", "playwright-core"], shareCore: true },
+  { name: "demo/kv-service", source: "demo/kv-service.ts", platform: "node", external: ["etcd3"], shareCore: true },
 ];
+
+// The host modules whose exports the package's main entry re-exports (host/api.ts): a subpath
+// entry importing one of them gets the package itself; host/etcd → lease-core/etcd.
+const SHARED_MODULES = new Set(["abi", "api", "core", "errors", "metrics", "reader", "shared"].map((m) => join(root, "host", m)));
+const shareCore = {
+  name: "share-core",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\// }, (args) => {
+      if (args.kind === "entry-point") return undefined;
+      const target = resolve(args.resolveDir, args.path).replace(/\.(js|ts)$/, "");
+      if (target === join(root, "host", "etcd", "index")) return { path: "lease-core/etcd", external: true };
+      if (SHARED_MODULES.has(target) && dirname(args.importer) !== join(root, "host")) return { path: "lease-core", external: true };
+      return undefined;
+    });
+  },
+};
+
 for (const entry of ENTRIES) {
-  const source = join("host", `${entry.name}.ts`);
+  const source = entry.source ?? join("host", `${entry.name}.ts`);
   if (!existsSync(join(root, source))) continue;
   await build({
     absWorkingDir: root,
@@ -49,7 +75,8 @@ for (const entry of ENTRIES) {
     format: "esm",
     platform: entry.platform,
     target: "es2022",
-    external: entry.external ?? [],
+    external: [...(entry.external ?? []), ...(entry.shareCore ? ["lease-core", "lease-core/*"] : [])],
+    plugins: entry.shareCore ? [shareCore] : [],
     // No code splitting: each bundle must sit directly in build/, beside lease-core.wasm and
     // lease_clock.node, which it finds relative to its own import.meta.url.
     logLevel: "warning",

@@ -5,9 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# chromium: the browser host's tests (playwright-core drives /usr/bin/chromium, never a download)
+# chromium: the browser host's tests and the dashboard test (playwright-core drives /usr/bin/chromium,
+#   never a download)
 # spin: the model check of the shared-memory lease protocol
-APT_PACKAGES=(chromium spin)
+# etcd-server: the demo's and the etcd tests' real 3-member cluster (/usr/bin/etcd, started on loopback)
+# iptables: the etcd fault tests cut one member's traffic (by uid, on 127.0.0.1)
+APT_PACKAGES=(chromium spin etcd-server iptables)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

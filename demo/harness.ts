@@ -1,0 +1,347 @@
+/**
+ * The demo's moving parts, shared by `npm start` (demo/start.ts) and the fault tests: an etcd
+ * cluster (demo/cluster.ts), N KV service processes (demo/kv-service.ts), a load generator that
+ * records every operation into a history on ONE clock (this process's performance.now(), ms),
+ * and the linearizability verdict of that history (host/linearizability.ts).
+ *
+ * Recording rules (what the checker may assume): a read that failed is dropped (it had no
+ * effect); a write refused before anything was sent (503 not-leader, connection refused) is
+ * dropped; a write whose answer never came, or came as "unknown", is kept with
+ * returnAt = Infinity: it may have applied, at any time after its call.
+ * @module
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { checkKvHistory, type KvOp } from "../host/linearizability.js";
+import { startEtcdCluster, type EtcdCluster, type EtcdClusterOptions } from "./cluster.js";
+
+export type { KvOp };
+
+export interface ServiceHandle {
+  index: number;
+  /** The uid the process runs as when this process is root (lets iptables cut it from etcd). */
+  uid: number | undefined;
+  id: string;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  alive: boolean;
+  paused: boolean;
+  unsafe: string;
+}
+
+export interface ServiceStatus {
+  id: string;
+  state: string;
+  leaderId: string | null;
+  leaderCreateRevision: string;
+  appliedRevision: string;
+  ttlNs: string;
+  marginNs: string;
+  leaseDurationNs: string;
+  remainingNs: string;
+  nowNs: string;
+  lastTerm: string;
+  counters: Record<string, number>;
+  pid: number;
+  clock: { source: string; raw: boolean; suspendAware: boolean; resolutionNs: string; mayFreeze: boolean };
+  latency: Record<"local" | "etcd" | "write", { p50Us: number; p99Us: number; count: number }>;
+}
+
+/** One recorded op, with which instance answered (for failover measurements). */
+export interface RecordedOp extends KvOp {
+  servedBy: string | null;
+  served?: "local" | "etcd";
+}
+
+export interface DemoOptions {
+  instances?: number;
+  ttlS?: number;
+  etcd?: EtcdClusterOptions;
+  /** KV_UNSAFE per instance index (test-only negative controls). */
+  unsafe?: (index: number) => string;
+  prefix?: string;
+  /** Extra env per instance. */
+  env?: (index: number) => Record<string, string>;
+}
+
+export interface LoadOptions {
+  clients?: number;
+  keys?: number;
+  readRatio?: number;
+  /** Share of reads forced through etcd (to compare both kinds; default 0.1). */
+  linearizableRatio?: number;
+  /** Pause between ops per client (ms). */
+  thinkMs?: number;
+  requestTimeoutMs?: number;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+// Bundled next to this file (build/demo/), or, when imported from source (the tests), there.
+const SERVICE_JS = existsSync(join(here, "kv-service.js")) ? join(here, "kv-service.js") : join(here, "..", "build", "demo", "kv-service.js");
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export class Demo {
+  readonly cluster: EtcdCluster;
+  readonly services: ServiceHandle[] = [];
+  readonly history: RecordedOp[] = [];
+  readonly options: DemoOptions;
+  readonly prefix: string;
+  readonly startedAtMs = performance.now();
+  lastStatuses: (ServiceStatus | null)[] = [];
+  leaderHint = -1;
+  #load: Promise<void>[] = [];
+  #loadRunning = false;
+  #seq = 0;
+  #stopped = false;
+  #poller: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(cluster: EtcdCluster, options: DemoOptions) {
+    this.cluster = cluster;
+    this.options = options;
+    this.prefix = options.prefix ?? `/lease-core-demo-${process.pid}`;
+  }
+
+  /** Starts the cluster and every instance; resolves once one instance leads. */
+  static async start(options: DemoOptions = {}): Promise<Demo> {
+    const cluster = await startEtcdCluster(options.etcd ?? {});
+    const demo = new Demo(cluster, options);
+    try {
+      const n = options.instances ?? 3;
+      await Promise.all(Array.from({ length: n }, (_, i) => demo.spawnService(i)));
+      demo.#poller = setInterval(() => void demo.refresh().catch(() => undefined), 100);
+      await demo.waitForLeader(15_000);
+    } catch (err) {
+      await demo.stop();
+      throw err;
+    }
+    return demo;
+  }
+
+  /** Starts (or restarts) instance `index` and waits until it listens. */
+  async spawnService(index: number): Promise<ServiceHandle> {
+    const id = `kv-${index}`;
+    const unsafe = this.options.unsafe?.(index) ?? "";
+    const uid = process.getuid?.() === 0 ? 63000 + (process.pid % 500) * 8 + index : undefined;
+    const child = spawn(process.execPath, [SERVICE_JS], {
+      stdio: ["pipe", "pipe", "inherit"],
+      ...(uid !== undefined ? { uid, gid: uid } : {}),
+      env: {
+        ...process.env,
+        KV_ID: id,
+        KV_ENDPOINTS: this.cluster.clientEndpoints.join(","),
+        KV_PREFIX: this.prefix,
+        KV_TTL_S: String(this.options.ttlS ?? 2),
+        KV_ETCD_ELECTION_MS: String(this.cluster.electionTimeoutMs),
+        KV_UNSAFE: unsafe,
+        ...this.options.env?.(index),
+      },
+    });
+    const ready = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout! });
+      const timer = setTimeout(() => reject(new Error(`${id}: not ready in 15 s`)), 15_000);
+      lines.once("line", (line) => {
+        clearTimeout(timer);
+        resolve(JSON.parse(line) as { port: number; pid: number });
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${id} exited (${code}) before it was ready`));
+      });
+    });
+    const handle: ServiceHandle = { index, uid, id, port: ready.port, pid: ready.pid, child, alive: true, paused: false, unsafe };
+    child.once("exit", () => {
+      handle.alive = false;
+    });
+    this.services[index] = handle;
+    return handle;
+  }
+
+  /** GET /status of every instance (null: no answer within 300 ms). */
+  async refresh(): Promise<(ServiceStatus | null)[]> {
+    const statuses = await Promise.all(
+      this.services.map(async (s) => {
+        if (!s.alive || s.paused) return null;
+        try {
+          const res = await fetch(`http://127.0.0.1:${s.port}/status`, { signal: AbortSignal.timeout(300) });
+          return (await res.json()) as ServiceStatus;
+        } catch {
+          return null;
+        }
+      }),
+    );
+    this.lastStatuses = statuses;
+    let best = -1;
+    let bestRev = -1n;
+    statuses.forEach((st, i) => {
+      if (st?.state === "leader" && BigInt(st.leaderCreateRevision) > bestRev) {
+        best = i;
+        bestRev = BigInt(st.leaderCreateRevision);
+      }
+    });
+    if (best >= 0) this.leaderHint = best;
+    return statuses;
+  }
+
+  /** The instance leading now (by its own status), -1 if none answers as leader. */
+  async leaderIndex(): Promise<number> {
+    const statuses = await this.refresh();
+    let best = -1;
+    let bestRev = -1n;
+    statuses.forEach((st, i) => {
+      if (st?.state === "leader" && BigInt(st.leaderCreateRevision) > bestRev) {
+        best = i;
+        bestRev = BigInt(st.leaderCreateRevision);
+      }
+    });
+    return best;
+  }
+
+  async waitForLeader(timeoutMs = 10_000, notIndex = -1): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      const i = await this.leaderIndex();
+      if (i >= 0 && i !== notIndex) return i;
+      await sleep(50);
+    }
+    throw new Error(`no KV leader within ${timeoutMs} ms`);
+  }
+
+  pauseService(index: number): void {
+    const s = this.services[index]!;
+    s.child.kill("SIGSTOP");
+    s.paused = true;
+  }
+
+  resumeService(index: number): void {
+    const s = this.services[index]!;
+    s.child.kill("SIGCONT");
+    s.paused = false;
+  }
+
+  killService(index: number): void {
+    const s = this.services[index]!;
+    if (s.paused) s.child.kill("SIGCONT");
+    s.child.kill("SIGKILL");
+    s.alive = false;
+    s.paused = false;
+  }
+
+  /** Cuts instance `index` off from every etcd member (iptables, by its uid): its keepalive
+   *  stream, watches and reads all stall, as in a network partition. */
+  cutFromEtcd(index: number): void {
+    const uid = this.services[index]?.uid;
+    if (uid === undefined) throw new Error("cutting an instance from etcd needs root (it runs as its own uid)");
+    this.cluster.dropClientTraffic(uid);
+  }
+
+  /** One op against one instance, recorded. `linearizable` forces an etcd read (measurements). */
+  async op(client: number, kind: "read" | "write", key: string, target: number, timeoutMs = 1000, linearizable = false): Promise<RecordedOp | null> {
+    const s = this.services[target];
+    if (s === undefined || !s.alive) return null;
+    const value = kind === "write" ? `c${client}-${++this.#seq}` : null;
+    const url = `http://127.0.0.1:${s.port}/kv?key=${encodeURIComponent(key)}${value === null ? "" : `&value=${encodeURIComponent(value)}`}${linearizable ? "&consistency=linearizable" : ""}`;
+    const callAt = performance.now();
+    let status = 0;
+    let body: { value?: string | null; served?: "local" | "etcd"; leader?: string | null; unknown?: boolean } = {};
+    let sent = true;
+    try {
+      const res = await fetch(url, { method: kind === "read" ? "GET" : "POST", signal: AbortSignal.timeout(timeoutMs) });
+      status = res.status;
+      body = (await res.json()) as typeof body;
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      if (cause?.code === "ECONNREFUSED") sent = false;
+    }
+    const returnAt = performance.now();
+    if (status === 503 && typeof body.leader === "string") {
+      const i = this.services.findIndex((x) => x?.id === body.leader);
+      if (i >= 0) this.leaderHint = i;
+    }
+    let op: RecordedOp | null = null;
+    if (kind === "read") {
+      if (status === 200) op = { client, kind, key, value: body.value ?? null, callAt, returnAt, servedBy: s.id, served: body.served! };
+    } else if (status === 200) {
+      op = { client, kind, key, value, callAt, returnAt, servedBy: s.id };
+    } else if (status !== 503 && sent) {
+      op = { client, kind, key, value, callAt, returnAt: Infinity, servedBy: null };
+    }
+    if (op !== null) this.history.push(op);
+    return op;
+  }
+
+  /** Starts the load generator: `clients` loops sending to the instance believed to lead. */
+  startLoad(options: LoadOptions = {}): void {
+    if (this.#loadRunning) return;
+    this.#loadRunning = true;
+    const clients = options.clients ?? 4;
+    const keys = options.keys ?? 4;
+    const readRatio = options.readRatio ?? 0.8;
+    for (let c = 0; c < clients; c++) {
+      this.#load.push(
+        (async () => {
+          while (this.#loadRunning) {
+            const key = `k${Math.floor(Math.random() * keys)}`;
+            const kind = Math.random() < readRatio ? "read" : "write";
+            let target = this.leaderHint;
+            if (target < 0 || !this.services[target]?.alive || this.services[target]?.paused) {
+              target = Math.floor(Math.random() * this.services.length);
+            }
+            const linearizable = kind === "read" && Math.random() < (options.linearizableRatio ?? 0.1);
+            const op = await this.op(c, kind, key, target, options.requestTimeoutMs ?? 1000, linearizable);
+            if (op === null) await sleep(20);
+            else if (options.thinkMs) await sleep(options.thinkMs);
+          }
+        })(),
+      );
+    }
+  }
+
+  async stopLoad(): Promise<void> {
+    this.#loadRunning = false;
+    await Promise.all(this.#load);
+    this.#load = [];
+  }
+
+  /** The verdict on the history so far. */
+  check(maxStates = 2_000_000): ReturnType<typeof checkKvHistory> {
+    return checkKvHistory(this.history, { maxStates });
+  }
+
+  /** Stops the load, every instance (SIGTERM, then SIGKILL after 2 s) and the cluster. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#poller !== undefined) clearInterval(this.#poller);
+    this.#loadRunning = false;
+    await Promise.race([Promise.all(this.#load), sleep(3000)]);
+    await Promise.all(
+      this.services.map((s) => {
+        if (s === undefined || s.child.exitCode !== null || s.child.signalCode !== null) return Promise.resolve();
+        return new Promise<void>((resolve) => {
+          const timer = setTimeout(() => s.child.kill("SIGKILL"), 2000);
+          s.child.once("exit", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          if (s.paused) s.child.kill("SIGCONT");
+          s.child.kill("SIGTERM");
+        });
+      }),
+    );
+    await this.cluster.stop();
+  }
+}
+
+/** p-th percentile of numbers (nearest rank). */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}

@@ -1,0 +1,961 @@
+/**
+ * `lease-core/etcd`: a service elected through etcd that serves reads from local state while a
+ * lease it can prove holds (docs/etcd.md derives every rule below; read it first).
+ *
+ * - Election: one key `<prefix>/leader`, created with a txn `create_revision == 0` and bound to
+ *   this node's own etcd lease. Its create revision is the fencing token of every write.
+ * - Timing is ours, not etcd3's: the node keeps its etcd lease alive itself over a raw
+ *   LeaseKeepAlive stream (never etcd3's Campaign/Election helpers nor its lease `lost` event,
+ *   which fires up to 2×TTL late and reads the wall clock).
+ * - The lease: a keepalive sent at `sentAt` (clock sample and generation taken BEFORE sending)
+ *   counts only once *confirmed*: its response's raft_term equals the raft_term of a later
+ *   quorum operation (a linearizable read-only txn, or the node's own fenced write txn) that
+ *   still shows our leader key. A keepalive alone proves nothing in etcd 3.4: renewals are not
+ *   replicated, and a stalled or isolated old etcd leader keeps answering them (etcd-io/etcd
+ *   #15247, #12528). The lease then runs to `sentAt + TTL - margin`, margin = etcd's election
+ *   timeout + 2·drift·TTL + 1 ms.
+ * - State: the data prefix replicated by a watch; the applied index is the etcd revision of the
+ *   last applied event. A read the lease cannot cover is a linearizable etcd read, then a wait
+ *   until the local state reaches the revision it returned.
+ * - The own leader key is watched: deleted or overwritten → every lease is invalidated at once.
+ *
+ * It implements `LeaseEngine`, so `core.createLeaseReader(node)` works on it unchanged; `read`
+ * and `write` are the same path through an internal reader, pause-safe (see `read`).
+ * @module
+ */
+import { Etcd3, KVClient, LeaseClient, WatchClient, type IKeyValue, type IResponseHeader, type ITxnResponse } from "etcd3";
+import type { LeaseCore } from "../core.js";
+import { InvalidOptionError, LeadershipLostError, LeaseCoreError, NotLeaderError } from "../errors.js";
+import type { EngineState, LeaseEngine, LeaseReader } from "../reader.js";
+
+const MS = 1_000_000n;
+const S = 1_000_000_000n;
+
+/** Test-only switches that remove one guard each, so a fault test can show the checker catching
+ *  the stale read the guard prevents. Never set them in production. */
+export interface EtcdUnsafeSwitches {
+  /** Count a keepalive without its term-matched confirmation. */
+  skipConfirmation?: boolean;
+  /** Replace the margin (0n: none; negative: a lease longer than etcd's TTL). */
+  marginNs?: bigint;
+  /** Anchor on the keepalive's receive time instead of its send time. */
+  anchorOnReceive?: boolean;
+  /** Do not invalidate when the own leader key is deleted or overwritten. */
+  ignoreOwnKeyWatch?: boolean;
+}
+
+/** Options of `createEtcdLeaseNode`. */
+export interface EtcdLeaseNodeOptions {
+  /** The lease core whose clock anchors the lease (`await createLeaseCore()`). */
+  core: LeaseCore;
+  /** etcd client endpoints, e.g. `["127.0.0.1:23791", ...]` (no scheme: plain gRPC). */
+  endpoints: string[];
+  /** Key prefix of this service: `<prefix>/leader`, `<prefix>/d/<key>`. */
+  prefix: string;
+  /** This instance's name, stored as the leader key's value. */
+  id: string;
+  /** The etcd lease TTL asked for, in whole seconds (default 2). etcd may grant more. */
+  ttlS?: number;
+  /** The cluster's `--election-timeout` in ms (etcd's default 1000). Part of the margin. */
+  etcdElectionTimeoutMs?: number;
+  /** Bound on the clock rate difference between this host and the etcd leader (default 500 ppm:
+   *  etcd times leases on CLOCK_MONOTONIC, which NTP may slew by up to 500 ppm, adjtimex(2)). */
+  driftPpmMax?: number;
+  /** How often to renew (default TTL/4). */
+  renewIntervalMs?: number;
+  /** Deadline of each etcd call (default 1000 ms). Only for liveness: never part of a lease. */
+  requestTimeoutMs?: number;
+  /** @internal Test-only switches; see EtcdUnsafeSwitches. */
+  unsafe?: EtcdUnsafeSwitches;
+  /** Called on every notable event (for logs and the dashboard). */
+  onEvent?: (event: EtcdNodeEvent) => void;
+}
+
+/** Why something happened to the lease or the leadership (reason-coded, never a bare string). */
+export type EtcdEventReason =
+  | "elected"
+  | "confirmed"
+  | "term-mismatch"
+  | "key-missing"
+  | "own-key-deleted"
+  | "own-key-overwritten"
+  | "etcd-lease-expired"
+  | "fence-failed"
+  | "keepalive-timeout"
+  | "keepalive-error"
+  | "watch-error"
+  | "closed";
+
+export interface EtcdNodeEvent {
+  reason: EtcdEventReason;
+  atNs: bigint;
+  detail?: string;
+}
+
+/** Where a read was answered from, and why. */
+export interface EtcdReadResult {
+  value: string | null;
+  /** The etcd revision the local state had when the value was taken. */
+  revision: bigint;
+  served: "local" | "etcd";
+  /** The reader's reason (`valid` when local; `expired`, `not-leader`... otherwise), or
+   *  `expired` when the post-read check found the lease gone (a pause in between). */
+  reason: string;
+}
+
+/** A snapshot for logs and the dashboard. */
+export interface EtcdNodeStatus {
+  id: string;
+  state: EngineState;
+  leaderId: string | null;
+  leaseId: string | null;
+  leaderCreateRevision: bigint;
+  appliedRevision: bigint;
+  ttlNs: bigint;
+  marginNs: bigint;
+  leaseDurationNs: bigint;
+  /** The confirmed anchor (send time of the last confirmed keepalive), 0n for none. */
+  anchorNs: bigint;
+  /** Time left on the engine-side lease at `nowNs` (0n when not valid). */
+  remainingNs: bigint;
+  nowNs: bigint;
+  lastTerm: bigint;
+  counters: Record<string, number>;
+}
+
+/** The node refused: a write could not be fenced, the etcd call failed, ... */
+export class EtcdNodeError extends LeaseCoreError {
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, code, options);
+  }
+}
+
+/** A write whose outcome is unknown (timeout after sending): it may or may not have committed. */
+export class EtcdUnknownOutcomeError extends EtcdNodeError {
+  constructor(cause: unknown) {
+    super("the write's outcome is unknown (the txn was sent, no answer came)", "ERR_LEASE_ETCD_UNKNOWN_OUTCOME", { cause });
+  }
+}
+
+/** A noop fault policy: etcd3's default retries a failed call up to 3 times, and a retried txn
+ *  can apply twice (a put re-applied after another client's put breaks linearizability). */
+const NOOP_POLICY = {
+  execute: <T>(fn: (context: { signal: AbortSignal }) => T | Promise<T>): Promise<T> => Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
+  onSuccess: () => ({ dispose() {} }),
+  onFailure: () => ({ dispose() {} }),
+};
+
+interface Waiter {
+  revision: bigint;
+  resolve: () => void;
+}
+
+interface KeepAliveAnswer {
+  ttlS: bigint;
+  term: bigint;
+  receivedAtNs: bigint;
+}
+
+type Duplex = {
+  write(message: unknown): boolean;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  removeListener(event: string, listener: (...args: any[]) => void): unknown;
+  end(): void;
+  cancel?: () => void;
+  destroy?: (err?: Error) => void;
+};
+
+function prefixEnd(prefix: Buffer): Buffer {
+  // The range end of a prefix: the prefix with its last byte incremented (etcd's clientv3.GetPrefixRangeEnd).
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]! += 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The etcd-elected lease node. Create with `createEtcdLeaseNode`, then `await node.start()`. */
+export class EtcdLeaseNode implements LeaseEngine {
+  readonly id: string;
+  readonly #core: LeaseCore;
+  readonly #client: Etcd3;
+  readonly #kv: KVClient;
+  readonly #leases: LeaseClient;
+  readonly #watches: WatchClient;
+  readonly #leaderKey: Buffer;
+  readonly #dataPrefix: Buffer;
+  readonly #metaKey: Buffer;
+  readonly #ttlAskedS: number;
+  readonly #electionTimeoutNs: bigint;
+  readonly #driftPpmMax: bigint;
+  readonly #renewIntervalMs: number | undefined;
+  readonly #timeoutMs: number;
+  readonly #unsafe: EtcdUnsafeSwitches;
+  readonly #onEvent: ((event: EtcdNodeEvent) => void) | undefined;
+  readonly #stop = new AbortController();
+  readonly #listeners = new Set<() => void>();
+  readonly #data = new Map<string, string>();
+  readonly #waiters: Waiter[] = [];
+  readonly counters: Record<string, number> = {
+    renewals: 0,
+    confirmed: 0,
+    termMismatch: 0,
+    keepaliveFailures: 0,
+    stepDowns: 0,
+    localReads: 0,
+    etcdReads: 0,
+    postCheckMisses: 0,
+    writes: 0,
+  };
+
+  #state: EngineState = "candidate";
+  #leaderId: string | null = null;
+  #leaseId: string | null = null;
+  #ttlNs = 0n;
+  #marginNs = 0n;
+  #durationNs = 0n;
+  #createRevision = 0n; // of our leader key while we lead; 0n otherwise
+  #applied = 0n;
+  #ackNs = 0n; // the confirmed anchor; 0n = none
+  #ackTerm = 0n; // the leadership (leader key create revision) the anchor was confirmed in
+  #generation = 0n; // bumped by every invalidation; captured before each keepalive is sent
+  #lastTerm = 0n;
+  #ka: Duplex | undefined;
+  #kaPending: ((answer: KeepAliveAnswer | Error) => void) | undefined;
+  #kaChain: Promise<unknown> = Promise.resolve();
+  #stepDown: (() => void) | undefined;
+  #reader: LeaseReader | undefined;
+  #lastHit = false;
+  #lastReason = "";
+  #started = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #streams = new Set<Duplex>();
+
+  /** @internal Use `createEtcdLeaseNode`. */
+  constructor(options: EtcdLeaseNodeOptions) {
+    if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+    const { core, endpoints, prefix, id } = options;
+    if (typeof core?.now !== "function") throw new InvalidOptionError("core", "a LeaseCore", core);
+    if (!Array.isArray(endpoints) || endpoints.length === 0) throw new InvalidOptionError("endpoints", "a non-empty array", endpoints);
+    if (typeof prefix !== "string" || prefix.length === 0) throw new InvalidOptionError("prefix", "a non-empty string", prefix);
+    if (typeof id !== "string" || id.length === 0) throw new InvalidOptionError("id", "a non-empty string", id);
+    const ttlS = options.ttlS ?? 2;
+    if (!Number.isInteger(ttlS) || ttlS < 1) throw new InvalidOptionError("ttlS", "an integer >= 1", ttlS);
+    const etMs = options.etcdElectionTimeoutMs ?? 1000;
+    if (!Number.isInteger(etMs) || etMs < 1) throw new InvalidOptionError("etcdElectionTimeoutMs", "an integer >= 1", etMs);
+    const drift = options.driftPpmMax ?? 500;
+    if (!Number.isInteger(drift) || drift < 0 || drift > 100_000) throw new InvalidOptionError("driftPpmMax", "an integer in [0, 100000]", drift);
+    this.id = id;
+    this.#core = core;
+    this.#ttlAskedS = ttlS;
+    this.#electionTimeoutNs = BigInt(etMs) * MS;
+    this.#driftPpmMax = BigInt(drift);
+    this.#renewIntervalMs = options.renewIntervalMs;
+    this.#timeoutMs = options.requestTimeoutMs ?? 1000;
+    this.#unsafe = { ...options.unsafe };
+    this.#onEvent = options.onEvent;
+    this.#leaderKey = Buffer.from(`${prefix}/leader`);
+    this.#metaKey = Buffer.from(`${prefix}/d/`);
+    this.#dataPrefix = this.#metaKey;
+    this.#client = new Etcd3({ hosts: endpoints, faultHandling: { host: () => NOOP_POLICY as never, global: NOOP_POLICY as never } });
+    const pool = (this.#client as unknown as { pool: ConstructorParameters<typeof KVClient>[0] }).pool;
+    this.#kv = new KVClient(pool);
+    this.#leases = new LeaseClient(pool);
+    this.#watches = new WatchClient(pool);
+  }
+
+  // ---- LeaseEngine -------------------------------------------------------------------------
+
+  state(): EngineState {
+    return this.#state;
+  }
+
+  appliedIndex(): bigint {
+    return this.#applied;
+  }
+
+  /**
+   * A linearizable read barrier. As leader it is also a renewal (a keepalive sent after the
+   * reader's clock sample, confirmed by the read's own term), so the reader may warm its lease
+   * from that sample; an unconfirmed renewal invalidates first (the reader's extend then fails
+   * its generation check). Resolves once the local state has reached the revision read.
+   */
+  async linearizableRead(signal?: AbortSignal): Promise<bigint> {
+    this.#checkOpen();
+    let metaRevision: bigint;
+    if (this.#state === "leader") {
+      metaRevision = await this.#renew("read");
+    } else {
+      const txn = await this.#readTxn();
+      metaRevision = this.#metaRevisionOf(txn);
+    }
+    await this.#waitApplied(metaRevision, signal);
+    return this.#applied;
+  }
+
+  leaseDurationNs(): bigint {
+    return this.#durationNs > 0n ? this.#durationNs : 0n;
+  }
+
+  lastQuorumAck(): bigint {
+    return this.#state === "leader" ? this.#ackNs : 0n;
+  }
+
+  /** The leadership epoch: our leader key's create revision (0n when not leading). Each
+   *  election creates the key anew, so a new epoch is a new "term" for the reader's guards. */
+  currentTerm(): bigint {
+    return this.#state === "leader" ? this.#createRevision : 0n;
+  }
+
+  /** The epoch the anchor was confirmed in: an anchor from an earlier leadership never serves. */
+  quorumAckTerm(): bigint {
+    return this.#ackTerm;
+  }
+
+  onLeaderLoss(callback: () => void): () => void {
+    const wrapped = () => callback();
+    this.#listeners.add(wrapped);
+    return () => this.#listeners.delete(wrapped);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /** Grants the etcd lease, loads the data, and starts the keepalive, watch and campaign loops.
+   *  Resolves once the state is loaded (not once elected: see `waitForLeader`). */
+  async start(): Promise<void> {
+    this.#checkOpen();
+    if (this.#started) return;
+    this.#started = true;
+    this.#reader = this.#core.createLeaseReader(this, {
+      observer: {
+        onHit: (reason) => {
+          this.#lastHit = true;
+          this.#lastReason = reason;
+        },
+        onMiss: (reason) => {
+          this.#lastHit = false;
+          this.#lastReason = reason;
+        },
+      },
+      onWarning: () => {},
+    });
+    await this.#grant();
+    const snapshot = await this.#kv.range({ key: this.#dataPrefix, range_end: prefixEnd(this.#dataPrefix) }, this.#callOptions());
+    for (const kv of snapshot.kvs) this.#apply(kv, "PUT");
+    this.#applied = BigInt(snapshot.header.revision);
+    void this.#watchData(this.#applied + 1n);
+    void this.#renewLoop();
+    void this.#campaignLoop();
+  }
+
+  /** Resolves when this node leads (or rejects on close / timeout). */
+  async waitForLeader(timeoutMs = 10_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.#state !== "leader") {
+      this.#checkOpen();
+      if (performance.now() > deadline) throw new EtcdNodeError(`not leader after ${timeoutMs} ms`, "ERR_LEASE_ETCD_TIMEOUT");
+      await sleep(10, this.#stop.signal);
+    }
+  }
+
+  /**
+   * Stops promptly, in this order: cancel the observers (watches, keepalive stream, loops),
+   * resign (delete our leader key if it is still ours), revoke the etcd lease, close the client.
+   * Each etcd call is bounded by a short deadline, so close() returns even with etcd gone.
+   * Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const createRevision = this.#createRevision;
+      this.#closed = true;
+      this.#invalidate("closed");
+      this.#state = "shutdown";
+      this.#stop.abort();
+      this.#stepDown?.();
+      this.#reader?.close();
+      for (const stream of this.#streams) this.#endStream(stream);
+      this.#streams.clear();
+      this.#kaPending?.(new EtcdNodeError("closed", "ERR_LEASE_ETCD_CLOSED"));
+      for (const w of this.#waiters.splice(0)) w.resolve();
+      const short = { deadline: new Date(Date.now() + 300) };
+      if (createRevision > 0n) {
+        await this.#kv
+          .txn({ compare: [{ key: this.#leaderKey, target: "Create", result: "Equal", create_revision: createRevision.toString() }], success: [{ request_delete_range: { key: this.#leaderKey } }], failure: [] }, short)
+          .catch(() => undefined);
+      }
+      if (this.#leaseId !== null) await this.#leases.leaseRevoke({ ID: this.#leaseId }, short).catch(() => undefined);
+      this.#client.close();
+    })();
+    return this.#closing;
+  }
+
+  // ---- reads and writes --------------------------------------------------------------------
+
+  /**
+   * A read of `key`. Served locally when the lease holds, else through a linearizable etcd read.
+   * Pause-safe (contract §4): the value is taken first and the lease is checked again on a clock
+   * sample taken after it, so a pause (SIGSTOP, GC) between the lease decision and the read
+   * cannot return a value older than the lease covers; if the second check fails the read goes
+   * to etcd. Followers refuse with NotLeaderError (naming the leader).
+   */
+  async read(key: string): Promise<EtcdReadResult> {
+    this.#checkOpen();
+    if (this.#state !== "leader") throw new NotLeaderError(`not the leader (leader: ${this.#leaderId ?? "none"})`);
+    let calls = 0;
+    const pending = this.#reader!.leaseReadThen(() => {
+      calls++;
+      return { value: this.#data.get(key) ?? null, revision: this.#applied };
+    });
+    // Both decisions at entry run synchronously inside leaseReadThen: a local decision has
+    // already called fn; a miss has already told the observer why.
+    const localAtEntry = calls === 1;
+    const entryReason = this.#lastReason;
+    const result = await pending;
+    const local = localAtEntry && calls === 1;
+    if (local) this.counters.localReads!++;
+    else this.counters.etcdReads!++;
+    if (localAtEntry && !local) this.counters.postCheckMisses!++;
+    return { ...result, served: local ? "local" : "etcd", reason: local ? "valid" : localAtEntry ? this.#lastReason : entryReason };
+  }
+
+  /** A read of `key` that always goes through etcd (a linearizable read, then the local state
+   *  at or past its revision): the baseline a lease read is measured against. Leader only. */
+  async readLinearizable(key: string): Promise<EtcdReadResult> {
+    this.#checkOpen();
+    if (this.#state !== "leader") throw new NotLeaderError(`not the leader (leader: ${this.#leaderId ?? "none"})`);
+    const txn = await this.#readTxn();
+    await this.#waitApplied(this.#metaRevisionOf(txn));
+    this.counters.etcdReads!++;
+    return { value: this.#data.get(key) ?? null, revision: this.#applied, served: "etcd", reason: "linearizable" };
+  }
+
+  /**
+   * Writes `key = value` with a txn fenced on our leader key's create revision, through the
+   * reader's `dispatch` (clock and generation sampled before; the lease extended only after a
+   * local, fenced, successful commit). A put does not renew an etcd lease, so the write carries
+   * its own renewal: a keepalive, then the txn, whose raft_term must match the keepalive's.
+   * Resolves once the local state has applied the write.
+   * @throws NotLeaderError before sending anything; LeadershipLostError when the fence fails;
+   *   EtcdUnknownOutcomeError when the txn got no answer.
+   */
+  async write(key: string, value: string): Promise<{ revision: bigint }> {
+    this.#checkOpen();
+    if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("key", "a non-empty string", key);
+    const reader = this.#reader!;
+    const result = await reader.dispatch(async () => {
+      if (this.#state !== "leader") throw new NotLeaderError(`not the leader (leader: ${this.#leaderId ?? "none"})`);
+      const createRevision = this.#createRevision;
+      const generation = this.#generation;
+      const sentAtNs = this.#core.now();
+      const answer = await this.#keepAlive(); // throws before the txn: a definite failure
+      let txn: ITxnResponse;
+      try {
+        txn = await this.#kv.txn(
+          {
+            compare: [{ key: this.#leaderKey, target: "Create", result: "Equal", create_revision: createRevision.toString() }],
+            success: [
+              { request_put: { key: Buffer.concat([this.#dataPrefix, Buffer.from(key)]), value: Buffer.from(value) } },
+              { request_put: { key: this.#metaKey, value: Buffer.from(this.id) } },
+            ],
+            failure: [],
+          },
+          this.#callOptions(),
+        );
+      } catch (err) {
+        throw new EtcdUnknownOutcomeError(err);
+      }
+      if (!txn.succeeded) {
+        this.#loseLeadership("fence-failed");
+        throw new LeadershipLostError("the write's fence failed: our leader key is gone");
+      }
+      const revision = BigInt(txn.header.revision);
+      // Unconfirmed (the terms differ): the write stands, but it proves no lease, so the reader
+      // must not extend from it (`local: false`).
+      const confirmed = this.#confirm(answer, txn.header, generation, sentAtNs, true, false);
+      this.counters.writes!++;
+      await this.#waitApplied(revision);
+      return { commitIndex: revision, local: confirmed };
+    });
+    return { revision: result.commitIndex };
+  }
+
+  /** The local value of `key` with no lease check (for followers' displays only). */
+  peek(key: string): string | null {
+    return this.#data.get(key) ?? null;
+  }
+
+  /** A snapshot for logs and dashboards. */
+  status(): EtcdNodeStatus {
+    const nowNs = this.#core.now();
+    return {
+      id: this.id,
+      state: this.#state,
+      leaderId: this.#leaderId,
+      leaseId: this.#leaseId,
+      leaderCreateRevision: this.#createRevision,
+      appliedRevision: this.#applied,
+      ttlNs: this.#ttlNs,
+      marginNs: this.#marginNs,
+      leaseDurationNs: this.#durationNs,
+      anchorNs: this.#ackNs,
+      remainingNs: this.#remaining(nowNs),
+      nowNs,
+      lastTerm: this.#lastTerm,
+      counters: { ...this.counters },
+    };
+  }
+
+  // ---- the lease ---------------------------------------------------------------------------
+
+  #remaining(nowNs: bigint): bigint {
+    const reader = this.#reader;
+    let best = 0n;
+    if (this.#state === "leader" && this.#ackNs !== 0n && nowNs !== 0n && this.#ackNs <= nowNs) {
+      const left = this.#ackNs + this.#durationNs - nowNs;
+      if (left > best) best = left;
+    }
+    if (this.#state === "leader" && reader !== undefined && nowNs !== 0n) {
+      const expiry = reader.lease.expiry();
+      if (expiry > nowNs && expiry - nowNs > best) best = expiry - nowNs;
+    }
+    return best;
+  }
+
+  /** Sets the lease from a confirmed keepalive: `sentAt + TTL - margin` as an anchor `sentAt`
+   *  with duration `TTL - margin`, iff nothing invalidated since the sample (generation). */
+  #confirm(answer: KeepAliveAnswer, quorumHeader: IResponseHeader, generation: bigint, sentAtNs: bigint, keyChecked: boolean, invalidateOnMismatch = true): boolean {
+    const quorumTerm = BigInt(quorumHeader.raft_term);
+    this.#lastTerm = quorumTerm;
+    if (!this.#unsafe.skipConfirmation && (answer.term !== quorumTerm || !keyChecked)) {
+      this.counters.termMismatch!++;
+      // After a linearizable read the reader extends its own lease from its sample: bumping the
+      // generation here voids that extend (its generation check fails).
+      if (invalidateOnMismatch) this.#invalidate(keyChecked ? "term-mismatch" : "key-missing", `keepalive term ${answer.term}, quorum term ${quorumTerm}`);
+      else this.#event("term-mismatch", `keepalive term ${answer.term}, quorum term ${quorumTerm}`);
+      return false;
+    }
+    if (generation !== this.#generation || this.#state !== "leader") return false;
+    const anchorNs = this.#unsafe.anchorOnReceive ? answer.receivedAtNs : sentAtNs;
+    if (anchorNs === 0n) return false; // no clock reading: fail closed
+    this.#setTtl(answer.ttlS);
+    if (anchorNs > this.#ackNs) this.#ackNs = anchorNs;
+    this.#ackTerm = this.#createRevision;
+    this.counters.confirmed!++;
+    return true;
+  }
+
+  #setTtl(ttlS: bigint): void {
+    const ttlNs = ttlS * S;
+    if (ttlNs === this.#ttlNs) return;
+    this.#ttlNs = ttlNs;
+    // docs/etcd.md §3: the election timeout (promotion and step-down windows), twice the drift
+    // over one TTL (either clock may be the fast one), and 1 ms for timer and clock granularity.
+    const driftNs = (2n * ttlNs * this.#driftPpmMax + 999_999n) / 1_000_000n;
+    this.#marginNs = this.#unsafe.marginNs ?? this.#electionTimeoutNs + driftNs + MS;
+    this.#durationNs = ttlNs - this.#marginNs;
+    if (this.#durationNs <= 0n) {
+      throw new EtcdNodeError(`lease duration ${this.#durationNs} ns <= 0: TTL ${ttlS} s is too short for margin ${this.#marginNs} ns (raise ttlS)`, "ERR_LEASE_ETCD_TTL_TOO_SHORT");
+    }
+  }
+
+  /** Clears the engine-side lease, bumps the generation, and tells every reader. */
+  #invalidate(reason: EtcdEventReason, detail?: string): void {
+    this.#ackNs = 0n;
+    this.#ackTerm = 0n;
+    this.#generation++;
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener();
+      } catch {
+        // a listener's failure must not stop the others from invalidating
+      }
+    }
+    this.#event(reason, detail);
+  }
+
+  #loseLeadership(reason: EtcdEventReason, detail?: string): void {
+    if (this.#state === "leader") this.counters.stepDowns!++;
+    if (this.#state !== "shutdown") this.#state = "follower";
+    this.#createRevision = 0n;
+    this.#invalidate(reason, detail);
+    const stepDown = this.#stepDown;
+    this.#stepDown = undefined;
+    stepDown?.();
+  }
+
+  /** One renewal round as leader: keepalive (sample first), then a linearizable read-only txn
+   *  confirming the term and our key. Returns the meta revision the txn saw. */
+  async #renew(why: "loop" | "read"): Promise<bigint> {
+    const generation = this.#generation;
+    const createRevision = this.#createRevision;
+    const sentAtNs = this.#core.now();
+    this.counters.renewals!++;
+    const answer = await this.#keepAlive();
+    if (this.#unsafe.skipConfirmation && why === "loop") {
+      this.#confirm(answer, { raft_term: answer.term.toString() } as IResponseHeader, generation, sentAtNs, true);
+      return 0n;
+    }
+    const txn = await this.#readTxn();
+    const leader = txn.responses[0]?.response_range.kvs[0];
+    const ours = leader !== undefined && BigInt(leader.create_revision) === createRevision && leader.lease === this.#leaseId;
+    if (!ours && createRevision !== 0n && this.#createRevision === createRevision) {
+      this.#loseLeadership("key-missing");
+      throw new LeadershipLostError("our leader key is gone");
+    }
+    this.#confirm(answer, txn.header, generation, sentAtNs, ours);
+    return this.#metaRevisionOf(txn);
+  }
+
+  #readTxn(): Promise<ITxnResponse> {
+    // A read-only txn is linearizable in etcd (ReadIndex before serving, v3_server.go Txn).
+    return this.#kv.txn({ compare: [], success: [{ request_range: { key: this.#leaderKey } }, { request_range: { key: this.#metaKey } }], failure: [] }, this.#callOptions());
+  }
+
+  #metaRevisionOf(txn: ITxnResponse): bigint {
+    const meta = txn.responses[1]?.response_range.kvs[0];
+    return meta === undefined ? 0n : BigInt(meta.mod_revision);
+  }
+
+  async #renewLoop(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      const intervalMs = this.#renewIntervalMs ?? Math.max(50, (this.#ttlAskedS * 1000) / 4);
+      if (this.#state === "leader") {
+        try {
+          await this.#renew("loop");
+        } catch {
+          // counted where it happened; the anchor simply ages out
+        }
+      } else if (this.#leaseId !== null) {
+        // Keep the etcd lease alive while campaigning, so a recampaign can reuse it.
+        await this.#keepAlive().catch(() => undefined);
+      }
+      await sleep(intervalMs, signal);
+    }
+  }
+
+  // ---- keepalive stream --------------------------------------------------------------------
+
+  async #grant(): Promise<void> {
+    const granted = await this.#leases.leaseGrant({ TTL: this.#ttlAskedS }, this.#callOptions());
+    this.#leaseId = granted.ID;
+    this.#setTtl(BigInt(granted.TTL));
+  }
+
+  /** Sends one keepalive on our own stream and waits for its answer. One at a time: the stream
+   *  answers in order, so the answer is ours. */
+  #keepAlive(): Promise<KeepAliveAnswer> {
+    const run = this.#kaChain.then(() => this.#keepAliveNow());
+    this.#kaChain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #keepAliveNow(): Promise<KeepAliveAnswer> {
+    this.#checkOpen();
+    const leaseId = this.#leaseId;
+    if (leaseId === null) throw new EtcdNodeError("no etcd lease", "ERR_LEASE_ETCD_NO_LEASE");
+    const stream = await this.#keepAliveStream();
+    const answer = await new Promise<KeepAliveAnswer | Error>((resolve) => {
+      const timer = setTimeout(() => resolve(new EtcdNodeError("keepalive timed out", "ERR_LEASE_ETCD_TIMEOUT")), this.#timeoutMs);
+      this.#kaPending = (a) => {
+        clearTimeout(timer);
+        this.#kaPending = undefined;
+        resolve(a);
+      };
+      stream.write({ ID: leaseId });
+    });
+    if (answer instanceof Error) {
+      this.counters.keepaliveFailures!++;
+      // A stream that missed an answer is out of step: never reuse it (a late answer would be
+      // taken for the next request's).
+      this.#dropKeepAliveStream(stream);
+      this.#event(answer.message.includes("timed out") ? "keepalive-timeout" : "keepalive-error", answer.message);
+      throw answer;
+    }
+    if (answer.ttlS <= 0n) {
+      // etcd says the lease is gone: its keys (our leader key) are deleted.
+      this.#leaseId = null;
+      this.#loseLeadership("etcd-lease-expired");
+      void this.#grant().catch(() => undefined);
+      throw new LeadershipLostError("our etcd lease expired");
+    }
+    return answer;
+  }
+
+  async #keepAliveStream(): Promise<Duplex> {
+    if (this.#ka !== undefined) return this.#ka;
+    const stream = (await this.#leases.leaseKeepAlive()) as unknown as Duplex;
+    this.#ka = stream;
+    this.#streams.add(stream);
+    stream.on("data", (res: { TTL: string; header: IResponseHeader }) => {
+      const receivedAtNs = this.#core.now();
+      this.#kaPending?.({ ttlS: BigInt(res.TTL), term: BigInt(res.header.raft_term), receivedAtNs });
+    });
+    const fail = (err?: Error) => {
+      this.#dropKeepAliveStream(stream);
+      this.#kaPending?.(err instanceof Error ? err : new EtcdNodeError("keepalive stream ended", "ERR_LEASE_ETCD_STREAM"));
+    };
+    stream.on("error", fail);
+    stream.on("end", () => fail());
+    return stream;
+  }
+
+  #dropKeepAliveStream(stream: Duplex): void {
+    if (this.#ka === stream) this.#ka = undefined;
+    this.#streams.delete(stream);
+    this.#endStream(stream);
+  }
+
+  #endStream(stream: Duplex): void {
+    try {
+      stream.cancel?.();
+    } catch {
+      // already gone
+    }
+    try {
+      stream.end();
+    } catch {
+      // already gone
+    }
+  }
+
+  // ---- election ----------------------------------------------------------------------------
+
+  async #campaignLoop(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      try {
+        if (this.#leaseId === null) await this.#grant();
+        const txn = await this.#kv.txn(
+          {
+            compare: [{ key: this.#leaderKey, target: "Create", result: "Equal", create_revision: "0" }],
+            success: [{ request_put: { key: this.#leaderKey, value: Buffer.from(this.id), lease: this.#leaseId! } }, { request_range: { key: this.#metaKey } }],
+            failure: [{ request_range: { key: this.#leaderKey } }],
+          },
+          this.#callOptions(),
+        );
+        if (txn.succeeded) {
+          const createRevision = BigInt(txn.header.revision);
+          const meta = txn.responses[1]?.response_range.kvs[0];
+          // A new leader serves nothing before its state holds every earlier write.
+          await this.#waitApplied(meta === undefined ? 0n : BigInt(meta.mod_revision), signal);
+          if (signal.aborted) return;
+          this.#createRevision = createRevision;
+          this.#leaderId = this.id;
+          this.#state = "leader";
+          this.#event("elected", `create revision ${createRevision}`);
+          const lost = new Promise<void>((resolve) => (this.#stepDown = resolve));
+          void this.#renew("loop").catch(() => undefined); // the first anchor, right away
+          await Promise.race([lost, this.#watchKey(createRevision, createRevision + 1n, true)]);
+          if (this.#state === "leader" && this.#createRevision === createRevision && !signal.aborted) {
+            // The own-key watch ended without a verdict (stream error): check by a read.
+            const check = await this.#readTxn().catch(() => undefined);
+            const kv = check?.responses[0]?.response_range.kvs[0];
+            if (check !== undefined && kv !== undefined && BigInt(kv.create_revision) === createRevision) {
+              continue; // still ours: watch again (the loop's txn fails and re-enters below)
+            }
+            if (check !== undefined) this.#loseLeadership("own-key-deleted");
+          }
+        } else {
+          const kv: IKeyValue | undefined = txn.responses[0]?.response_range.kvs[0];
+          if (kv === undefined) continue;
+          this.#leaderId = kv.value.toString();
+          if (this.#state !== "shutdown") this.#state = "follower";
+          if (this.#leaderId === this.id && BigInt(kv.lease) === BigInt(this.#leaseId ?? "0")) {
+            // Our own key from before (a watch hiccup): take it back without a new election.
+            this.#createRevision = BigInt(kv.create_revision);
+            this.#state = "leader";
+            const lost = new Promise<void>((resolve) => (this.#stepDown = resolve));
+            void this.#renew("loop").catch(() => undefined);
+            await Promise.race([lost, this.#watchKey(this.#createRevision, BigInt(txn.header.revision) + 1n, true)]);
+            continue;
+          }
+          await this.#watchKey(BigInt(kv.create_revision), BigInt(txn.header.revision) + 1n, false);
+        }
+      } catch {
+        await sleep(100, signal);
+      }
+    }
+  }
+
+  /**
+   * Watches the leader key from `fromRevision` until the key with `createRevision` is deleted
+   * or overwritten (resolves), or the stream fails (resolves too: the caller re-reads). When it
+   * is our own key, that is a leadership loss, acted on at once.
+   */
+  async #watchKey(createRevision: bigint, fromRevision: bigint, own: boolean): Promise<void> {
+    const signal = this.#stop.signal;
+    if (signal.aborted) return;
+    let stream: Duplex;
+    try {
+      stream = (await this.#watches.watch()) as unknown as Duplex;
+    } catch {
+      await sleep(100, signal);
+      return;
+    }
+    this.#streams.add(stream);
+    await new Promise<void>((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        signal.removeEventListener("abort", finish);
+        this.#streams.delete(stream);
+        this.#endStream(stream);
+        resolve();
+      };
+      signal.addEventListener("abort", finish, { once: true });
+      if (own) {
+        // Also end when we step down for another reason (fence failed, lease expired...).
+        const previous = this.#stepDown;
+        this.#stepDown = () => {
+          previous?.();
+          finish();
+        };
+      }
+      stream.on("data", (res: { canceled?: boolean; events?: { type: string; kv: IKeyValue }[] }) => {
+        if (res.canceled) return finish();
+        for (const event of res.events ?? []) {
+          const gone = event.type === "DELETE" || BigInt(event.kv.create_revision) !== createRevision;
+          if (!gone) continue;
+          if (own && !this.#unsafe.ignoreOwnKeyWatch && this.#createRevision === createRevision) {
+            this.#loseLeadership(event.type === "DELETE" ? "own-key-deleted" : "own-key-overwritten");
+          }
+          if (!own || !this.#unsafe.ignoreOwnKeyWatch) return finish();
+        }
+      });
+      stream.on("error", finish);
+      stream.on("end", finish);
+      stream.write({ create_request: { key: this.#leaderKey, start_revision: fromRevision.toString() } });
+    });
+  }
+
+  // ---- replicated state --------------------------------------------------------------------
+
+  async #watchData(fromRevision: bigint): Promise<void> {
+    const signal = this.#stop.signal;
+    let from = fromRevision;
+    while (!signal.aborted) {
+      let stream: Duplex;
+      try {
+        stream = (await this.#watches.watch()) as unknown as Duplex;
+      } catch {
+        await sleep(100, signal);
+        continue;
+      }
+      this.#streams.add(stream);
+      await new Promise<void>((resolve) => {
+        const finish = () => {
+          signal.removeEventListener("abort", finish);
+          this.#streams.delete(stream);
+          this.#endStream(stream);
+          resolve();
+        };
+        signal.addEventListener("abort", finish, { once: true });
+        stream.on("data", (res: { canceled?: boolean; events?: { type: string; kv: IKeyValue }[] }) => {
+          if (res.canceled) return finish();
+          for (const event of res.events ?? []) this.#apply(event.kv, event.type);
+          this.#wake();
+        });
+        stream.on("error", () => {
+          this.#event("watch-error");
+          finish();
+        });
+        stream.on("end", finish);
+        stream.write({ create_request: { key: this.#dataPrefix, range_end: prefixEnd(this.#dataPrefix), start_revision: from.toString() } });
+      });
+      from = this.#applied + 1n;
+      await sleep(50, signal);
+    }
+  }
+
+  #apply(kv: IKeyValue, type: string): void {
+    const revision = BigInt(kv.mod_revision);
+    const key = kv.key.subarray(this.#dataPrefix.length).toString();
+    if (key.length > 0) {
+      if (type === "DELETE") this.#data.delete(key);
+      else this.#data.set(key, kv.value.toString());
+    }
+    if (revision > this.#applied) this.#applied = revision;
+  }
+
+  #wake(): void {
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const waiter = this.#waiters[i]!;
+      if (this.#applied >= waiter.revision) {
+        this.#waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+
+  #waitApplied(revision: bigint, signal?: AbortSignal): Promise<void> {
+    if (this.#applied >= revision || this.#closed) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        remove();
+        reject(new EtcdNodeError(`local state did not reach revision ${revision} in time`, "ERR_LEASE_ETCD_TIMEOUT"));
+      }, this.#timeoutMs * 5);
+      const waiter: Waiter = {
+        revision,
+        resolve: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+      };
+      const remove = () => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+      };
+      const onAbort = () => {
+        clearTimeout(timer);
+        remove();
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  #callOptions(): { deadline: Date } {
+    // gRPC deadlines are wall-clock Dates; they bound waiting only, never a lease.
+    return { deadline: new Date(Date.now() + this.#timeoutMs) };
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new EtcdNodeError("the etcd lease node is closed", "ERR_LEASE_ETCD_CLOSED");
+  }
+
+  #event(reason: EtcdEventReason, detail?: string): void {
+    if (this.#onEvent === undefined) return;
+    try {
+      this.#onEvent({ reason, atNs: this.#core.now(), ...(detail === undefined ? {} : { detail }) });
+    } catch {
+      // an observer's failure is not ours
+    }
+  }
+}
+
+/** A node campaigning for `<prefix>/leader`; call `await node.start()`. */
+export function createEtcdLeaseNode(options: EtcdLeaseNodeOptions): EtcdLeaseNode {
+  return new EtcdLeaseNode(options);
+}
