@@ -89,7 +89,21 @@ function compileCore(): Promise<WebAssembly.Module> {
 }
 
 /** Leases shared across workers (host/shared.ts): create on one thread, attach on others by memory. */
-export const { createSharedLeaseTable, attachSharedLeaseTable } = sharedTableApi(() => compileBeside("lease-core.shared.wasm"));
+const shared = sharedTableApi(() => compileBeside("lease-core.shared.wasm"));
+/**
+ * Creates a lease table in a shared `WebAssembly.Memory` on `core`'s clock; pass `table.memory`
+ * to other threads. Leases are addressed by index (`table.lease(i)`).
+ * @example
+ * const table = await createSharedLeaseTable(core, { capacity: 64 });
+ * new Worker(url, { workerData: { memory: table.memory } });
+ * @throws InvalidOptionError for a bad capacity; SharedTableError for a clock with a per-thread origin.
+ */
+export const createSharedLeaseTable = shared.createSharedLeaseTable;
+/**
+ * Attaches to a table another thread created (workers), on this thread's `core`, which must read
+ * the same clock source. @throws SharedTableError when the memory holds no table or another clock's.
+ */
+export const attachSharedLeaseTable = shared.attachSharedLeaseTable;
 export { SharedLeaseTable, SharedLease, SharedTableError, InvalidLeaseIndexError } from "./shared.js";
 
 function openLibc(): Promise<Libc | string> {

@@ -50,10 +50,12 @@ export interface ClockInfo {
 
 /** A custom clock, e.g. a simulation's: `now()` returns ns on a monotonic clock, 0n for "no reading". */
 export interface ClockSource {
+  /** One reading in ns on a monotonic clock; 0n (or anything but a bigint in (0, 2^63)) is "no reading". */
   now(): bigint;
   /** The time slept so far in ns (Linux: CLOCK_BOOTTIME - CLOCK_MONOTONIC), for a clock that can
    *  tell; its growth is a suspend (contract §1.2). A simulation uses it to inject suspends. */
   sleepOffsetNs?(): bigint;
+  /** What the clock is (reported as `core.clock`); defaults: `custom`, not raw, 1 ns. */
   info?: Partial<ClockInfo>;
 }
 
@@ -77,8 +79,11 @@ export interface CoreOptions {
 
 /** Configuration of contract §5, all times in ns. */
 export interface LeaseConfig {
+  /** The engine's election timeout: a follower that hears nothing for this long may campaign. */
   electionTimeoutNs: bigint;
+  /** The engine's tick: timers fire on tick boundaries, so up to one tick early. */
   tickNs: bigint;
+  /** How much shorter than the election timeout the lease is (must cover drift and a tick). */
   safetyMarginNs: bigint;
   /** The bound on clock rate difference between any two hosts, in ppm (reference store: 50). */
   driftPpmMax: bigint;
@@ -489,6 +494,7 @@ export class QuorumAckTracker {
 
 /** The voters of a configuration, seen from the leader `selfId`; `outgoingVoters` while joint. */
 export interface VoterConfig {
+  /** The leader's own peer id (its own ack is implied, never recorded). */
   selfId: number;
   /** The (incoming) voter set; may or may not contain `selfId`. */
   voters: readonly number[];

@@ -12,6 +12,7 @@ export class LeaseCoreError extends Error {
     super(message, options);
     this.code = code;
   }
+  /** The class's own name (`NotLeaderError`, ...), so logs and `err.name` checks see it. */
   override get name(): string {
     return this.constructor.name;
   }
@@ -19,35 +20,50 @@ export class LeaseCoreError extends Error {
 
 /** A time argument is not a bigint count of ns in [0, 2^63 - 1]. */
 export class InvalidInstantError extends LeaseCoreError {
-  constructor(readonly argument: string, value: unknown) {
+  constructor(
+    /** The argument that was refused, e.g. `untilNs`. */
+    readonly argument: string,
+    value: unknown) {
     super(`${argument} must be a bigint of ns in [0, 2^63-1], got ${describe(value)}`, "ERR_LEASE_INVALID_INSTANT");
   }
 }
 
 /** A duration is not a bigint count of ns in [0, 2^63 - 1]. */
 export class InvalidDurationError extends LeaseCoreError {
-  constructor(readonly argument: string, value: unknown) {
+  constructor(
+    /** The argument that was refused, e.g. `untilNs`. */
+    readonly argument: string,
+    value: unknown) {
     super(`${argument} must be a bigint of ns in [0, 2^63-1], got ${describe(value)}`, "ERR_LEASE_INVALID_DURATION");
   }
 }
 
 /** A generation is not a bigint in [0, 2^63 - 1]. */
 export class InvalidGenerationError extends LeaseCoreError {
-  constructor(readonly argument: string, value: unknown) {
+  constructor(
+    /** The argument that was refused, e.g. `untilNs`. */
+    readonly argument: string,
+    value: unknown) {
     super(`${argument} must be a bigint in [0, 2^63-1], got ${describe(value)}`, "ERR_LEASE_INVALID_GENERATION");
   }
 }
 
 /** A follower quorum is not an integer in [0, MAX_PEERS], or a voter count not a positive integer. */
 export class InvalidQuorumError extends LeaseCoreError {
-  constructor(readonly argument: string, value: unknown, limit: number) {
+  constructor(
+    /** The argument that was refused, e.g. `untilNs`. */
+    readonly argument: string,
+    value: unknown, limit: number) {
     super(`${argument} must be an integer in [0, ${limit}], got ${describe(value)}`, "ERR_LEASE_INVALID_QUORUM");
   }
 }
 
 /** A term is not a bigint in [0, 2^63 - 1]. */
 export class InvalidTermError extends LeaseCoreError {
-  constructor(readonly argument: string, value: unknown) {
+  constructor(
+    /** The argument that was refused, e.g. `untilNs`. */
+    readonly argument: string,
+    value: unknown) {
     super(`${argument} must be a bigint in [0, 2^63-1], got ${describe(value)}`, "ERR_LEASE_INVALID_TERM");
   }
 }
@@ -117,14 +133,22 @@ export class ReaderClosedError extends LeaseCoreError {
 
 /** `route(key)` returned no group, or a group the sharded reader does not have. */
 export class UnroutableKeyError extends LeaseCoreError {
-  constructor(readonly key: string | Uint8Array, readonly groupId: number | undefined) {
+  constructor(
+    /** The key that found no group. */
+    readonly key: string | Uint8Array,
+    /** What `route(key)` returned: undefined, or a group the reader does not have. */
+    readonly groupId: number | undefined,
+  ) {
     super(groupId === undefined ? "route(key) found no group for the key" : `route(key) returned unknown group ${groupId}`, "ERR_LEASE_UNROUTABLE_KEY");
   }
 }
 
 /** A group id the sharded reader was not given. */
 export class UnknownGroupError extends LeaseCoreError {
-  constructor(readonly groupId: unknown) {
+  constructor(
+    /** The group id asked for. */
+    readonly groupId: unknown,
+  ) {
     super(`unknown group ${describe(groupId)}`, "ERR_LEASE_UNKNOWN_GROUP");
   }
 }
@@ -218,7 +242,12 @@ export class LeaseDurationNotPositiveError extends LeaseConfigError {
 }
 /** `safetyMarginNs` must cover `electionTimeoutNs * driftPpmMax / 1e6 + tickNs`. */
 export class SafetyMarginTooSmallError extends LeaseConfigError {
-  constructor(readonly safetyMarginNs: bigint, readonly minSafetyMarginNs: bigint) {
+  constructor(
+    /** The margin given, in ns. */
+    readonly safetyMarginNs: bigint,
+    /** The smallest margin the rule allows for that timeout, drift and tick, in ns. */
+    readonly minSafetyMarginNs: bigint,
+  ) {
     super(`safetyMarginNs ${safetyMarginNs} is below electionTimeoutNs * driftPpmMax / 1e6 + tickNs = ${minSafetyMarginNs}`, "ERR_LEASE_CONFIG_MARGIN");
   }
 }

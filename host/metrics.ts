@@ -43,12 +43,15 @@ export const CLOCK_FIELDS = 5;
 
 /** What `watch` reads of a reader: its caller-side lease and whether a transfer makes it suspect. */
 export interface WatchedReader {
+  /** The reader's caller-side lease. */
   readonly lease: Lease;
+  /** True while a leadership transfer makes the reader refuse lease reads. */
   readonly suspect: boolean;
 }
 
 /** One watched group: its reader and, for the ack gauges, the engine behind it. */
 export interface WatchTarget {
+  /** The reader whose lease is watched (a LeaseReader, or a sharded reader's group reader). */
   reader: WatchedReader;
   /** The engine the reader serves through (the lease served by its quorum ack, and the ack's age). */
   engine?: LeaseEngine;
@@ -61,8 +64,31 @@ export interface LeaseMetricsSnapshot {
   /** Reads that went linearizable, by reason. */
   misses: Partial<Record<Reason, number>>;
   /** Per watched group: the lease remaining and the quorum-ack age, in ns (ack age `null`: no ack). */
-  groups: Record<string, { remainingNs: number; ackAgeNs: number | null }>;
-  clock: { zeroReadings: number; regressions: number; suspends: number; suspendedNs: number; freezeBudgetNs: number | null };
+  groups: Record<string, GroupGauges>;
+  /** The core's clock events and the frozen-clock budget. */
+  clock: ClockGauges;
+}
+
+/** One watched group's gauges, in ns. */
+export interface GroupGauges {
+  /** How long the group may still serve reads locally without a new quorum proof (0: it may not). */
+  remainingNs: number;
+  /** Age of the engine's quorum ack on the lease clock; `null` while the engine publishes none. */
+  ackAgeNs: number | null;
+}
+
+/** The core's clock events since it was created, and the frozen-clock budget. */
+export interface ClockGauges {
+  /** Readings refused as no reading. */
+  zeroReadings: number;
+  /** Readings refused as going backwards (each invalidated every lease). */
+  regressions: number;
+  /** Suspends detected (each invalidated every lease). */
+  suspends: number;
+  /** Total time slept, in ns. */
+  suspendedNs: number;
+  /** The frozen-clock budget in ns (0: the clock does not freeze; `null`: it may, budget unknown). */
+  freezeBudgetNs: number | null;
 }
 
 interface Watch {

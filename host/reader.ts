@@ -75,12 +75,15 @@ interface Decision {
 
 /** Hooks called with a reason for every read: `onHit("valid")` when served locally, `onMiss(reason)` otherwise. */
 export interface LeaseObserver {
+  /** A read served locally; `reason` is `valid`. Called synchronously: count, do not block. */
   onHit?(reason: Reason): void;
+  /** A read that went linearizable, and why (`expired`, `not-leader`, `disabled`, ...). */
   onMiss?(reason: Reason): void;
 }
 
 /** Options of `createLeaseReader`. */
 export interface LeaseReaderOptions {
+  /** Hooks told the outcome of every read (e.g. `createLeaseMetrics(core).observer`). */
   observer?: LeaseObserver;
   /** Where the one-time "lease reads disabled" notice goes (default `console.warn`). */
   onWarning?: (message: string) => void;
@@ -88,11 +91,24 @@ export interface LeaseReaderOptions {
 
 /** Options of `createShardedLeaseReader`. */
 export interface ShardedLeaseReaderOptions {
+  /** The engine of each group, by group id. */
   groups: Map<number, LeaseEngine>;
   /** The group owning a key; `undefined` (or an unknown group) is an error, never a default. */
   route(key: string | Uint8Array): number | undefined;
+  /** Hooks told the outcome of every read of every group. */
   observer?: LeaseObserver;
+  /** Where the one-time "lease reads disabled" notice of a group goes (default `console.warn`). */
   onWarning?: (message: string) => void;
+}
+
+/** What a commit passed to `dispatch` resolves to. */
+export interface CommitResult {
+  /** The index the write committed at; 0n means nothing was committed (no extend). */
+  commitIndex: bigint;
+  /** True when the write was forwarded to another leader: it proves nothing of this node's lease. */
+  forwarded?: boolean;
+  /** False when the commit did not happen on this node's own quorum round (no extend). */
+  local?: boolean;
 }
 
 const readAt = Symbol("readAt");
@@ -359,7 +375,7 @@ export class LeaseReader {
    * not `local: false`), and never while a transfer makes the lease suspect.
    * A leadership-loss error from `commit` invalidates the lease.
    */
-  async dispatch<T extends { commitIndex: bigint; forwarded?: boolean; local?: boolean }>(commit: () => Promise<T>): Promise<T> {
+  async dispatch<T extends CommitResult>(commit: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new ReaderClosedError();
     if (typeof commit !== "function") throw new InvalidOptionError("commit", "a function", commit);
     const engine = this.#engine;
@@ -485,7 +501,7 @@ export class ShardedLeaseReader {
   }
 
   /** A write on one group (see LeaseReader.dispatch). */
-  dispatch<T extends { commitIndex: bigint; forwarded?: boolean; local?: boolean }>(groupId: number, commit: () => Promise<T>): Promise<T> {
+  dispatch<T extends CommitResult>(groupId: number, commit: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new ReaderClosedError());
     const reader = this.#readers.get(groupId);
     if (reader === undefined) return Promise.reject(new UnknownGroupError(groupId));

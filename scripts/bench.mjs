@@ -21,6 +21,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 import { evaluateTargets, formatTable } from "../bench/report.mjs";
+import { runtimeBinary } from "./runtimes.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -28,8 +29,8 @@ const quick = args.includes("--quick");
 const only = args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const outFile = resolve(root, args.find((a) => a.startsWith("--out="))?.slice(6) ?? "bench/results/latest.json");
 const want = (part) => !only || only.includes(part);
-const DENO = join(root, "node_modules/@deno/linux-x64-glibc/deno");
-const BUN = join(root, "node_modules/@oven/bun-linux-x64/bin/bun");
+const DENO = runtimeBinary("deno");
+const BUN = runtimeBinary("bun");
 const env = { ...process.env, BENCH_ROUNDS: quick ? "3" : "7", BENCH_MIN_CPU_MS: quick ? "15" : "40" };
 
 for (const file of ["build/node.js", "build/deno.js", "build/bun.js", "build/lease-core.wasm", "build/lease-core.shared.wasm", "build/lease_clock.node"]) {

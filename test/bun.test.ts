@@ -13,10 +13,11 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { runtimeBinary } from "../scripts/runtimes.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const at = (...parts: string[]) => join(root, ...parts);
-const BUN = at("node_modules", "@oven", "bun-linux-x64", "bin", "bun");
+const BUN = runtimeBinary("bun");
 const RUNNER = at("test", "runtimes", "bun-conformance.ts");
 const SPAWN_TIMEOUT_MS = 60_000;
 const cases = JSON.parse(readFileSync(at("vectors", "core.json"), "utf8")) as unknown[];

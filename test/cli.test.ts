@@ -2,12 +2,13 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, test } from "vitest";
 import { judgeFitness, type DoctorReport } from "../host/cli.js";
+import { runtimeBinary } from "../scripts/runtimes.mjs";
 
 const bin = new URL("../bin/lease-core.js", import.meta.url).pathname;
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 60_000 });
 const root = new URL("..", import.meta.url).pathname;
-const deno = "node_modules/@deno/linux-x64-glibc/deno";
-const bun = "node_modules/@oven/bun-linux-x64/bin/bun";
+const deno = runtimeBinary("deno");
+const bun = runtimeBinary("bun");
 const failed = (report: DoctorReport) => report.verdict.checks.filter((c) => !c.ok).map((c) => c.name);
 
 describe("lease-core doctor", () => {
@@ -40,9 +41,9 @@ describe("lease-core doctor", () => {
   });
 
   test.each([
-    ["bun", ["node_modules/@oven/bun-linux-x64/bin/bun", "bin/lease-core.js"], /raw\s+yes/],
-    ["deno", ["node_modules/@deno/linux-x64-glibc/deno", "run", "--allow-read", "--allow-ffi", "--allow-env", "bin/lease-core.js"], /raw\s+yes/],
-    ["deno", ["node_modules/@deno/linux-x64-glibc/deno", "run", "--allow-read", "--allow-env", "bin/lease-core.js"], /source\s+performance\.now\s+raw\s+no/],
+    ["bun", [bun, "bin/lease-core.js"], /raw\s+yes/],
+    ["deno", [deno, "run", "--allow-read", "--allow-ffi", "--allow-env", "bin/lease-core.js"], /raw\s+yes/],
+    ["deno", [deno, "run", "--allow-read", "--allow-env", "bin/lease-core.js"], /source\s+performance\.now\s+raw\s+no/],
   ])("runs on %s and reports that runtime's clock honestly", (runtime, command, clockLine) => {
     const result = spawnSync(command[0]!, [...command.slice(1), "doctor", "--slew-ms", "100"], {
       cwd: new URL("..", import.meta.url).pathname,

@@ -12,10 +12,11 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { runtimeBinary } from "../scripts/runtimes.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const at = (...parts: string[]) => join(root, ...parts);
-const DENO = at("node_modules", "@deno", "linux-x64-glibc", "deno");
+const DENO = runtimeBinary("deno");
 const RUNNER = at("test", "runtimes", "deno-conformance.ts");
 const SPAWN_TIMEOUT_MS = 60_000;
 const cases = JSON.parse(readFileSync(at("vectors", "core.json"), "utf8")) as unknown[];

@@ -14,6 +14,7 @@ import {
   createSharedLeaseTable,
 } from "lease-core";
 import { ManualClock, MS, T0 } from "./support/fakes.js";
+import { runtimeBinary } from "../scripts/runtimes.mjs";
 
 const UNIT = 4096n;
 
@@ -179,8 +180,8 @@ describe("shared lease: threads", () => {
   }, 180_000);
 
   test.each([
-    ["deno", ["node_modules/@deno/linux-x64-glibc/deno", "run", "--allow-read", "--allow-ffi"], "build/deno.js"],
-    ["bun", ["node_modules/@oven/bun-linux-x64/bin/bun"], "build/bun.js"],
+    ["deno", [runtimeBinary("deno"), "run", "--allow-read", "--allow-ffi"], "build/deno.js"],
+    ["bun", [runtimeBinary("bun")], "build/bun.js"],
   ])("stress on %s: 2M operations over 2 Web Workers, 0 violations", (runtime, command, bundle) => {
     const root = new URL("..", import.meta.url).pathname;
     const seed = String(Date.now() % 1_000_000);

@@ -17,6 +17,7 @@ import { LeaseCore, customHostClock } from "../host/core.js";
 import { runVectors, type VectorCase } from "../host/vectors.js";
 // @ts-expect-error: a plain .mjs helper shared with the Bun and Deno runs; untyped on purpose.
 import { instantiateReactor, reactorFacts } from "./runtimes/wasi-reactor-check.mjs";
+import { runtimeBinary } from "../scripts/runtimes.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const at = (...parts: string[]) => join(root, ...parts);
@@ -24,8 +25,8 @@ const REACTOR = at("build", "lease-core.wasi.wasm");
 const SELFTEST = at("build", "lease-core.wasi-selftest.wasm");
 const MAIN = at("build", "lease-core.wasm");
 const SHARED = at("build", "lease-core.shared.wasm");
-const BUN = at("node_modules", "@oven", "bun-linux-x64", "bin", "bun");
-const DENO = at("node_modules", "@deno", "linux-x64-glibc", "deno");
+const BUN = runtimeBinary("bun");
+const DENO = runtimeBinary("deno");
 const MS = 1_000_000n;
 const SPAWN_TIMEOUT_MS = 60_000;
 

@@ -12,6 +12,7 @@ import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import cases from "../vectors/core.json" with { type: "json" };
+import { runtimeBinary } from "../scripts/runtimes.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const MS = 1_000_000n;
@@ -30,7 +31,7 @@ async function route<T = any>(path: string): Promise<T> {
 
 // Run the workerd the project pins (package.json devDependency "workerd"), not the older copy
 // miniflare nests for itself: that is the binary CI installs and the README names.
-const workerdBinary = join(root, "node_modules/@cloudflare/workerd-linux-64/bin/workerd");
+const workerdBinary = runtimeBinary("workerd");
 const previousWorkerdPath = process.env["MINIFLARE_WORKERD_PATH"];
 
 beforeAll(async () => {

@@ -86,17 +86,29 @@ export type EtcdEventReason =
   | "watch-error"
   | "closed";
 
+/** Something the node did or saw (an election won, a lease lost, an own-key deletion...). */
 export interface EtcdNodeEvent {
+  /** What happened. */
   reason: EtcdEventReason;
+  /** When, on the core's lease clock, in ns. */
   atNs: bigint;
+  /** Free text for logs (a term, a revision, an error message). */
   detail?: string;
+}
+
+/** A write's outcome. */
+export interface EtcdWriteResult {
+  /** The etcd revision the fenced transaction committed at. */
+  revision: bigint;
 }
 
 /** Where a read was answered from, and why. */
 export interface EtcdReadResult {
+  /** The value, or null when the key is absent. */
   value: string | null;
   /** The etcd revision the local state had when the value was taken. */
   revision: bigint;
+  /** `local`: from the replicated state under a valid lease; `etcd`: after a linearizable etcd read. */
   served: "local" | "etcd";
   /** The reader's reason (`valid` when local; `expired`, `not-leader`... otherwise), or
    *  `expired` when the post-read check found the lease gone (a pause in between). */
@@ -105,21 +117,33 @@ export interface EtcdReadResult {
 
 /** A snapshot for logs and the dashboard. */
 export interface EtcdNodeStatus {
+  /** This node's id. */
   id: string;
+  /** Its role: `leader` while it holds the election key. */
   state: EngineState;
+  /** The id stored in the election key, or null when nobody leads. */
   leaderId: string | null;
+  /** This node's etcd lease id (hex), or null before it has one. */
   leaseId: string | null;
+  /** The election key's create revision while this node leads (its fencing token), else 0n. */
   leaderCreateRevision: bigint;
+  /** The etcd revision the local replicated state has reached. */
   appliedRevision: bigint;
+  /** The etcd lease TTL, in ns. */
   ttlNs: bigint;
+  /** The safety margin taken off the TTL (docs/etcd.md §3), in ns. */
   marginNs: bigint;
+  /** TTL - margin: how long a confirmed keepalive proves the lease, in ns. */
   leaseDurationNs: bigint;
   /** The confirmed anchor (send time of the last confirmed keepalive), 0n for none. */
   anchorNs: bigint;
   /** Time left on the engine-side lease at `nowNs` (0n when not valid). */
   remainingNs: bigint;
+  /** The lease-clock instant this status was taken at, in ns. */
   nowNs: bigint;
+  /** The etcd raft term of the last confirmed keepalive. */
   lastTerm: bigint;
+  /** Event counts by reason (elections, confirmations, term mismatches, ...). */
   counters: Record<string, number>;
 }
 
@@ -191,6 +215,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** The etcd-elected lease node. Create with `createEtcdLeaseNode`, then `await node.start()`. */
 export class EtcdLeaseNode implements LeaseEngine {
+  /** This node's id (stored in the election key while it leads). */
   readonly id: string;
   readonly #core: LeaseCore;
   readonly #client: Etcd3;
@@ -211,6 +236,7 @@ export class EtcdLeaseNode implements LeaseEngine {
   readonly #listeners = new Set<() => void>();
   readonly #data = new Map<string, string>();
   readonly #waiters: Waiter[] = [];
+  /** Event counts by reason, for the dashboard and tests. */
   readonly counters: Record<string, number> = {
     renewals: 0,
     confirmed: 0,
@@ -454,7 +480,7 @@ export class EtcdLeaseNode implements LeaseEngine {
    * @throws NotLeaderError before sending anything; LeadershipLostError when the fence fails;
    *   EtcdUnknownOutcomeError when the txn got no answer.
    */
-  async write(key: string, value: string): Promise<{ revision: bigint }> {
+  async write(key: string, value: string): Promise<EtcdWriteResult> {
     this.#checkOpen();
     if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("key", "a non-empty string", key);
     const reader = this.#reader!;
