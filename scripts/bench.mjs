@@ -4,14 +4,15 @@
 //   1. bundles bench/*.ts with esbuild into a temp dir (the lease-core bundles in build/ are
 //      imported from there by file URL, so they load their .wasm and .node from build/);
 //   2. compiles bench/native/clock_check.c with `cc -O2` into the temp dir and runs it;
-//   3. runs each part in its own process: per runtime (node, deno, bun) one process per clock
+//   3. runs each part in its own process: per runtime (node, deno, bun) one process per clock;
+//      Chromium and workerd (bench/edge.mjs) on their coarse performance.now() clocks
 //      (one core on one clock, as an application has) plus the core cases; Node also the shared
 //      table across worker_threads, allocation per call, and cold start (5 fresh processes per
 //      runtime, median);
 //   4. prints the table, the targets with their measured values, and writes the JSON.
 // Needs the build (npm ci runs it; `node scripts/build.mjs` otherwise). Options:
 //   --quick        fewer and shorter rounds (a smoke run, ~1 min)
-//   --only=node,deno,bun,native,shared,alloc,cold   a subset
+//   --only=node,deno,bun,chromium,workerd,native,shared,alloc,cold   a subset
 //   --out=FILE     the JSON elsewhere (default bench/results/latest.json)
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -107,6 +108,8 @@ try {
   if (want("node")) for (const p of [...parts, "peer:bigint"]) runPart(`node ${p}`, process.execPath, [nodeJs], { BENCH_PART: p });
   if (want("deno")) for (const p of parts) runPart(`deno ${p}`, DENO, ["run", "--allow-read", "--allow-ffi", "--allow-env", ffiJs], { BENCH_PART: p });
   if (want("bun")) for (const p of parts) runPart(`bun ${p}`, BUN, [ffiJs], { BENCH_PART: p });
+  if (want("chromium")) runPart("chromium", process.execPath, [join(root, "bench", "edge.mjs"), "chromium"]);
+  if (want("workerd")) runPart("workerd (miniflare)", process.execPath, [join(root, "bench", "edge.mjs"), "workerd"]);
   if (want("shared")) runPart("node shared table (2 workers)", process.execPath, [sharedJs]);
   if (want("alloc")) runPart("node bytes per call", process.execPath, ["--expose-gc", "--min-semi-space-size=256", "--max-semi-space-size=256", allocJs]);
   if (want("cold")) {
