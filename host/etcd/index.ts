@@ -900,7 +900,8 @@ export class EtcdLeaseNode implements LeaseEngine {
           this.#wake();
         });
         stream.on("error", () => {
-          this.#event("watch-error");
+          // Cancelling the watch on close() ends the stream with an error too: not an event.
+          if (!signal.aborted) this.#event("watch-error");
           finish();
         });
         stream.on("end", finish);
