@@ -49,14 +49,8 @@ export function decideRead(
   isLeader: bool,
   ackNs: i64,
 ): i32 {
-  if (!hasCapability || leaseDurationNs <= 0) return REASON_DISABLED;
-  if (engineAckValid(isLeader, ackNs, nowNs, leaseDurationNs)) {
-    return REASON_VALID | SERVE_LOCAL | BY_ENGINE;
-  }
-  if (nowNs == 0) return REASON_CLOCK_UNKNOWN;
-  if (!isLeader) return REASON_NOT_LEADER;
-  const reason = leaseReason(slot, nowNs);
-  return reason == REASON_VALID ? REASON_VALID | SERVE_LOCAL : reason;
+  // No guard inputs: the foundation's decision, kept in the ABI for hosts that predate them.
+  return decideRead2(slot, nowNs, hasCapability, leaseDurationNs, isLeader, ackNs, 0, 0, 0, 0, 0);
 }
 
 /** After a quorum operation that began at `sampleNs` under generation `generation`: extend to

@@ -41,7 +41,7 @@ const MUTANTS = [
   ["shared.ts", "    if ((w >> GEN_BITS) >= q) return false; // monotone; equal is a no-op", "    if ((w >> GEN_BITS) > q) return false;", "shared: an equal expiry is a no-op"],
   ["shared.ts", "    if (atomic.cmpxchg<u64>(wp, w, (q << GEN_BITS) | (w & GEN_MASK)) == w) return true;", "    atomic.store<u64>(wp, (q << GEN_BITS) | (w & GEN_MASK)); return true;", "shared: extend by compare-and-swap"],
 ];
-const TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/model.test.ts", "test/node-host.test.ts", "test/abi.test.ts", "test/shared.test.ts"];
+const TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/model.test.ts", "test/model-ops.test.ts", "test/guards.test.ts", "test/node-host.test.ts", "test/abi.test.ts", "test/shared.test.ts"];
 
 if (process.argv.includes("--list")) {
   for (const [file, , , guard] of MUTANTS) console.log(`${file.padEnd(12)} ${guard}`);
