@@ -19,22 +19,18 @@
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
-import { InvalidOptionError } from "./errors.js";
+import { cachedPerProcess, checkNativeOptions, performanceFallback, PLATFORM_CLOCKS, policySource, type ClockPolicy, type NativeLeaseCoreOptions, type PlatformClocks } from "./common.js";
+import { createCoreWith, customHostClock, type HostClock, type LeaseCore } from "./core.js";
 
 export * from "./api.js";
+export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";
 import { sharedTableApi } from "./shared.js";
 
 /** The Bun clock policies; see the module comment. */
-export type BunClockPolicy = "raw+sleep" | "boottime" | "raw";
+export type BunClockPolicy = ClockPolicy;
 
 /** Options of the Bun host's `createLeaseCore`. */
-export interface BunLeaseCoreOptions extends CoreOptions {
-  /** A custom clock (a simulation, a test); overrides `clockPolicy`. */
-  clock?: ClockSource;
-  /** Which libc clock to read (default `raw+sleep`). */
-  clockPolicy?: BunClockPolicy;
-}
+export type BunLeaseCoreOptions = NativeLeaseCoreOptions;
 
 /** The parts of `bun:ffi` this host uses (the package builds with Node's types). */
 interface BunFfi {
@@ -46,19 +42,6 @@ interface LibcSymbols {
   clock_getres(clockId: number, timespec: number): number;
 }
 
-/** Where clock_gettime lives and its clock ids: Linux <linux/time.h>, macOS <time.h>. */
-interface PlatformClocks {
-  library: string;
-  raw: number;
-  boottime: number;
-  monotonic: number;
-  rawName: string;
-  boottimeName: string;
-}
-const PLATFORM_CLOCKS: Partial<Record<string, PlatformClocks>> = {
-  linux: { library: "libc.so.6", raw: 4, boottime: 7, monotonic: 1, rawName: "CLOCK_MONOTONIC_RAW", boottimeName: "CLOCK_BOOTTIME" },
-  darwin: { library: "/usr/lib/libSystem.B.dylib", raw: 8, boottime: 4, monotonic: 8, rawName: "CLOCK_UPTIME_RAW", boottimeName: "CLOCK_MONOTONIC_RAW" },
-};
 // A non-literal specifier: Node's types know no `bun:ffi`, and only Bun can load it.
 const BUN_FFI: string = "bun:ffi";
 const TWO23 = 8_388_608;
@@ -70,9 +53,7 @@ interface Libc {
   clocks: PlatformClocks;
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
 let libc: Promise<Libc | string> | undefined; // opened once per process; a string says why not
-let warnedFallback = false;
 
 /** Compiles a module beside this bundle in build/. */
 async function compileBeside(file: string): Promise<WebAssembly.Module> {
@@ -80,16 +61,10 @@ async function compileBeside(file: string): Promise<WebAssembly.Module> {
 }
 
 /** The compiled core, cached per process; a failed compile is retried on the next call. */
-function compileCore(): Promise<WebAssembly.Module> {
-  compiled ??= compileBeside("lease-core.wasm").catch((err: unknown) => {
-    compiled = undefined;
-    throw err;
-  });
-  return compiled;
-}
+const compileCore = cachedPerProcess(() => compileBeside("lease-core.wasm"));
 
 /** Leases shared across workers (host/shared.ts): create on one thread, attach on others by memory. */
-const shared = sharedTableApi(() => compileBeside("lease-core.shared.wasm"));
+const shared = sharedTableApi(cachedPerProcess(() => compileBeside("lease-core.shared.wasm")));
 /**
  * Creates a lease table in a shared `WebAssembly.Memory` on `core`'s clock; pass `table.memory`
  * to other threads. Leases are addressed by index (`table.lease(i)`).
@@ -153,7 +128,7 @@ function ffiHostClock({ ptr, symbols, clocks }: Libc, policy: BunClockPolicy): H
   // Memory outside the JS heap (an explicit ArrayBuffer), so the pointer cannot move.
   const res = new Uint32Array(new ArrayBuffer(16));
   const resolutionNs = symbols.clock_getres(first, ptr(res)) === 0 ? BigInt(res[1]! * TWO32 + res[0]!) * 1_000_000_000n + BigInt(res[2]!) : 0n;
-  const source = policy === "raw+sleep" ? `${clocks.rawName}+sleep-offset` : policy === "raw" ? clocks.rawName : clocks.boottimeName;
+  const source = policySource(clocks, policy);
   return {
     info: { source, raw: policy !== "boottime", suspendAware: policy !== "raw", resolutionNs, mayFreeze: false },
     primeReadings: withOffset ? 5 : 0,
@@ -190,57 +165,18 @@ function ffiHostClock({ ptr, symbols, clocks }: Libc, policy: BunClockPolicy): H
   };
 }
 
-/** The smallest step `performance.now()` shows, in ns (bounded: a frozen clock ends the loop). */
-function performanceResolutionNs(): bigint {
-  let stepMs = Infinity;
-  let prev = performance.now();
-  for (let i = 0, steps = 0; i < 1_000_000 && steps < 20; i++) {
-    const t = performance.now();
-    if (t !== prev) {
-      stepMs = Math.min(stepMs, t - prev);
-      prev = t;
-      steps++;
-    }
-  }
-  return stepMs === Infinity ? 1_000_000n : BigInt(Math.max(1, Math.round(stepMs * 1e6)));
-}
-
-function performanceHostClock(): HostClock {
-  // ms since process start as a float; × 1e6 is exact to the ns for 104 days of process life
-  // (2^53 ns) and stays monotone after that (rounding is monotone). runtimes.md trap 2.
-  return jsHostClock(() => BigInt(Math.round(performance.now() * 1e6)), {
-    source: "performance.now",
-    raw: false,
-    suspendAware: false,
-    resolutionNs: performanceResolutionNs(),
-    mayFreeze: false,
-  });
-}
-
 /**
  * Loads a lease core on Bun. Retryable: a failure leaves nothing cached but the error.
  * @throws InvalidOptionError for an unknown `clockPolicy` or bad sizes.
  */
 export async function createLeaseCore(options: BunLeaseCoreOptions = {}): Promise<LeaseCore> {
-  if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
-  const policy = options.clockPolicy ?? "raw+sleep";
-  if (policy !== "raw+sleep" && policy !== "boottime" && policy !== "raw") {
-    throw new InvalidOptionError("clockPolicy", '"raw+sleep", "boottime" or "raw"', policy);
-  }
+  const policy = checkNativeOptions(options);
   let clock: HostClock;
   if (options.clock !== undefined) {
     clock = customHostClock(options.clock);
   } else {
     const lib = await openLibc();
-    if (typeof lib !== "string") {
-      clock = ffiHostClock(lib, policy);
-    } else {
-      if (!warnedFallback) {
-        warnedFallback = true;
-        console.warn(`lease-core: raw clock unavailable (${lib}); using performance.now(), which is NTP-slewed and blind to suspend`);
-      }
-      clock = performanceHostClock();
-    }
+    clock = typeof lib === "string" ? performanceFallback(lib) : ffiHostClock(lib, policy);
   }
   return createCoreWith(await compileCore(), clock, options);
 }

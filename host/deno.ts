@@ -17,10 +17,11 @@
  * reports `raw: false, suspendAware: false`, and warns once. It never asks for a permission.
  * @module
  */
-import { createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
-import { InvalidOptionError } from "./errors.js";
+import { cachedPerProcess, checkNativeOptions, performanceFallback, PLATFORM_CLOCKS, policySource, type ClockPolicy, type NativeLeaseCoreOptions, type PlatformClocks } from "./common.js";
+import { createCoreWith, customHostClock, type HostClock, type LeaseCore } from "./core.js";
 
 export * from "./api.js";
+export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";
 import { sharedTableApi } from "./shared.js";
 
 /** The parts of the Deno namespace this host uses (the package builds with Node's types). */
@@ -39,38 +40,18 @@ declare const Deno: {
 };
 
 /** The Deno clock policies; see the module comment. */
-export type DenoClockPolicy = "raw+sleep" | "boottime" | "raw";
+export type DenoClockPolicy = ClockPolicy;
 
 /** Options of the Deno host's `createLeaseCore`. */
-export interface DenoLeaseCoreOptions extends CoreOptions {
-  /** A custom clock (a simulation, a test); overrides `clockPolicy`. */
-  clock?: ClockSource;
-  /** Which libc clock to read (default `raw+sleep`). */
-  clockPolicy?: DenoClockPolicy;
-}
+export type DenoLeaseCoreOptions = NativeLeaseCoreOptions;
 
-/** Where clock_gettime lives and its clock ids: Linux <linux/time.h>, macOS <time.h>. */
-interface PlatformClocks {
-  library: string;
-  raw: number;
-  boottime: number;
-  monotonic: number;
-  rawName: string;
-  boottimeName: string;
-}
-const PLATFORM_CLOCKS: Record<string, PlatformClocks> = {
-  linux: { library: "libc.so.6", raw: 4, boottime: 7, monotonic: 1, rawName: "CLOCK_MONOTONIC_RAW", boottimeName: "CLOCK_BOOTTIME" },
-  darwin: { library: "/usr/lib/libSystem.B.dylib", raw: 8, boottime: 4, monotonic: 8, rawName: "CLOCK_UPTIME_RAW", boottimeName: "CLOCK_MONOTONIC_RAW" },
-};
 const NS_PER_S = 1_000_000_000n;
 
-let compiled: Promise<WebAssembly.Module> | undefined;
 interface Libc {
   symbols: DenoFfiLibrary["symbols"];
   clocks: PlatformClocks;
 }
 let libc: Libc | string | undefined; // opened once per process; a string says why not
-let warnedFallback = false;
 
 /** Compiles a module beside this bundle (`--allow-read`; `fetch` for a remote URL). */
 async function compileBeside(file: string): Promise<WebAssembly.Module> {
@@ -80,16 +61,10 @@ async function compileBeside(file: string): Promise<WebAssembly.Module> {
 }
 
 /** The compiled core, cached per process; a failed compile is retried on the next call. */
-function compileCore(): Promise<WebAssembly.Module> {
-  compiled ??= compileBeside("lease-core.wasm").catch((err: unknown) => {
-    compiled = undefined;
-    throw err;
-  });
-  return compiled;
-}
+const compileCore = cachedPerProcess(() => compileBeside("lease-core.wasm"));
 
 /** Leases shared across Web Workers (host/shared.ts): create on one, attach on others by memory. */
-const shared = sharedTableApi(() => compileBeside("lease-core.shared.wasm"));
+const shared = sharedTableApi(cachedPerProcess(() => compileBeside("lease-core.shared.wasm")));
 /**
  * Creates a lease table in a shared `WebAssembly.Memory` on `core`'s clock; pass `table.memory`
  * to other threads. Leases are addressed by index (`table.lease(i)`).
@@ -130,7 +105,7 @@ function ffiHostClock({ symbols, clocks }: Libc, policy: DenoClockPolicy): HostC
   // Memory outside the V8 heap (an explicit ArrayBuffer), so the pointer cannot move.
   const timespec = new BigInt64Array(new ArrayBuffer(16));
   const resolutionNs = symbols.clock_getres(first, Deno.UnsafePointer.of(timespec)) === 0 ? timespec[0]! * NS_PER_S + timespec[1]! : 0n;
-  const source = policy === "raw+sleep" ? `${clocks.rawName}+sleep-offset` : policy === "raw" ? clocks.rawName : clocks.boottimeName;
+  const source = policySource(clocks, policy);
   return {
     info: { source, raw: policy !== "boottime", suspendAware: policy !== "raw", resolutionNs, mayFreeze: false },
     primeReadings: withOffset ? 5 : 0,
@@ -169,57 +144,18 @@ function ffiHostClock({ symbols, clocks }: Libc, policy: DenoClockPolicy): HostC
   };
 }
 
-/** The smallest step `performance.now()` shows, in ns (bounded: a frozen clock ends the loop). */
-function performanceResolutionNs(): bigint {
-  let stepMs = Infinity;
-  let prev = performance.now();
-  for (let i = 0, steps = 0; i < 1_000_000 && steps < 20; i++) {
-    const t = performance.now();
-    if (t !== prev) {
-      stepMs = Math.min(stepMs, t - prev);
-      prev = t;
-      steps++;
-    }
-  }
-  return stepMs === Infinity ? 1_000_000n : BigInt(Math.max(1, Math.round(stepMs * 1e6)));
-}
-
-function performanceHostClock(): HostClock {
-  // ms since process start as a float; × 1e6 is exact to the ns for 104 days of process life
-  // (2^53 ns) and stays monotone after that (rounding is monotone). runtimes.md trap 2.
-  return jsHostClock(() => BigInt(Math.round(performance.now() * 1e6)), {
-    source: "performance.now",
-    raw: false,
-    suspendAware: false,
-    resolutionNs: performanceResolutionNs(),
-    mayFreeze: false,
-  });
-}
-
 /**
  * Loads a lease core on Deno. Retryable: a failure leaves nothing cached but the error.
  * @throws InvalidOptionError for an unknown `clockPolicy` or bad sizes.
  */
 export async function createLeaseCore(options: DenoLeaseCoreOptions = {}): Promise<LeaseCore> {
-  if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
-  const policy = options.clockPolicy ?? "raw+sleep";
-  if (policy !== "raw+sleep" && policy !== "boottime" && policy !== "raw") {
-    throw new InvalidOptionError("clockPolicy", '"raw+sleep", "boottime" or "raw"', policy);
-  }
+  const policy = checkNativeOptions(options);
   let clock: HostClock;
   if (options.clock !== undefined) {
     clock = customHostClock(options.clock);
   } else {
     const lib = openLibc();
-    if (typeof lib !== "string") {
-      clock = ffiHostClock(lib, policy);
-    } else {
-      if (!warnedFallback) {
-        warnedFallback = true;
-        console.warn(`lease-core: raw clock unavailable (${lib}); using performance.now(), which is NTP-slewed and blind to suspend`);
-      }
-      clock = performanceHostClock();
-    }
+    clock = typeof lib === "string" ? performanceFallback(lib) : ffiHostClock(lib, policy);
   }
   return createCoreWith(await compileCore(), clock, options);
 }

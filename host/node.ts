@@ -18,25 +18,20 @@
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
-import { InvalidOptionError } from "./errors.js";
+import { cachedPerProcess, checkNativeOptions, type ClockPolicy, type NativeLeaseCoreOptions } from "./common.js";
+import { createCoreWith, customHostClock, jsHostClock, type HostClock, type LeaseCore } from "./core.js";
 import { loadNativeClock, type NativeClock } from "./node-clock.js";
 import { sharedTableApi } from "./shared.js";
 
 export * from "./api.js";
+export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";
 
 /** The Node clock policies; see the module comment. */
-export type NodeClockPolicy = "raw+sleep" | "boottime" | "raw";
+export type NodeClockPolicy = ClockPolicy;
 
 /** Options of the Node host's `createLeaseCore`. */
-export interface NodeLeaseCoreOptions extends CoreOptions {
-  /** A custom clock (a simulation, a test); overrides `clockPolicy`. */
-  clock?: ClockSource;
-  /** Which native clock to read (default `raw+sleep`). */
-  clockPolicy?: NodeClockPolicy;
-}
+export type NodeLeaseCoreOptions = NativeLeaseCoreOptions;
 
-let compiled: Promise<WebAssembly.Module> | undefined;
 let warnedFallback = false;
 
 /** Compiles a module that sits beside this bundle in build/ (or in build/ when run from source). */
@@ -53,16 +48,10 @@ async function compileBeside(file: string): Promise<WebAssembly.Module> {
 }
 
 /** The compiled core, cached per process; a failed compile is retried on the next call. */
-function compileCore(): Promise<WebAssembly.Module> {
-  compiled ??= compileBeside("lease-core.wasm").catch((err: unknown) => {
-    compiled = undefined;
-    throw err;
-  });
-  return compiled;
-}
+const compileCore = cachedPerProcess(() => compileBeside("lease-core.wasm"));
 
 /** Leases shared across worker_threads (host/shared.ts): create on one thread, attach on others. */
-const shared = sharedTableApi(() => compileBeside("lease-core.shared.wasm"));
+const shared = sharedTableApi(cachedPerProcess(() => compileBeside("lease-core.shared.wasm")));
 /**
  * Creates a lease table in a shared `WebAssembly.Memory` on `core`'s clock; pass `table.memory`
  * to other threads. Leases are addressed by index (`table.lease(i)`).
@@ -119,11 +108,7 @@ function hrtimeHostClock(): HostClock {
  * @throws InvalidOptionError for an unknown `clockPolicy` or bad sizes.
  */
 export async function createLeaseCore(options: NodeLeaseCoreOptions = {}): Promise<LeaseCore> {
-  if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
-  const policy = options.clockPolicy ?? "raw+sleep";
-  if (policy !== "raw+sleep" && policy !== "boottime" && policy !== "raw") {
-    throw new InvalidOptionError("clockPolicy", '"raw+sleep", "boottime" or "raw"', policy);
-  }
+  const policy = checkNativeOptions(options);
   let clock: HostClock;
   if (options.clock !== undefined) {
     clock = customHostClock(options.clock);

@@ -186,16 +186,9 @@ export interface SharedLeaseTableOptions {
 
 /**
  * The shared-table API of one runtime host, given how that host loads
- * `lease-core.shared.wasm` (compiled once per process).
+ * `lease-core.shared.wasm` (the host caches it per process).
  */
-export function sharedTableApi(loadModule: () => Promise<WebAssembly.Module>) {
-  let compiled: Promise<WebAssembly.Module> | undefined;
-  const module = () =>
-    (compiled ??= loadModule().catch((err: unknown) => {
-      compiled = undefined;
-      throw err;
-    }));
-
+export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
   /** Creates a table on this thread, on `core`'s clock. Pass `table.memory` to other threads. */
   async function createSharedLeaseTable(core: LeaseCore, options: SharedLeaseTableOptions = {}): Promise<SharedLeaseTable> {
     const capacity = options.capacity ?? 1024;
