@@ -29,6 +29,8 @@ export function init(leaseCapacity: i32, trackerCapacity: i32): void {
 
 // Clock.
 export function clockCell(): usize { return clock.CLOCK_CELL; }
+export function clockTimespecArea(): usize { return clock.TIMESPEC_AREA; }
+export function clockTimespecsToCell(count: i32): void { assert(count == 1 || count == 3); clock.timespecsToCell(count); }
 export function clockObserve(rawNs: i64, sleepOffsetNs: i64): i64 { return clock.observe(rawNs, sleepOffsetNs); }
 export function clockObserveCell(): i64 { return clock.observeCell(); }
 export function clockPrimeCell(): void { clock.primeCell(); }
@@ -52,6 +54,11 @@ export function leaseFree(slot: i32): void { assert(lease.isLeaseSlot(slot)); le
 export function leaseValid(slot: i32, nowNs: i64): bool { return lease.validAt(slot, nowNs); }
 /** valid() on a fresh reading the host has just written into the clock cell. */
 export function leaseValidCell(slot: i32): bool { return lease.validAt(slot, clock.observeCell()); }
+/** valid() on the timespecs the host has just written into the timespec area. */
+export function leaseValidTimespecs(slot: i32, count: i32): bool {
+  clock.timespecsToCell(count);
+  return lease.validAt(slot, clock.observeCell());
+}
 export function leaseReason(slot: i32, nowNs: i64): i32 { return decision.leaseReason(slot, nowNs); }
 export function leaseExpiry(slot: i32): i64 { return lease.expiryOf(slot); }
 export function leaseGeneration(slot: i32): i64 { return lease.generationOf(slot); }

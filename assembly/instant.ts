@@ -84,6 +84,24 @@ export function observe(rawNs: i64, sleepOffsetNs: i64): i64 {
   return instantNs;
 }
 
+// The timespec area, for hosts whose FFI writes `struct timespec`s (clock_gettime(2)) straight
+// into linear memory: [tv_sec: i64, tv_nsec: i64] x 3 = the lease clock, then CLOCK_BOOTTIME and
+// CLOCK_MONOTONIC for the sleep offset. Converting here costs one wasm call instead of JS
+// arithmetic per reading (JavaScriptCore's BigInt math is slow: runtimes.md, Bun).
+export const TIMESPEC_AREA: usize = memory.data(48, 16);
+
+/** Writes the clock cell from `count` timespecs (1: the clock alone; 3: with the sleep offset
+ *  BOOTTIME - MONOTONIC). A host that failed to read writes zeros: raw 0 is "no reading". */
+export function timespecsToCell(count: i32): void {
+  const rawNs = load<i64>(TIMESPEC_AREA) * 1_000_000_000 + load<i64>(TIMESPEC_AREA, 8);
+  let offsetNs: i64 = 0;
+  if (count == 3) {
+    offsetNs = (load<i64>(TIMESPEC_AREA, 16) - load<i64>(TIMESPEC_AREA, 32)) * 1_000_000_000 + (load<i64>(TIMESPEC_AREA, 24) - load<i64>(TIMESPEC_AREA, 40));
+  }
+  store<i64>(CLOCK_CELL, rawNs);
+  store<i64>(CLOCK_CELL, offsetNs, 8);
+}
+
 /** `observe` on the reading the host wrote into the clock cell. */
 export function observeCell(): i64 {
   return observe(load<i64>(CLOCK_CELL), load<i64>(CLOCK_CELL, 8));

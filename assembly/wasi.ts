@@ -14,9 +14,9 @@ import { wasiReadClock } from "./wasi-host";
 
 export {
   init,
-  clockCell, clockObserve, clockObserveCell, clockPrimeCell,
+  clockCell, clockObserve, clockObserveCell, clockPrimeCell, clockTimespecArea, clockTimespecsToCell,
   clockZeroReadings, clockRegressions, clockSuspends, clockSuspendedNs, clockLastInstant, clockFaults,
-  leaseAlloc, leaseFree, leaseValid, leaseValidCell, leaseReason, leaseExpiry, leaseGeneration,
+  leaseAlloc, leaseFree, leaseValid, leaseValidCell, leaseValidTimespecs, leaseReason, leaseExpiry, leaseGeneration,
   leaseExtend, leaseExtendFrom, leaseInvalidate, leaseValidRange, leaseCapacity,
   leaseCountValidAll, leaseCountValidAllCell,
   trackerAlloc, trackerFree, trackerRecordAck, trackerRecordSelfAck, trackerRemovePeer,

@@ -11,6 +11,9 @@ export interface CoreExports {
   memory: WebAssembly.Memory;
   init(leaseCapacity: number, trackerCapacity: number): void;
   clockCell(): number;
+  clockTimespecArea(): number;
+  clockTimespecsToCell(count: number): void;
+  leaseValidTimespecs(slot: number, count: number): number;
   clockObserve(rawNs: bigint, sleepOffsetNs: bigint): bigint;
   clockObserveCell(): bigint;
   clockPrimeCell(): void;

@@ -1,7 +1,8 @@
 /**
  * Bun host. Module: `lease-core.wasm` beside this bundle (build/bun.js), read with node:fs and
  * compiled once per process. Clock (contract §1.1): libc `clock_gettime(2)` through `bun:ffi`,
- * writing the timespec straight into the core's clock cell; by policy, as on Node:
+ * writing the timespecs straight into the core's timespec area (the core turns them into ns in
+ * wasm); by policy, as on Node:
  *
  * - `raw+sleep` (default): CLOCK_MONOTONIC_RAW, which NTP cannot slew, plus the growth of the
  *   sleep offset CLOCK_BOOTTIME - CLOCK_MONOTONIC, which only grows across a suspend. The offset
@@ -11,8 +12,8 @@
  * - `raw`: CLOCK_MONOTONIC_RAW alone, one read, blind to suspend.
  *
  * Why `bun:ffi` and not the N-API shim Node uses: measured here (Bun 1.4.4), a raw+sleep fill
- * costs ~70 ns through `bun:ffi` (three ~19 ns calls plus Number math) against ~87 ns through
- * N-API, and a raw fill ~30 ns against ~53 ns. macOS maps the clocks as native/lease_clock.c does. If `bun:ffi` or
+ * costs ~55 ns through `bun:ffi` (three ~19 ns calls) against ~87 ns through N-API, and a raw
+ * fill ~20 ns against ~53 ns. macOS maps the clocks as native/lease_clock.c does. If `bun:ffi` or
  * libc cannot be loaded it reads `performance.now()` (CLOCK_MONOTONIC from process start:
  * slewed, stops in suspend), reports `raw: false, suspendAware: false`, and warns once.
  * @module
@@ -44,7 +45,6 @@ interface LibcSymbols {
 
 // A non-literal specifier: Node's types know no `bun:ffi`, and only Bun can load it.
 const BUN_FFI: string = "bun:ffi";
-const TWO23 = 8_388_608;
 const TWO32 = 4_294_967_296;
 
 interface Libc {
@@ -99,29 +99,6 @@ function openLibc(): Promise<Libc | string> {
   return libc;
 }
 
-/**
- * Stores `sec * 1e9 + nsec` as a little-endian i64 into words `w[i]`, `w[i + 1]`, in Number math
- * (JSC's BigInt arithmetic costs ~110 ns more per fill; runtimes.md). A store into a Uint32Array
- * wraps mod 2^32, so `w[i] = n` is the low word of any integer n, negative ones included.
- * - |sec| < 9e6 (104 days): n < 2^53 is exact as a Number; the fast path.
- * - otherwise, up to |sec| < 2^53 / 1953125 (146 years): 1e9 = 1953125 * 2^9, so `sec * 1953125`
- *   is split at bit 23 before anything exceeds 2^53 (~14 ns more per fill).
- * |nsec| < 1e9, either sign.
- */
-function storeNs(w: Uint32Array, i: number, sec: number, nsec: number): void {
-  if (sec < 9e6 && sec > -9e6) {
-    const n = sec * 1e9 + nsec;
-    w[i] = n;
-    w[i + 1] = Math.floor(n / TWO32);
-    return;
-  }
-  const m = sec * 1_953_125;
-  const high = Math.floor(m / TWO23);
-  const low = (m - high * TWO23) * 512 + nsec;
-  w[i] = low;
-  w[i + 1] = high + Math.floor(low / TWO32);
-}
-
 function ffiHostClock({ ptr, symbols, clocks }: Libc, policy: BunClockPolicy): HostClock {
   const first = policy === "boottime" ? clocks.boottime : clocks.raw;
   const withOffset = policy === "raw+sleep";
@@ -132,34 +109,26 @@ function ffiHostClock({ ptr, symbols, clocks }: Libc, policy: BunClockPolicy): H
   return {
     info: { source, raw: policy !== "boottime", suspendAware: policy !== "raw", resolutionNs, mayFreeze: false },
     primeReadings: withOffset ? 5 : 0,
+    // libc writes `struct timespec`s straight into the core's timespec area, and the core turns
+    // them into ns inside the same wasm call as the check: no JS arithmetic per reading, where
+    // JavaScriptCore's BigInt math would cost ~110 ns and exact Number math ~15 ns.
+    timespecs: withOffset ? 3 : 1,
     bind(memory, byteOffset) {
-      // The core never grows its memory after init (assembly/index.ts), so this pointer into it
-      // stays valid for the life of the core (runtimes.md trap 7). A 16-byte timespec
-      // {tv_sec, tv_nsec} fits the cell exactly: libc writes it there, and it becomes ns in place.
-      const cell = new Uint32Array(memory.buffer, byteOffset, 4);
-      const cellPtr = ptr(memory.buffer, byteOffset);
+      // The core never grows its memory after init (assembly/index.ts), so these pointers into
+      // it stay valid for the life of the core (runtimes.md trap 7).
+      const area = new Uint32Array(memory.buffer, byteOffset, 12);
+      const rawPtr = ptr(memory.buffer, byteOffset);
       const gettime = symbols.clock_gettime;
       if (!withOffset) {
         return () => {
-          if (gettime(first, cellPtr) !== 0) {
-            cell.fill(0);
-            return;
-          }
-          storeNs(cell, 0, cell[1]! * TWO32 + cell[0]!, cell[2]!);
-          cell[2] = 0;
-          cell[3] = 0;
+          if (gettime(first, rawPtr) !== 0) area.fill(0, 0, 4); // no reading
         };
       }
-      const offset = new Uint32Array(new ArrayBuffer(32)); // BOOTTIME's timespec, then MONOTONIC's
-      const bootPtr = ptr(offset);
-      const monoPtr = bootPtr + 16;
+      const bootPtr = rawPtr + 16;
+      const monoPtr = rawPtr + 32;
+      // BOOTTIME before MONOTONIC: a preemption between them can only shrink the offset.
       return () => {
-        if (gettime(first, cellPtr) !== 0 || gettime(clocks.boottime, bootPtr) !== 0 || gettime(clocks.monotonic, monoPtr) !== 0) {
-          cell.fill(0);
-          return;
-        }
-        storeNs(cell, 0, cell[1]! * TWO32 + cell[0]!, cell[2]!);
-        storeNs(cell, 2, (offset[1]! - offset[5]!) * TWO32 + (offset[0]! - offset[4]!), offset[2]! - offset[6]!);
+        if (gettime(first, rawPtr) !== 0 || gettime(clocks.boottime, bootPtr) !== 0 || gettime(clocks.monotonic, monoPtr) !== 0) area.fill(0, 0, 4);
       };
     },
   };

@@ -67,6 +67,11 @@ export interface HostClock {
   bind(memory: WebAssembly.Memory, byteOffset: number): () => void;
   /** How many readings to prime the sleep-offset baseline with (0: the host has no offset). */
   primeReadings?: number;
+  /** Set when the fill writes `struct timespec`s into the core's timespec area instead of ns
+   *  into the clock cell (1: the clock alone; 3: the clock, BOOTTIME, MONOTONIC). `bind` then
+   *  gets the area's offset, and the core converts in wasm: cheaper than JS arithmetic where
+   *  BigInt math is slow (Bun). */
+  timespecs?: 1 | 3;
 }
 
 /** Sizes of one core. */
@@ -175,7 +180,9 @@ export class LeaseCore {
   /** The clock this core reads, and what it does and does not count. */
   readonly clock: ClockInfo;
   /** @internal */ readonly exports: CoreExports;
-  /** @internal */ readonly fill: () => void;
+  /** @internal One fresh reading into the clock cell. */ readonly fill: () => void;
+  /** @internal The host's own fill (into the timespec area when `timespecs` is not 0). */ readonly hostFill: () => void;
+  /** @internal 0, or how many timespecs the host's fill writes. */ readonly timespecs: number;
   readonly #maxPeers: number;
   /** The frozen-clock budget the readers take off every lease, in ns (0n: the clock does not freeze). */
   readonly freezeBudgetNs: bigint;
@@ -186,11 +193,13 @@ export class LeaseCore {
   readonly #trackers = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<number>((t) => this.exports.trackerFree(t)) : undefined;
 
   /** @internal Use a host's `createLeaseCore()`. */
-  constructor(exports: CoreExports, clock: ClockInfo, fill: () => void) {
+  constructor(exports: CoreExports, clock: ClockInfo, fill: () => void, hostFill: () => void = fill, timespecs = 0) {
     this.exports = exports;
     this.clock = Object.freeze({ ...clock });
     this.freezeBudgetNs = clock.freezeBudgetNs ?? 0n;
     this.fill = fill;
+    this.hostFill = hostFill;
+    this.timespecs = timespecs;
     this.#maxPeers = Number(exports.MAX_PEERS.value);
   }
 
@@ -313,14 +322,16 @@ export class LeaseCore {
 export class Lease {
   readonly #core: LeaseCore;
   readonly #ex: CoreExports;
-  readonly #fill: () => void;
+  readonly #hostFill: () => void;
+  readonly #timespecs: number;
   #slot: number;
 
   /** @internal */
   constructor(core: LeaseCore, slot: number) {
     this.#core = core;
     this.#ex = core.exports;
-    this.#fill = core.fill;
+    this.#hostFill = core.hostFill;
+    this.#timespecs = core.timespecs;
     this.#slot = slot;
   }
 
@@ -335,8 +346,10 @@ export class Lease {
     const slot = this.#slot;
     if (slot < 0) throw new DisposedError("lease");
     if (nowNs === undefined) {
-      this.#fill();
-      return this.#ex.leaseValidCell(slot) !== 0;
+      // One host read, one wasm call: the hot path of every lease read.
+      this.#hostFill();
+      const timespecs = this.#timespecs;
+      return (timespecs === 0 ? this.#ex.leaseValidCell(slot) : this.#ex.leaseValidTimespecs(slot, timespecs)) !== 0;
     }
     return this.#ex.leaseValid(slot, checkInstant(nowNs, "nowNs")) !== 0;
   }
@@ -632,12 +645,19 @@ export async function createCoreWith(module: WebAssembly.Module, clock: HostCloc
   let fill: () => void = () => {};
   const exports = await instantiateCore(module, () => fill());
   exports.init(maxLeases, maxTrackers);
-  fill = clock.bind(exports.memory, exports.clockCell());
+  const timespecs = clock.timespecs ?? 0;
+  const hostFill = clock.bind(exports.memory, timespecs === 0 ? exports.clockCell() : exports.clockTimespecArea());
+  // `fill` always leaves a reading in the clock cell; the lease fast path (Lease.valid) calls
+  // the host's fill and converts inside the same wasm call instead.
+  fill = timespecs === 0 ? hostFill : () => {
+    hostFill();
+    exports.clockTimespecsToCell(timespecs);
+  };
   for (let i = 0; i < (clock.primeReadings ?? 0); i++) {
     fill();
     exports.clockPrimeCell();
   }
-  return new LeaseCore(exports, clock.info, fill);
+  return new LeaseCore(exports, clock.info, fill, hostFill, timespecs);
 }
 
 /**
