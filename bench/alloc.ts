@@ -28,8 +28,10 @@ const lease = core.createLease();
 lease.extend(core.now() + HOUR_NS, 0n);
 const nowNs = core.now();
 const tracker = core.createQuorumAckTracker();
-const cell = new BigInt64Array(core.exports.memory.buffer, core.exports.clockCell(), 2);
-const peerClock = new PeerClock({ readRaw: () => (native.fillRawSleep(), cell[0]!), readSleepOffset: () => cell[1]! });
+const peerBuffer = new ArrayBuffer(16); // the peer's own cell and its own bound fill
+const cell = new BigInt64Array(peerBuffer);
+const peerFill = native.bindFill(peerBuffer, 0, "raw+sleep");
+const peerClock = new PeerClock({ readRaw: () => (peerFill(), cell[0]!), readSleepOffset: () => cell[1]! });
 const peer = new PeerLease(peerClock);
 peer.extend(peerClock.now() + HOUR_NS, 0n);
 const hrPeerClock = new PeerClock({ readRaw: () => process.hrtime.bigint() });

@@ -21,7 +21,6 @@ declare const __BUILD__: string;
 
 const lc = (await import(new URL("node.js", __BUILD__).href)) as typeof import("../host/node.js");
 const native = createRequire(import.meta.url)(fileURLToPath(new URL("lease_clock.node", __BUILD__))) as NativeClock;
-const cellOf = (core: LeaseCore) => new BigInt64Array(core.exports.memory.buffer, core.exports.clockCell(), 2);
 const part = process.env["BENCH_PART"] ?? "clock:default";
 
 async function nativeCore(policy: "raw+sleep" | "raw", maxLeases?: number): Promise<LeaseCore> {
@@ -33,28 +32,34 @@ async function nativeCore(policy: "raw+sleep" | "raw", maxLeases?: number): Prom
 let cases: Case[];
 if (part === "clock:default" || part === "peer:bigint") {
   const core = await nativeCore("raw+sleep");
-  const cell = cellOf(core);
+  // The floor is the very fill the core calls (its own cell); the peer gets a fill of its own,
+  // bound to its own 16 bytes, read through a BigInt64Array.
+  const peerBuffer = new ArrayBuffer(16);
+  const cell = new BigInt64Array(peerBuffer);
+  const peerFill = native.bindFill(peerBuffer, 0, "raw+sleep");
   const clock: ClockUnderTest = {
     key: "default",
-    floorLabel: "N-API fillRawSleep() (RAW + BOOTTIME + MONOTONIC into the cell)",
-    floor: () => native.fillRawSleep(),
+    floorLabel: "N-API bound fill (RAW + BOOTTIME + MONOTONIC into the cell)",
+    floor: core.hostFill,
     core,
     peers:
       part === "clock:default"
-        ? [{ id: "default", label: "fillRawSleep() + BigInt64Array cell, clock rules in TS", source: { readRaw: () => (native.fillRawSleep(), cell[0]!), readSleepOffset: () => cell[1]! } }]
+        ? [{ id: "default", label: "bound fill + BigInt64Array cell, clock rules in TS", source: { readRaw: () => (peerFill(), cell[0]!), readSleepOffset: () => cell[1]! } }]
         : [{ id: "default.bigint", label: "readRaw() + readSleepOffset() (two BigInt-returning N-API calls)", source: { readRaw: () => native.readRaw(), readSleepOffset: () => native.readSleepOffset() } }],
   };
   cases = clockCases(clock);
   if (part === "peer:bigint") cases = cases.filter((c) => c.id.startsWith("peer."));
 } else if (part === "clock:raw") {
   const core = await nativeCore("raw");
-  const cell = cellOf(core);
+  const peerBuffer = new ArrayBuffer(16);
+  const cell = new BigInt64Array(peerBuffer);
+  const peerFill = native.bindFill(peerBuffer, 0, "raw");
   cases = clockCases({
     key: "raw",
-    floorLabel: "N-API fillRaw() (CLOCK_MONOTONIC_RAW into the cell)",
-    floor: () => native.fillRaw(),
+    floorLabel: "N-API bound fill (CLOCK_MONOTONIC_RAW into the cell)",
+    floor: core.hostFill,
     core,
-    peers: [{ id: "raw", label: "fillRaw() + BigInt64Array cell", source: { readRaw: () => (native.fillRaw(), cell[0]!) } }],
+    peers: [{ id: "raw", label: "bound fill + BigInt64Array cell", source: { readRaw: () => (peerFill(), cell[0]!) } }],
   });
 } else if (part === "clock:fallback") {
   process.env["LEASE_CORE_NO_NATIVE"] = "1";
