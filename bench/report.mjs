@@ -55,6 +55,7 @@ const fmt = (x, d = 2) => (x === undefined || x === null ? "—" : x >= 100 ? x.
 
 /** The floor a case is compared with: its own clock's bare read, else the default clock's. */
 function floorOf(id) {
+  if (id === "clock.default") return "clock.performance"; // edge runtimes: the host's fill vs the bare clock
   const m = /^(?:valid|peer)\.([a-z]+)/.exec(id);
   if (m) return `clock.${m[1]}`;
   if (id.startsWith("clock.") || id === "noop" || id === "validAt" || id.startsWith("batch.") || id.startsWith("recordAck") || id === "extend" || id.startsWith("shared.extend")) return undefined;
@@ -76,7 +77,7 @@ export function formatTable(result) {
       lines.push(`| C (cc -O2) | ${k} | ${fmt(v)} ns${k.startsWith("batch") ? "/lease" : ""} | | ${floor && k.endsWith("check") ? `${(v / floor).toFixed(2)}×` : ""} | bench/native/clock_check.c |`);
     }
   }
-  for (const runtime of ["node", "deno", "bun"]) {
+  for (const runtime of ["node", "deno", "bun", "chromium", "workerd"]) {
     const seen = new Set();
     for (const r of result.reports.filter((x) => x.runtime === runtime)) {
       for (const c of r.results) {

@@ -153,8 +153,16 @@ try {
   result.targets = evaluateTargets(result);
   mkdirSync(dirname(outFile), { recursive: true });
   writeFileSync(outFile, JSON.stringify(result, null, 2) + "\n");
-  console.log(formatTable(result));
+  const table = formatTable(result);
+  console.log(table);
   console.log(`\nwrote ${outFile}`);
+  // BENCHMARKS.md keeps the latest full run (not --quick, not --only): its "Latest run" section.
+  if (!quick && !only && outFile === resolve(root, "bench/results/latest.json")) {
+    const page = join(root, "BENCHMARKS.md");
+    const head = readFileSync(page, "utf8").split("\n## Latest run")[0];
+    writeFileSync(page, `${head}\n## Latest run\n\n${table}\n`);
+    console.log(`wrote ${page}`);
+  }
   if (failures.length) {
     console.error(`\n${failures.length} part(s) failed:\n  ${failures.join("\n  ")}`);
     process.exitCode = 1;
