@@ -5,84 +5,23 @@
 // checks that line. The conversion of timespecs to ns and the sleep-offset arithmetic, which a
 // real clock exercises only at today's values, run here against a simulated libc.
 // Needs the build (`node scripts/build.mjs --skip-native`, part of `npm test`).
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { build } from "esbuild";
+import { pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { runtimeBinary } from "../scripts/runtimes.mjs";
+import { SPAWN_TIMEOUT_MS, at, cases, prepareRuntime, spawnJson, warnings, type ClockReport, type RunnerReport } from "./support/runtime-runner.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const at = (...parts: string[]) => join(root, ...parts);
 const BUN = runtimeBinary("bun");
 const RUNNER = at("test", "runtimes", "bun-conformance.ts");
-const SPAWN_TIMEOUT_MS = 60_000;
-const cases = JSON.parse(readFileSync(at("vectors", "core.json"), "utf8")) as unknown[];
-const WARNING = "lease-core: raw clock unavailable";
 
-interface ClockReport {
-  source: string;
-  raw: boolean;
-  suspendAware: boolean;
-  resolutionNs: string;
-  mayFreeze: boolean;
-  monotone?: boolean;
-  bracketed?: boolean | null;
-}
-interface RunnerReport {
-  runtime: string;
-  version: string;
-  clock: ClockReport;
-  policies: Record<"raw+sleep" | "boottime" | "raw", ClockReport>;
-  lease: { validAtOnce: boolean; validAfter100ms: boolean; elapsedRatio: number };
-  vectors: { passed: number; failed: number; failures: unknown[] };
-  fillNs: number;
-  validNs: number;
-  bareReadNs: number | null;
-  problems: string[];
-}
-
-let tmp: string;
 let vectorsUrl: string;
+let cleanup = () => {};
 
 beforeAll(async () => {
-  for (const file of [BUN, at("build", "bun.js"), at("build", "lease-core.wasm")]) {
-    if (!existsSync(file)) throw new Error(`${file} missing (Bun is a devDependency; the bundles come from node scripts/build.mjs)`);
-  }
-  // host/vectors.ts is not in the public API: bundle it for the runner.
-  tmp = mkdtempSync(join(tmpdir(), "lease-core-bun-"));
-  await build({ entryPoints: [at("host", "vectors.ts")], bundle: true, format: "esm", platform: "neutral", outfile: join(tmp, "vectors.js"), logLevel: "warning" });
-  vectorsUrl = pathToFileURL(join(tmp, "vectors.js")).href;
+  ({ vectorsUrl, cleanup } = await prepareRuntime(BUN, "bun.js"));
 });
 
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-
-/** Runs `args` with `command`, bounded; returns the last stdout line parsed as JSON. */
-function spawnJson<T>(command: string, args: string[]): { status: number | null; report: T; stderr: string } {
-  const result = spawnSync(command, args, {
-    cwd: root,
-    encoding: "utf8",
-    timeout: SPAWN_TIMEOUT_MS,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  if (result.error) throw result.error;
-  const line = result.stdout.trim().split("\n").at(-1) ?? "";
-  let report: T;
-  try {
-    report = JSON.parse(line) as T;
-  } catch {
-    throw new Error(`${command} printed no JSON line (status ${result.status}):\n${result.stdout}\n${result.stderr}`);
-  }
-  return { status: result.status, report, stderr: result.stderr };
-}
-
-const warnings = (stderr: string) => stderr.split(WARNING).length - 1;
+afterAll(() => cleanup());
 
 describe("Bun: libc clock_gettime through bun:ffi", () => {
   let run: ReturnType<typeof spawnJson<RunnerReport>>;

@@ -5,83 +5,26 @@
 // sleep-offset arithmetic, which a real clock exercises only at today's values, runs on a
 // simulated libc (test/runtimes/deno-simulated-libc.ts).
 // Needs the build (`node scripts/build.mjs --skip-native`, part of `npm test`).
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { runtimeBinary } from "../scripts/runtimes.mjs";
+import { SPAWN_TIMEOUT_MS, at, cases, prepareRuntime, spawnJson, warnings, type RunnerReport } from "./support/runtime-runner.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const at = (...parts: string[]) => join(root, ...parts);
 const DENO = runtimeBinary("deno");
 const RUNNER = at("test", "runtimes", "deno-conformance.ts");
-const SPAWN_TIMEOUT_MS = 60_000;
-const cases = JSON.parse(readFileSync(at("vectors", "core.json"), "utf8")) as unknown[];
-const WARNING = "lease-core: raw clock unavailable";
 
-interface ClockReport {
-  source: string;
-  raw: boolean;
-  suspendAware: boolean;
-  resolutionNs: string;
-  mayFreeze: boolean;
-  monotone?: boolean;
-  bracketed?: boolean | null;
-}
-interface RunnerReport {
-  runtime: string;
-  version: string;
-  clock: ClockReport;
-  policies: Record<"raw+sleep" | "boottime" | "raw", ClockReport>;
-  lease: { validAtOnce: boolean; validAfter100ms: boolean; elapsedRatio: number };
-  vectors: { passed: number; failed: number; failures: unknown[] };
-  fillNs: number;
-  validNs: number;
-  bareReadNs: number | null;
-  problems: string[];
-}
-
-let tmp: string;
 let vectorsUrl: string;
+let cleanup = () => {};
 
 beforeAll(async () => {
-  for (const file of [DENO, at("build", "deno.js"), at("build", "lease-core.wasm")]) {
-    if (!existsSync(file)) throw new Error(`${file} missing (Deno is a devDependency; the bundles come from node scripts/build.mjs)`);
-  }
-  // host/vectors.ts is not in the public API: bundle it for the runner.
-  tmp = mkdtempSync(join(tmpdir(), "lease-core-deno-"));
-  await build({ entryPoints: [at("host", "vectors.ts")], bundle: true, format: "esm", platform: "neutral", outfile: join(tmp, "vectors.js"), logLevel: "warning" });
-  vectorsUrl = pathToFileURL(join(tmp, "vectors.js")).href;
+  ({ vectorsUrl, cleanup } = await prepareRuntime(DENO, "deno.js"));
 });
 
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => cleanup());
 
 /** Runs the runner under Deno with `permissions`; bounded, never a terminal (so never a prompt). */
-function runDeno(permissions: string[], script = RUNNER): { status: number | null; report: RunnerReport; stderr: string } {
-  const result = spawnSync(DENO, ["run", "--no-lock", ...permissions, script, vectorsUrl], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: SPAWN_TIMEOUT_MS,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-  });
-  if (result.error) throw result.error;
-  const line = result.stdout.trim().split("\n").at(-1) ?? "";
-  let report: RunnerReport;
-  try {
-    report = JSON.parse(line) as RunnerReport;
-  } catch {
-    throw new Error(`deno printed no JSON line (status ${result.status}):\n${result.stdout}\n${result.stderr}`);
-  }
-  return { status: result.status, report, stderr: result.stderr };
+function runDeno(permissions: string[], script = RUNNER) {
+  return spawnJson<RunnerReport>(DENO, ["run", "--no-lock", ...permissions, script, vectorsUrl], { DENO_NO_UPDATE_CHECK: "1" });
 }
-
-const warnings = (stderr: string) => stderr.split(WARNING).length - 1;
 
 describe("Deno with --allow-ffi: libc clock_gettime through Deno.dlopen", () => {
   let run: ReturnType<typeof runDeno>;
