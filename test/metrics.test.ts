@@ -275,11 +275,18 @@ function measureWith(fn, n) {
 const measure = (n) => measureWith(calls, n);
 calls(2_000_000); // warm up: let the optimizing JIT finish with the observer first
 const baseline = measure(0); // what measuring costs by itself (the profiler, the statistics)
-metrics.hits.fill(0);
-metrics.misses.fill(0);
 globalThis.gc(); globalThis.gc();
 const heapBefore = process.memoryUsage().heapUsed;
-const run = measure(1_000_000);
+// The quietest of 3 runs: an allocation per call shows in every run (>= 16 MB per 1M calls),
+// while the runtime's own background work (a compile finishing, on a loaded machine) may land
+// in any one of them.
+let run;
+for (let r = 0; r < 3; r++) {
+  metrics.hits.fill(0);
+  metrics.misses.fill(0);
+  const m = measure(1_000_000);
+  if (run === undefined || m.bytes < run.bytes) run = m;
+}
 const gcsDuringCalls = run.gcs + baseline.gcs;
 globalThis.gc(); globalThis.gc();
 const retainedBytes = process.memoryUsage().heapUsed - heapBefore;
