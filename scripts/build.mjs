@@ -5,7 +5,7 @@
 //   3. the TypeScript hosts: esbuild → build/*.js (ESM), tsc → build/types/*.d.ts.
 // Usage: node scripts/build.mjs [--skip-native]
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -64,10 +64,38 @@ const shareCore = {
   },
 };
 
+// Test-only switches (negative controls) are booleans named `__UNSAFE_<NAME>__` in the source
+// (each declared in host/unsafe.d.ts). The published bundles define every one as `false`, so
+// esbuild drops the branch it guards and the switch is not in the package at all. The test build
+// in build/unsafe/ (node, etcd, the demo's KV service) reads them at run time instead:
+// LEASE_CORE_UNSAFE=retake-without-catch-up,... turns on __UNSAFE_RETAKE_WITHOUT_CATCH_UP__, ...
+function unsafeSwitches() {
+  const names = new Set();
+  const scan = (dir) => {
+    for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
+      const rel = join(dir, e.name);
+      if (e.isDirectory()) scan(rel);
+      else if (e.name.endsWith(".ts")) for (const m of readFileSync(join(root, rel), "utf8").matchAll(/__UNSAFE_([A-Z0-9_]+)__/g)) names.add(m[1]);
+    }
+  };
+  for (const dir of ["host", "demo"]) scan(dir);
+  return [...names].sort();
+}
+const SWITCHES = unsafeSwitches();
+const PUBLISHED_DEFINE = Object.fromEntries(SWITCHES.map((n) => [`__UNSAFE_${n}__`, "false"]));
+// In the test build each switch reads a property of one global object, filled once from the
+// environment by a banner (a test in the same process may also set the property itself).
+const UNSAFE_DEFINE = Object.fromEntries(SWITCHES.map((n) => [`__UNSAFE_${n}__`, `globalThis.__leaseCoreUnsafe.${n}`]));
+const UNSAFE_BANNER =
+  'globalThis.__leaseCoreUnsafe ??= Object.fromEntries((globalThis.process?.env?.LEASE_CORE_UNSAFE ?? "").split(",")' +
+  '.filter(Boolean).map((n) => [n.trim().toUpperCase().replaceAll("-", "_"), true]));';
+
 for (const entry of ENTRIES) {
   const source = entry.source ?? join("host", `${entry.name}.ts`);
   if (!existsSync(join(root, source))) continue;
   await build({
+    define: PUBLISHED_DEFINE,
+    minifySyntax: true, // drops the `if (false)` branches the switches leave (names and layout stay)
     absWorkingDir: root,
     entryPoints: { [entry.name]: source },
     outdir: "build",
@@ -82,4 +110,47 @@ for (const entry of ENTRIES) {
     logLevel: "warning",
   });
 }
+// The test build: flat in build/unsafe/, each bundle importing the core as ./node.js (one set
+// of classes), beside its own copies of the modules and the shim it loads relative to itself.
+const UNSAFE_ENTRIES = [
+  { name: "node", source: "host/node.ts", external: [] },
+  { name: "etcd", source: "host/etcd/index.ts", external: ["etcd3"] },
+  { name: "kv-service", source: "demo/kv-service.ts", external: ["etcd3"] },
+];
+const unsafeDir = join(root, "build", "unsafe");
+mkdirSync(unsafeDir, { recursive: true });
+for (const file of ["lease-core.wasm", "lease-core.shared.wasm", "lease_clock.node"]) {
+  if (existsSync(join(root, "build", file))) copyFileSync(join(root, "build", file), join(unsafeDir, file));
+}
+const shareUnsafeCore = {
+  name: "share-unsafe-core",
+  setup(b) {
+    b.onResolve({ filter: /^(\.\.?\/|lease-core)/ }, (args) => {
+      if (args.kind === "entry-point") return undefined;
+      if (args.path === "lease-core") return { path: "./node.js", external: true };
+      if (args.path === "lease-core/etcd") return { path: "./etcd.js", external: true };
+      const target = resolve(args.resolveDir, args.path).replace(/\.(js|ts)$/, "");
+      if (target === join(root, "host", "etcd", "index")) return { path: "./etcd.js", external: true };
+      if (SHARED_MODULES.has(target) && dirname(args.importer) !== join(root, "host")) return { path: "./node.js", external: true };
+      return undefined;
+    });
+  },
+};
+for (const entry of UNSAFE_ENTRIES) {
+  await build({
+    define: UNSAFE_DEFINE,
+    banner: { js: UNSAFE_BANNER },
+    absWorkingDir: root,
+    entryPoints: { [entry.name]: entry.source },
+    outdir: unsafeDir,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "es2022",
+    external: entry.external,
+    plugins: entry.name === "node" ? [] : [shareUnsafeCore],
+    logLevel: "warning",
+  });
+}
+
 run(bin("tsc"), ["-p", "tsconfig.json", "--emitDeclarationOnly"]);
