@@ -1,4 +1,4 @@
-// The lease-read and dispatch decisions (lease-contract.md §3 engine check, §4).
+// The lease-read and dispatch decisions (docs/contract.md §3 engine check, §4).
 //
 // Pure: each takes the one clock sample of the operation (`nowNs`) and the engine's answers,
 // and returns an outcome: a reason code, plus flags saying where the read is served. The host

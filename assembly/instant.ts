@@ -1,4 +1,4 @@
-// Instants and the clock rules (lease-contract.md §1).
+// Instants and the clock rules (docs/contract.md §1).
 //
 // An instant is an i64 count of nanoseconds on this process's monotonic lease clock; 0 means
 // "no reading". The host writes each raw reading into the *clock cell* (two i64s in linear
@@ -87,7 +87,7 @@ export function observe(rawNs: i64, sleepOffsetNs: i64): i64 {
 // The timespec area, for hosts whose FFI writes `struct timespec`s (clock_gettime(2)) straight
 // into linear memory: [tv_sec: i64, tv_nsec: i64] x 3 = the lease clock, then CLOCK_BOOTTIME and
 // CLOCK_MONOTONIC for the sleep offset. Converting here costs one wasm call instead of JS
-// arithmetic per reading (JavaScriptCore's BigInt math is slow: runtimes.md, Bun).
+// arithmetic per reading (JavaScriptCore's BigInt math is slow: docs/runtimes.md, Bun).
 export const TIMESPEC_AREA: usize = memory.data(48, 16);
 
 /** Writes the clock cell from `count` timespecs (1: the clock alone; 3: with the sleep offset

@@ -1,4 +1,4 @@
-// The quorum-ack tracker (lease-contract.md §3).
+// The quorum-ack tracker (docs/contract.md §3).
 //
 // The leader records, per follower, the instant that proves the follower heard from it: the
 // *send* time of the message the follower answered, so queueing delay never stretches a lease.
