@@ -19,11 +19,14 @@
 //
 // Memory layout (all offsets from the table's base, fixed by the creator, page 1 and up, so
 // nothing AssemblyScript places in low memory can overlap it):
-//   +0  u32 magic, +4 u32 version, +8 u32 capacity, +16 i64 epochNs, +64 W[capacity], then H[capacity]
+//   +0  u32 magic, +4 u32 version, +8 u32 capacity, +16 i64 epochNs, [+24, +64) the creator's clock
+//   identity (UTF-8, 0-padded), +64 i64 the creator's clock zero, +72 i64 the high-water mark
+//   (the latest instant any thread sampled, table frame; the hosts keep both: host/shared.ts),
+//   +128 W[capacity], then H[capacity]
 
 const MAGIC: u32 = 0x4c534554; // "LSET"
-const VERSION: u32 = 1;
-const HEADER_BYTES: usize = 64;
+const VERSION: u32 = 2; // 2: a 128-byte header with the creator's clock zero and the high-water mark
+const HEADER_BYTES: usize = 128;
 const GEN_BITS: u64 = 20;
 const GEN_MASK: u64 = 0xfffff;
 const UNIT_SHIFT: u64 = 12;

@@ -5,9 +5,20 @@
  * guarantee of contract §2 (docs/shared-lease.md, model-checked in spec/shared-lease.pml).
  *
  * Each thread instantiates `lease-core.shared.wasm` over the same memory and reads the clock of
- * its own `LeaseCore`. Every thread must read the same clock with the same origin: the table
- * records the creator's clock source and refuses to attach a core on another, and refuses
- * clocks whose origin is per thread (`performance.now`).
+ * its own `LeaseCore`. Every thread must read the same clock with the same zero
+ * (docs/shared-lease.md §6):
+ *   Z1. the table records its creator's clock identity and refuses to attach a core whose clock
+ *       is not proven to be the same: another process-wide clock, or a custom `ClockSource`
+ *       other than the creator's own object (SharedTableClockError); clocks whose origin is
+ *       per thread (`performance.now`) are refused at creation;
+ *   Z2. the table records its creator's zero (the sleep-offset baseline the core primed:
+ *       assembly/instant.ts), and every thread translates its instants into the creator's frame
+ *       by the exact difference of the two zeros, so a core created after a suspend reads the
+ *       same instant as one created before it;
+ *   Z3. the table keeps a high-water mark, the latest instant any thread sampled (published in
+ *       1 ms steps): a thread whose sample falls more than 1 ms below it saw the clock step back
+ *       although its own core never read past it (a core created after the step), and it
+ *       invalidates every lease as the core that did see it would.
  * @module
  */
 import { I64_MAX, checkInstant, type LeaseCore } from "./core.js";
@@ -15,8 +26,16 @@ import { CoreInvariantError, InvalidGenerationError, InvalidOptionError, LeaseCo
 
 /** The memory is not a lease table, or was made for another clock. */
 export class SharedTableError extends LeaseCoreError {
+  constructor(message: string, code = "ERR_LEASE_SHARED_TABLE") {
+    super(message, code);
+  }
+}
+
+/** The core's clock is not proven to be the table's: another clock, or a custom `ClockSource`
+ *  other than the creator's own object (threads would disagree on every lease's validity). */
+export class SharedTableClockError extends SharedTableError {
   constructor(message: string) {
-    super(message, "ERR_LEASE_SHARED_TABLE");
+    super(message, "ERR_LEASE_SHARED_TABLE_CLOCK");
   }
 }
 
@@ -45,8 +64,16 @@ interface SharedExports {
 
 const PAGE_BYTES = 65536;
 const MAX_PAGES = 16384; // the build's --maximumMemory
-const SOURCE_OFFSET = 24; // header bytes [24, 64): the creator's clock source, UTF-8, 0-padded
+const HEADER_BYTES = 128; // assembly/shared.ts
+const SOURCE_OFFSET = 24; // header bytes [24, 64): the creator's clock identity, UTF-8, 0-padded
 const SOURCE_BYTES = 40;
+const ZERO_OFFSET = 64; // i64: the creator's clock zero (Z2)
+const HIGH_WATER_OFFSET = 72; // i64, atomic: the latest instant any thread sampled (Z3)
+/** Z3: how far below the high-water mark a sample must fall to be a step back, and the step in
+ *  which the mark is published (one compare-and-swap per table per ms, not per read). The same
+ *  1 ms as the core's suspend tolerance (assembly/instant.ts): far above the few ns by which two
+ *  cores' zeros can differ (each is the largest of a few offset readings). */
+const HIGH_WATER_SLACK_NS = 1_000_000n;
 const PER_THREAD_ORIGIN = /^performance\.now/;
 
 async function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<SharedExports> {
@@ -59,6 +86,11 @@ async function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memor
     },
   };
   return (await WebAssembly.instantiate(module, imports)).exports as unknown as SharedExports;
+}
+
+/** Z1: what the table records of a core's clock (the old per-source name under the negative control). */
+function identityOf(core: LeaseCore): string {
+  return __UNSAFE_SHARED_TABLE_PER_CORE_ZERO__ ? core.clock.source : core.clockIdentity;
 }
 
 function sourceBytes(source: string): Uint8Array {
@@ -78,28 +110,59 @@ export class SharedLeaseTable {
   readonly #core: LeaseCore;
   readonly #ex: SharedExports;
   readonly #leases: SharedLease[] = [];
+  /** @internal Z2: this thread's zero less the table's; a table instant is a core instant plus it. */
+  readonly deltaNs: bigint;
+  readonly #highWater: BigInt64Array;
   #faults: number;
 
   /** @internal Use `createSharedLeaseTable` / `attachSharedLeaseTable`. */
-  constructor(core: LeaseCore, exports: SharedExports, memory: WebAssembly.Memory, capacity: number) {
+  constructor(core: LeaseCore, exports: SharedExports, memory: WebAssembly.Memory, capacity: number, deltaNs: bigint) {
     this.#core = core;
     this.#ex = exports;
     this.memory = memory;
     this.capacity = capacity;
-    this.epochNs = exports.sharedEpoch();
+    this.deltaNs = deltaNs;
+    this.epochNs = exports.sharedEpoch() - deltaNs;
+    this.#highWater = new BigInt64Array(memory.buffer, Number(exports.SHARED_TABLE_BASE.value) + HIGH_WATER_OFFSET, 1);
     this.#faults = core.exports.clockFaults();
   }
 
-  /** @internal One fresh reading of this thread's clock; a clock fault seen by this thread's
-   *  core (regression, suspend) invalidates every shared lease before anything is checked. */
+  /** @internal One fresh reading of this thread's clock, in the table's frame (Z2); 0n for no
+   *  reading. A clock fault seen by this thread's core (regression, suspend), or a step back seen
+   *  through the high-water mark (Z3), invalidates every shared lease before anything is checked. */
   sample(): bigint {
-    const nowNs = this.#core.now();
+    // The mark is loaded BEFORE the clock is read: every instant in it was read before this
+    // reading, so on one monotone clock this reading cannot be smaller, bar the zeros' noise.
+    const highNs = Atomics.load(this.#highWater, 0);
+    const coreNs = this.#core.now();
     const faults = this.#core.exports.clockFaults();
     if (faults !== this.#faults) {
       this.#faults = faults;
       this.#ex.sharedInvalidateAll();
     }
+    if (coreNs === 0n) return 0n;
+    const nowNs = coreNs + this.deltaNs;
+    if (nowNs <= 0n) return 0n;
+    if (nowNs < highNs - HIGH_WATER_SLACK_NS) {
+      this.#ex.sharedInvalidateAll(); // Z3: the clock stepped back past what another thread read
+      return 0n;
+    }
+    if (nowNs >= highNs + HIGH_WATER_SLACK_NS) {
+      let seen = highNs;
+      while (seen < nowNs) {
+        const prev = Atomics.compareExchange(this.#highWater, 0, seen, nowNs);
+        if (prev === seen) break;
+        seen = prev;
+      }
+    }
     return nowNs;
+  }
+
+  /** @internal An instant of this thread's clock in the table's frame (0n stays "no reading"). */
+  toTable(ns: bigint): bigint {
+    if (ns === 0n) return 0n;
+    const t = ns + this.deltaNs;
+    return t <= 0n ? 0n : t > I64_MAX ? I64_MAX : t;
   }
 
   /** The lease at `index` (the same lease on every thread). */
@@ -111,13 +174,13 @@ export class SharedLeaseTable {
   /** How many of `count` leases from `first` (default: all) are valid at one instant. */
   countValid(nowNs?: bigint, first = 0, count = this.capacity - first): number {
     this.#range(first, count);
-    return this.#ex.sharedCountValid(first, count, nowNs === undefined ? this.sample() : checkInstant(nowNs, "nowNs"));
+    return this.#ex.sharedCountValid(first, count, nowNs === undefined ? this.sample() : this.toTable(checkInstant(nowNs, "nowNs")));
   }
 
   /** The first lease of the range not valid at one instant, or -1 when all are (fail closed on it). */
   firstInvalid(nowNs?: bigint, first = 0, count = this.capacity - first): number {
     this.#range(first, count);
-    return this.#ex.sharedFirstInvalid(first, count, nowNs === undefined ? this.sample() : checkInstant(nowNs, "nowNs"));
+    return this.#ex.sharedFirstInvalid(first, count, nowNs === undefined ? this.sample() : this.toTable(checkInstant(nowNs, "nowNs")));
   }
 
   /** Invalidates every lease of the table. */
@@ -148,7 +211,7 @@ export class SharedLease {
 
   /** Whether the lease holds at `nowNs` (default: a fresh reading of this thread's clock). One atomic load. */
   valid(nowNs?: bigint): boolean {
-    return this.#ex.sharedValid(this.index, nowNs === undefined ? this.#table.sample() : checkInstant(nowNs, "nowNs")) !== 0;
+    return this.#ex.sharedValid(this.index, nowNs === undefined ? this.#table.sample() : this.#table.toTable(checkInstant(nowNs, "nowNs"))) !== 0;
   }
 
   /** The invalidation counter: starts at 0, never decreases. */
@@ -156,9 +219,10 @@ export class SharedLease {
     return this.#ex.sharedGeneration(this.index);
   }
 
-  /** The expiry in ns (0n: none), on the table's 4096 ns grid. */
+  /** The expiry in ns on this thread's clock (0n: none), on the table's 4096 ns grid. */
   expiry(): bigint {
-    return this.#ex.sharedExpiry(this.index);
+    const expiryNs = this.#ex.sharedExpiry(this.index);
+    return expiryNs === 0n ? 0n : expiryNs - this.#table.deltaNs;
   }
 
   /**
@@ -169,7 +233,8 @@ export class SharedLease {
   extend(untilNs: bigint, expectedGen: bigint): boolean {
     checkInstant(untilNs, "untilNs");
     if (typeof expectedGen !== "bigint" || expectedGen < 0n || expectedGen > I64_MAX) throw new InvalidGenerationError("expectedGen", expectedGen);
-    return this.#ex.sharedExtend(this.index, untilNs, expectedGen) !== 0;
+    const untilTableNs = this.#table.toTable(untilNs);
+    return untilTableNs !== 0n && this.#ex.sharedExtend(this.index, untilTableNs, expectedGen) !== 0;
   }
 
   /** Clears the expiry and bumps the generation in one atomic step. Never blocks. */
@@ -201,14 +266,18 @@ export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
     const epochNs = core.now();
     if (epochNs === 0n) throw new SharedTableError("the clock gives no reading: cannot fix the table's epoch");
     const mod = await module();
-    const bytes = 65536 + 64 + capacity * 16;
+    const bytes = 65536 + HEADER_BYTES + capacity * 16;
     const pages = Math.ceil(bytes / PAGE_BYTES);
     if (pages > MAX_PAGES) throw new InvalidOptionError("capacity", "small enough for 1 GiB", capacity);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     const exports = await instantiate(mod, memory);
     exports.sharedCreate(capacity, epochNs);
-    new Uint8Array(memory.buffer, Number(exports.SHARED_TABLE_BASE.value) + SOURCE_OFFSET, SOURCE_BYTES).set(sourceBytes(core.clock.source));
-    return new SharedLeaseTable(core, exports, memory, capacity);
+    const base = Number(exports.SHARED_TABLE_BASE.value);
+    new Uint8Array(memory.buffer, base + SOURCE_OFFSET, SOURCE_BYTES).set(sourceBytes(identityOf(core)));
+    // Z2: the creator's zero defines the table's frame; Z3: the mark starts at the epoch. Both
+    // are written before the memory leaves this thread.
+    new BigInt64Array(memory.buffer, base + ZERO_OFFSET, 2).set([core.exports.clockOffsetBase(), epochNs]);
+    return new SharedLeaseTable(core, exports, memory, capacity, 0n);
   }
 
   /** Attaches to a table another thread created, on this thread's `core` (same clock source). */
@@ -219,13 +288,21 @@ export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
     const exports = await instantiate(await module(), memory);
     const capacity = exports.sharedAttach();
     if (capacity < 0) throw new SharedTableError("this memory holds no lease table");
-    const recorded = new Uint8Array(memory.buffer, Number(exports.SHARED_TABLE_BASE.value) + SOURCE_OFFSET, SOURCE_BYTES);
-    const mine = sourceBytes(core.clock.source);
+    const base = Number(exports.SHARED_TABLE_BASE.value);
+    const recorded = new Uint8Array(memory.buffer, base + SOURCE_OFFSET, SOURCE_BYTES);
+    const mine = sourceBytes(identityOf(core));
     if (!recorded.every((b, i) => b === mine[i])) {
       const theirs = new TextDecoder().decode(recorded.slice().filter((b) => b !== 0));
-      throw new SharedTableError(`the table runs on ${theirs}, this core on ${core.clock.source}: one table, one clock`);
+      throw new SharedTableClockError(
+        `the table runs on ${theirs}, this core on ${identityOf(core)}: one table, one clock` +
+          (identityOf(core).startsWith("custom#") ? " (a custom clock is proven the same only as the creator's own ClockSource object, on its thread)" : ""),
+      );
     }
-    return new SharedLeaseTable(core, exports, memory, capacity);
+    // Z2: the core's zero is fixed by its first reading (priming, or the first sample).
+    if (core.now() === 0n) throw new SharedTableError("the clock gives no reading: cannot fix this core's zero");
+    const tableZeroNs = new BigInt64Array(memory.buffer, base + ZERO_OFFSET, 1)[0]!;
+    const deltaNs = __UNSAFE_SHARED_TABLE_PER_CORE_ZERO__ ? 0n : core.exports.clockOffsetBase() - tableZeroNs;
+    return new SharedLeaseTable(core, exports, memory, capacity, deltaNs);
   }
 
   return { createSharedLeaseTable, attachSharedLeaseTable };
