@@ -145,6 +145,7 @@ export class SharedLeaseTable {
     if (coreNs === 0n) return 0n;
     const nowNs = coreNs + this.deltaNs;
     if (nowNs <= 0n) return 0n;
+    if (__UNSAFE_SHARED_TABLE_PER_CORE_ZERO__) return nowNs; // negative control: the table as before Z2 and Z3
     if (nowNs < highNs - HIGH_WATER_SLACK_NS) {
       this.#ex.sharedInvalidateAll(); // Z3: the clock stepped back past what another thread read
       return 0n;
