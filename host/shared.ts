@@ -26,18 +26,17 @@ import { CoreInvariantError, InvalidGenerationError, InvalidOptionError, LeaseCo
 
 /** The memory is not a lease table, or was made for another clock. */
 export class SharedTableError extends LeaseCoreError {
-  constructor(message: string, subclass?: typeof CLOCK_SUBCLASS) {
-    super(message, subclass === CLOCK_SUBCLASS ? "ERR_LEASE_SHARED_TABLE_CLOCK" : "ERR_LEASE_SHARED_TABLE");
+  constructor(message: string) {
+    super(message, "ERR_LEASE_SHARED_TABLE");
   }
 }
-
-const CLOCK_SUBCLASS: unique symbol = Symbol("SharedTableClockError");
 
 /** The core's clock is not proven to be the table's: another clock, or a custom `ClockSource`
  *  other than the creator's own object (threads would disagree on every lease's validity). */
 export class SharedTableClockError extends SharedTableError {
   constructor(message: string) {
-    super(message, CLOCK_SUBCLASS);
+    super(message);
+    (this as { code: string }).code = "ERR_LEASE_SHARED_TABLE_CLOCK"; // its own code; still a SharedTableError
   }
 }
 
