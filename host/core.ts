@@ -171,6 +171,8 @@ export function followerQuorum(voters: number): number {
  * The engine-side lease check of contract §3:
  * `leader && now != 0 && ack != 0 && ack <= now && now - ack < leaseDuration`.
  * (The same rule as the wasm core's `engineAckValid`; a property test keeps them equal.)
+ * A pure function: it does not know the core's clock faults. A reader applies them for you;
+ * code that calls this directly must also require `ackNs > core.lastClockFaultNs()`.
  */
 export function engineLeaseAckValid(state: string, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): boolean {
   checkInstant(ackNs, "ackNs");
@@ -575,6 +577,7 @@ function checkVoters(value: unknown, option: string): number[] {
  * set) never count. A configuration change forgets every ack: conservative, and rare.
  */
 export class JointQuorumAckTracker {
+  readonly #core: LeaseCore;
   readonly #incoming: QuorumAckTracker;
   readonly #outgoing: QuorumAckTracker;
   readonly #maxPeers: number;
@@ -587,6 +590,7 @@ export class JointQuorumAckTracker {
 
   /** @internal Use `core.createJointQuorumAckTracker(config)`. */
   constructor(core: LeaseCore, config: VoterConfig) {
+    this.#core = core;
     this.#maxPeers = Number(core.exports.MAX_PEERS.value);
     this.#incoming = core.createQuorumAckTracker();
     try {
@@ -653,16 +657,22 @@ export class JointQuorumAckTracker {
     return counted;
   }
 
-  /** A configuration whose only voter is the leader: publish one fresh sample per tick (0n clears). */
+  /** A configuration whose only voter is the leader: publish one fresh sample per tick (0n, or
+   *  a sample at or before the core's last clock fault, clears). */
   recordSelfAck(sampleNs: bigint): void {
-    this.#selfAckNs = checkInstant(sampleNs, "sampleNs");
+    checkInstant(sampleNs, "sampleNs");
+    this.#selfAckNs = sampleNs > this.#core.lastClockFaultNs() ? sampleNs : 0n;
   }
 
   /** The published instant: the minimum over the voter sets that need follower acks. */
   quorumAck(): bigint {
     const needIn = this.#qIn > 0;
     const needOut = this.#qOut > 0;
-    if (!needIn && !needOut) return this.#selfAckNs;
+    if (!needIn && !needOut) {
+      // The sample lives here, not in the core's trackers, so a clock fault does not reset it:
+      // it is checked against the fault instead (a sample from before a fault proves nothing).
+      return this.#selfAckNs > this.#core.lastClockFaultNs() ? this.#selfAckNs : 0n;
+    }
     const a = needIn ? this.#incoming.quorumAck() : I64_MAX;
     const b = needOut ? this.#outgoing.quorumAck() : I64_MAX;
     const min = a < b ? a : b;

@@ -242,6 +242,24 @@ describe("finding 4: no ack sampled before a clock fault proves a lease after it
     expect(tracker.recordAck(2, 1, fresh)).toBe(true);
     expect(tracker.quorumAck()).toBe(fresh);
   });
+
+  test("a joint tracker's own sample from before a fault is not published after it", async () => {
+    const clock = new ShimClock();
+    const core = await createLeaseCore({ clock });
+    const joint = core.createJointQuorumAckTracker({ selfId: 1, voters: [1] }); // one voter: its own quorum
+    const sampleNs = core.now();
+    joint.recordSelfAck(sampleNs);
+    expect(joint.quorumAck()).toBe(sampleNs);
+    clock.rawNs -= 3n * MS; // a step back: the engine's next tick has not come yet
+    expect(core.now()).toBe(0n);
+    expect(joint.quorumAck()).toBe(0n);
+    clock.rawNs += 10n * MS;
+    joint.recordSelfAck(sampleNs); // a tick that reuses the old sample
+    expect(joint.quorumAck()).toBe(0n);
+    const fresh = core.now();
+    joint.recordSelfAck(fresh);
+    expect(joint.quorumAck()).toBe(fresh);
+  });
 });
 
 describe("finding 7: a closed reader's lease is never extended", () => {
