@@ -60,6 +60,8 @@ interface SharedExports {
   sharedInvalidate(slot: number): void;
   sharedInvalidateAll(): void;
   sharedCountValid(first: number, count: number, nowNs: bigint): number;
+  sharedLoadHighWater(): void;
+  sharedCheckSample(nowNs: bigint): number;
   sharedFirstInvalid(first: number, count: number, nowNs: bigint): number;
 }
 
@@ -69,12 +71,10 @@ const HEADER_BYTES = 128; // assembly/shared.ts
 const SOURCE_OFFSET = 24; // header bytes [24, 64): the creator's clock identity, UTF-8, 0-padded
 const SOURCE_BYTES = 40;
 const ZERO_OFFSET = 64; // i64: the creator's clock zero (Z2)
-const HIGH_WATER_OFFSET = 72; // i64, atomic: the latest instant any thread sampled (Z3)
-/** Z3: how far below the high-water mark a sample must fall to be a step back, and the step in
- *  which the mark is published (one compare-and-swap per table per ms, not per read). The same
- *  1 ms as the core's suspend tolerance (assembly/instant.ts): far above the few ns by which two
- *  cores' zeros can differ (each is the largest of a few offset readings). */
-const HIGH_WATER_SLACK_NS = 1_000_000n;
+// +72 i64, atomic: the high-water mark (Z3), kept by the shared module (sharedLoadHighWater,
+// sharedCheckSample: wasm atomics, no BigInt per read). Its 1 ms slack, the core's suspend
+// tolerance, is far above the few ns by which two cores' zeros can differ (each is the largest
+// of a few offset readings).
 const PER_THREAD_ORIGIN = /^performance\.now/;
 
 async function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<SharedExports> {
@@ -113,7 +113,6 @@ export class SharedLeaseTable {
   readonly #leases: SharedLease[] = [];
   /** @internal Z2: this thread's zero less the table's; a table instant is a core instant plus it. */
   readonly deltaNs: bigint;
-  readonly #highWater: BigInt64Array;
   #faults: number;
 
   /** @internal Use `createSharedLeaseTable` / `attachSharedLeaseTable`. */
@@ -124,7 +123,6 @@ export class SharedLeaseTable {
     this.capacity = capacity;
     this.deltaNs = deltaNs;
     this.epochNs = exports.sharedEpoch() - deltaNs;
-    this.#highWater = new BigInt64Array(memory.buffer, Number(exports.SHARED_TABLE_BASE.value) + HIGH_WATER_OFFSET, 1);
     this.#faults = core.exports.clockFaults();
   }
 
@@ -134,7 +132,7 @@ export class SharedLeaseTable {
   sample(): bigint {
     // The mark is loaded BEFORE the clock is read: every instant in it was read before this
     // reading, so on one monotone clock this reading cannot be smaller, bar the zeros' noise.
-    const highNs = Atomics.load(this.#highWater, 0);
+    this.#ex.sharedLoadHighWater();
     const coreNs = this.#core.now();
     const faults = this.#core.exports.clockFaults();
     if (faults !== this.#faults) {
@@ -142,28 +140,17 @@ export class SharedLeaseTable {
       this.#ex.sharedInvalidateAll();
     }
     if (coreNs === 0n) return 0n;
-    const nowNs = coreNs + this.deltaNs;
-    if (nowNs <= 0n) return 0n;
+    const nowNs = this.toTable(coreNs);
+    if (nowNs === 0n) return 0n;
     if (__UNSAFE_SHARED_TABLE_PER_CORE_ZERO__) return nowNs; // negative control: the table as before Z2 and Z3
-    if (nowNs < highNs - HIGH_WATER_SLACK_NS) {
-      this.#ex.sharedInvalidateAll(); // Z3: the clock stepped back past what another thread read
-      return 0n;
-    }
-    if (nowNs >= highNs + HIGH_WATER_SLACK_NS) {
-      let seen = highNs;
-      while (seen < nowNs) {
-        const prev = Atomics.compareExchange(this.#highWater, 0, seen, nowNs);
-        if (prev === seen) break;
-        seen = prev;
-      }
-    }
-    return nowNs;
+    return this.#ex.sharedCheckSample(nowNs) !== 0 ? nowNs : 0n; // Z3: 0n (and every lease invalidated) on a step back
   }
 
   /** @internal An instant of this thread's clock in the table's frame (0n stays "no reading"). */
   toTable(ns: bigint): bigint {
-    if (ns === 0n) return 0n;
-    const t = ns + this.deltaNs;
+    const deltaNs = this.deltaNs;
+    if (deltaNs === 0n || ns === 0n) return ns; // the creator's thread, and every core with its zero: no BigInt math
+    const t = ns + deltaNs;
     return t <= 0n ? 0n : t > I64_MAX ? I64_MAX : t;
   }
 
@@ -235,8 +222,7 @@ export class SharedLease {
   extend(untilNs: bigint, expectedGen: bigint): boolean {
     checkInstant(untilNs, "untilNs");
     if (typeof expectedGen !== "bigint" || expectedGen < 0n || expectedGen > I64_MAX) throw new InvalidGenerationError("expectedGen", expectedGen);
-    const untilTableNs = this.#table.toTable(untilNs);
-    return untilTableNs !== 0n && this.#ex.sharedExtend(this.index, untilTableNs, expectedGen) !== 0;
+    return this.#ex.sharedExtend(this.index, this.#table.toTable(untilNs), expectedGen) !== 0;
   }
 
   /** Clears the expiry and bumps the generation in one atomic step. Never blocks. */
@@ -276,9 +262,9 @@ export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
     exports.sharedCreate(capacity, epochNs);
     const base = Number(exports.SHARED_TABLE_BASE.value);
     new Uint8Array(memory.buffer, base + SOURCE_OFFSET, SOURCE_BYTES).set(sourceBytes(identityOf(core)));
-    // Z2: the creator's zero defines the table's frame; Z3: the mark starts at the epoch. Both
-    // are written before the memory leaves this thread.
-    new BigInt64Array(memory.buffer, base + ZERO_OFFSET, 2).set([core.exports.clockOffsetBase(), epochNs]);
+    // Z2: the creator's zero defines the table's frame, written before the memory leaves this
+    // thread (sharedCreate started the mark, Z3, at the epoch).
+    new BigInt64Array(memory.buffer, base + ZERO_OFFSET, 1)[0] = core.exports.clockOffsetBase();
     return new SharedLeaseTable(core, exports, memory, capacity, 0n);
   }
 
