@@ -51,6 +51,10 @@ export function clockLastFaultNs(): i64 { return fault.faultFloor(); }
 /** This instance's sleep-offset baseline (its zero): instants of two instances on one clock
  *  differ by the difference of their zeros. */
 export function clockOffsetBase(): i64 { return clock.offsetBase(); }
+/** Another instance on this clock saw it step back past this one's last reading (a shared
+ *  table's high-water mark): counted as a regression, the fault instant raised to the last
+ *  instant handed out, every lease invalidated, every tracker reset. */
+export function clockReportRegression(): void { clock.reportRegression(); }
 /** Regressions + suspends, wrapping: a cheap "did a clock fault happen since I last looked"
  *  for tables outside this instance (the shared lease table invalidates on a change). */
 export function clockFaults(): i32 { return <i32>(clock.regressions + clock.suspends); }

@@ -112,6 +112,17 @@ export function observeCell(): i64 {
   return observe(load<i64>(CLOCK_CELL), load<i64>(CLOCK_CELL, 8));
 }
 
+/** A step back that this instance's own readings could not show (its last reading was not past
+ *  the point the clock stepped back to) but another instance on the same clock saw, e.g.
+ *  through a shared lease table's high-water mark: handled as a regression of this clock. Every
+ *  sample handed out so far is at or before lastInstantNs, so none proves anything afterwards. */
+export function reportRegression(): void {
+  raiseFaultFloor(lastInstantNs);
+  regressions++;
+  invalidateAllLeases(CAUSE_REGRESSION);
+  resetAllTrackers();
+}
+
 export function lastInstant(): i64 {
   return lastInstantNs;
 }

@@ -26,6 +26,7 @@ export interface CoreExports {
   clockFaults(): number;
   clockLastFaultNs(): bigint;
   clockOffsetBase(): bigint;
+  clockReportRegression(): void;
   leaseAlloc(): number;
   leaseFree(slot: number): void;
   leaseValid(slot: number, nowNs: bigint): number;

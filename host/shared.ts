@@ -17,8 +17,9 @@
  *       same instant as one created before it;
  *   Z3. the table keeps a high-water mark, the latest instant any thread sampled (published in
  *       1 ms steps): a thread whose sample falls more than 1 ms below it saw the clock step back
- *       although its own core never read past it (a core created after the step), and it
- *       invalidates every lease as the core that did see it would.
+ *       although its own core never read past it (a core created after the step, or idle), and
+ *       it invalidates every lease as the core that did see it would, and reports the step to
+ *       its own core (a regression: its leases, trackers and acks before it are retired).
  * @module
  */
 import { I64_MAX, checkInstant, type LeaseCore } from "./core.js";
@@ -143,7 +144,13 @@ export class SharedLeaseTable {
     const nowNs = this.toTable(coreNs);
     if (nowNs === 0n) return 0n;
     if (__UNSAFE_SHARED_TABLE_PER_CORE_ZERO__) return nowNs; // negative control: the table as before Z2 and Z3
-    return this.#ex.sharedCheckSample(nowNs) !== 0 ? nowNs : 0n; // Z3: 0n (and every lease invalidated) on a step back
+    if (this.#ex.sharedCheckSample(nowNs) !== 0) return nowNs;
+    // Z3: the clock stepped back past what another thread read (every shared lease is now
+    // invalidated). It is this thread's clock too: its core retires every lease and ack it
+    // holds, so an engine's ack from before the step never proves a lease after it.
+    this.#core.exports.clockReportRegression();
+    this.#faults = this.#core.exports.clockFaults();
+    return 0n;
   }
 
   /** @internal An instant of this thread's clock in the table's frame (0n stays "no reading"). */

@@ -396,3 +396,26 @@ describe("finding 10: a wrapped leadership-loss error invalidates the lease", ()
     expect(isLeadershipLossError(new Error("other", { cause: new Error("io") }))).toBe(false);
   });
 });
+
+describe("finding 4 across threads: a step back the table saw retires this thread's engine acks", () => {
+  test("a thread whose core read nothing past the step gets the fault from the table", async () => {
+    const clock = new ShimClock();
+    const x = await createLeaseCore({ clock });
+    const table = await createSharedLeaseTable(x, { capacity: 1 });
+    const engine = new HoldingEngine();
+    const reader = x.createLeaseReader(engine, { onWarning: () => {} });
+    engine.ackNs = x.now(); // X's engine proves its lease at true time 0, then X goes quiet
+    const y = await createLeaseCore({ clock });
+    const ty = await attachSharedLeaseTable(y, table.memory);
+    clock.rawNs += 600n * MS;
+    ty.countValid(); // Y reads the clock 600 ms on (and publishes it as the table's high-water mark)
+    clock.rawNs -= 500n * MS; // the clock steps back 500 ms; X's core never read past the point it lands on
+    clock.rawNs += 300n * MS; // true age of X's ack: 900 ms; the clock says 400 ms
+    expect(table.countValid()).toBe(0); // X's table sees the step back through the mark
+    expect(x.lastClockFaultNs()).toBeGreaterThanOrEqual(engine.ackNs);
+    reader.lease.invalidate();
+    const before = engine.reads;
+    await reader.leaseRead();
+    expect(engine.reads).toBe(before + 1); // not served by the 900 ms old ack
+  });
+});
