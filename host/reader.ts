@@ -36,7 +36,9 @@ export interface LeaseEngine {
   linearizableRead(signal?: AbortSignal): Promise<bigint>;
   /** The lease duration in ns; <= 0 disables lease reads (reported once, never silent). */
   leaseDurationNs?(): bigint;
-  /** The engine's published quorum-ack instant on the same clock as the core (0n: none). */
+  /** The engine's published quorum-ack instant (0n: none), sampled with `core.now()` of the
+   *  core this reader runs on: another core's instants are on another zero and outside this
+   *  core's clock-fault record. An ack at or before `core.lastClockFaultNs()` never serves. */
   lastQuorumAck?(): bigint;
   /** Registers a callback run when leadership is lost; returns a deregister function. */
   onLeaderLoss?(callback: () => void): () => void;
