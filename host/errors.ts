@@ -194,18 +194,38 @@ const LEADERSHIP_LOSS_CODES = new Set([
   "ERR_LEASE_LEADERSHIP_TRANSFER",
 ]);
 
-/**
- * Whether `err` says leadership is gone (not leader, leadership lost, transfer in progress):
- * one of the three classes above, or any error carrying one of their codes (so an engine's own
- * error types can opt in by setting `code`). Such an error invalidates the lease; any other
- * error leaves it alone (contract §4).
- */
-export function isLeadershipLossError(err: unknown): boolean {
+/** How many `cause` links `isLeadershipLossError` follows: engines wrap errors a few times; a
+ *  longer chain (or a cycle) is not taken for a leadership loss. */
+const MAX_CAUSE_DEPTH = 16;
+
+function isOwnLeadershipLoss(err: unknown): boolean {
   if (err instanceof NotLeaderError || err instanceof LeadershipLostError || err instanceof LeadershipTransferInProgressError) {
     return true;
   }
   const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
   return typeof code === "string" && LEADERSHIP_LOSS_CODES.has(code);
+}
+
+/**
+ * Whether `err` says leadership is gone (not leader, leadership lost, transfer in progress):
+ * one of the three classes above, or any error carrying one of their codes (so an engine's own
+ * error types can opt in by setting `code`), itself or through its `cause` chain (engines wrap
+ * errors: `new Error("readIndex failed", { cause: new NotLeaderError() })`), followed at most
+ * 16 links deep. Such an error invalidates the lease; any other error leaves it alone
+ * (contract §4).
+ */
+export function isLeadershipLossError(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth <= MAX_CAUSE_DEPTH; depth++) {
+    if (isOwnLeadershipLoss(e)) return true;
+    if (typeof e !== "object" || e === null || !("cause" in e)) return false;
+    try {
+      e = (e as { cause?: unknown }).cause;
+    } catch {
+      return false; // a throwing `cause` getter says nothing about leadership
+    }
+  }
+  return false;
 }
 
 function describe(value: unknown): string {
