@@ -1,4 +1,4 @@
-// The instant of the last clock fault (lease-contract.md §1; docs/safety.md, "clock faults").
+// The instant of the last clock fault (docs/contract.md §1.4; docs/safety.md, "clock faults").
 //
 // A regression or a suspend makes every instant sampled before it suspect: after a step back,
 // once the clock passes the last good instant again, an ack sampled before the step looks
