@@ -160,6 +160,22 @@ export class InvalidOptionError extends LeaseCoreError {
   }
 }
 
+/**
+ * The core module (`lease-core.wasm`) could not be loaded: fetched with an HTTP error, not
+ * readable (Deno without `--allow-read`), or not a wasm module (an HTML page served in its
+ * place). The message says what to do; `url` is where it was looked for.
+ */
+export class WasmLoadError extends LeaseCoreError {
+  constructor(
+    /** Where the module was looked for. */
+    readonly url: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, "ERR_LEASE_WASM_LOAD", options);
+  }
+}
+
 /** The wasm core hit a broken invariant (a bug in lease-core): it refuses to continue. */
 export class CoreInvariantError extends LeaseCoreError {
   constructor(message: string) {
