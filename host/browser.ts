@@ -27,6 +27,7 @@
  */
 import { createCoreWith, customHostClock, jsHostClock, type ClockInfo, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
 import { InvalidOptionError, WasmLoadError } from "./errors.js";
+import { refuseUnknownOptions } from "./options.js";
 
 export * from "./api.js";
 
@@ -166,6 +167,7 @@ function resolveWasmUrl(value: unknown): string {
  */
 export async function createLeaseCore(options: BrowserLeaseCoreOptions = {}): Promise<LeaseCore> {
   if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+  refuseUnknownOptions(options, ["maxLeases", "maxTrackers", "wasmUrl", "clock"], "createLeaseCore");
   const url = resolveWasmUrl(options.wasmUrl);
   const clock = options.clock === undefined ? performanceHostClock() : customHostClock(options.clock);
   return createCoreWith(await compileCore(url), clock, options);

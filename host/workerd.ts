@@ -25,6 +25,7 @@
 import wasmModule from "./lease-core.wasm";
 import { I64_MAX, createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
 import { InvalidOptionError } from "./errors.js";
+import { refuseUnknownOptions } from "./options.js";
 
 export * from "./api.js";
 
@@ -86,6 +87,7 @@ function performanceHostClock(budgetNs: bigint): HostClock {
  */
 export async function createLeaseCore(options: WorkerdLeaseCoreOptions = {}): Promise<LeaseCore> {
   if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+  refuseUnknownOptions(options, ["maxLeases", "maxTrackers", "clock", "freezeBudgetNs"], "createLeaseCore");
   const budget: unknown = options.freezeBudgetNs;
   if (budget !== undefined && (typeof budget !== "bigint" || budget < 0n || budget > I64_MAX)) {
     throw new InvalidOptionError("freezeBudgetNs", "a bigint of ns in [0, 2^63-1]", budget);
