@@ -49,6 +49,29 @@ describe("options are checked at creation", () => {
   });
 });
 
+describe("the documented start", () => {
+  let etcd: TestEtcd | undefined;
+  beforeAll(async () => {
+    etcd = await startTestEtcd();
+  }, 30_000);
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  test("a write right after start(), before the election, says to await waitForLeader()", async () => {
+    const n = make({ endpoints: [etcd!.endpoint], ttlS: 2 });
+    await n.start();
+    // start() resolves before the campaign txn can have answered (it is sent after start's own calls).
+    expect(n.state()).toBe("candidate");
+    const err = await n.write("k", "v").then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ name: "NotLeaderError", code: "ERR_LEASE_NOT_LEADER" });
+    expect((err as Error).message).toContain("await node.waitForLeader()");
+    await n.waitForLeader();
+    expect((await n.write("k", "v")).revision).toBeGreaterThan(0n);
+    await n.close();
+  }, 20_000);
+});
+
 describe("an etcd that does not answer", () => {
   test("start() rejects with EtcdNodeError ERR_LEASE_ETCD_UNAVAILABLE naming the endpoint; the node can be closed", async () => {
     const port = await freePort(); // nothing listens there

@@ -606,6 +606,7 @@ export class EtcdLeaseNode implements LeaseEngine {
   async write(key: string, value: string): Promise<EtcdWriteResult> {
     this.#checkOpen();
     if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("key", "a non-empty string", key);
+    if (this.#state !== "leader") throw this.#notLeader(); // before dispatch: its refusal names no leader
     const reader = this.#reader!;
     const result = await reader.dispatch(async () => {
       if (this.#state !== "leader") throw this.#notLeader();
