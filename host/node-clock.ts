@@ -7,7 +7,7 @@
 // - boottime: CLOCK_BOOTTIME, like CLOCK_MONOTONIC but it also counts suspend.
 // - monotonic: CLOCK_MONOTONIC, what process.hrtime.bigint() reads; NTP-slewed, stops in suspend.
 // - sleep offset: boottime - monotonic, the total time suspended since boot. It only grows, and
-//   only across a suspend, which is how the core detects one (lease-contract.md 1.2).
+//   only across a suspend, which is how the core detects one (contract §1.2, docs/safety.md).
 // Every reading is ns as a signed 64-bit count; 0 means "no reading" (the clock failed).
 //
 // When the shim is missing the caller falls back to process.hrtime.bigint() and reports that it
