@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { extname, join, normalize, posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { Miniflare } from "miniflare";
 import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { runtimeBinary } from "../scripts/runtimes.mjs";
@@ -235,6 +236,72 @@ describe("browser bundles as they come, in Chromium", () => {
       await p.close();
     }
   }, 30_000);
+});
+
+describe("Deno without --allow-read", () => {
+  test("a WasmLoadError that names both flags, not Deno's bare permission error", () => {
+    writeFileSync(join(esmDir, "deno-no-read.mjs"), `import { createLeaseCore } from "lease-core";\ntry { await createLeaseCore(); } catch (e) { console.log(e.name, e.code, e.message); }\n`);
+    const r = run(runtimeBinary("deno"), ["run", "--no-lock", "--allow-ffi", "deno-no-read.mjs"], esmDir);
+    expect(r.out).toContain("WasmLoadError ERR_LEASE_WASM_LOAD lease-core: reading lease-core.wasm needs --allow-read (run: deno run --allow-read --allow-ffi");
+  });
+});
+
+describe("workerd, bundled from the installed package", () => {
+  const WORKER = `import { createLeaseCore } from "lease-core";
+export default {
+  async fetch() {
+    try {
+      const core = await createLeaseCore();
+      const lease = core.createLease();
+      lease.extend(core.now() + 700_000_000n, lease.generation());
+      return new Response("lease valid: " + lease.valid());
+    } catch (e) {
+      return new Response(e.name + " " + e.code + " " + e.message, { status: 500 });
+    }
+  },
+};
+`;
+
+  /** esbuild with wrangler's conditions; `wasm`: how the .wasm import is bundled. */
+  async function serveWorker(wasm: "compiled" | "binary"): Promise<{ status: number; body: string }> {
+    writeFileSync(join(esmDir, "worker.mjs"), WORKER);
+    const wasmFiles: string[] = [];
+    const bundle = await build({
+      absWorkingDir: esmDir, entryPoints: ["worker.mjs"], bundle: true, format: "esm", platform: "neutral", write: false, logLevel: "silent",
+      conditions: ["workerd", "worker", "browser"],
+      ...(wasm === "binary"
+        ? { loader: { ".wasm": "binary" as const } }
+        : { plugins: [{ name: "compiled-wasm", setup(b) { b.onResolve({ filter: /\.wasm$/ }, (a) => { wasmFiles.push(join(a.resolveDir, a.path)); return { path: "./lease-core.wasm", external: true }; }); } }] }),
+    });
+    const previous = process.env["MINIFLARE_WORKERD_PATH"];
+    process.env["MINIFLARE_WORKERD_PATH"] = runtimeBinary("workerd");
+    const mf = new Miniflare({
+      compatibilityDate: "2025-06-01",
+      modulesRoot: "/",
+      modules: [
+        { type: "ESModule", path: "/worker.js", contents: bundle.outputFiles[0]!.text },
+        ...wasmFiles.map((f) => ({ type: "CompiledWasm" as const, path: "/lease-core.wasm", contents: readFileSync(f) })),
+      ],
+    });
+    try {
+      const response = await mf.dispatchFetch("http://example.test/");
+      return { status: response.status, body: await response.text() };
+    } finally {
+      await mf.dispose();
+      if (previous === undefined) delete process.env["MINIFLARE_WORKERD_PATH"];
+      else process.env["MINIFLARE_WORKERD_PATH"] = previous;
+    }
+  }
+
+  test("as wrangler bundles it (the .wasm a CompiledWasm module): the lease holds", async () => {
+    expect(await serveWorker("compiled")).toEqual({ status: 200, body: VALID_LINE });
+  }, 60_000);
+
+  test("with the .wasm turned into bytes: a WasmLoadError that says how to bundle it", async () => {
+    const r = await serveWorker("binary");
+    expect(r.status).toBe(500);
+    expect(r.body).toMatch(/^WasmLoadError ERR_LEASE_WASM_LOAD .*gave bytes, not a compiled WebAssembly.Module.*bundle with wrangler/);
+  }, 60_000);
 });
 
 describe("a shim that cannot be built at install (no C compiler)", () => {
