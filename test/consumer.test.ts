@@ -155,16 +155,16 @@ describe("the README's example, from the installed tarball", () => {
     );
     const r = run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], esmDir);
     expectOk(r, "tsc");
-  });
+  }, 120_000); // tsc loads all of @types/node: ~20 s alone, more on a shared machine
 
-  test("Deno, --allow-read --allow-ffi: the deno entry and the raw clock through FFI", () => {
+  test("Deno, --allow-read --allow-ffi: the deno entry and the raw clock through FFI", { timeout: 60_000 }, () => {
     const r = run(runtimeBinary("deno"), ["run", "--no-lock", "--allow-read", "--allow-ffi", "main.mjs"], esmDir);
     expectOk(r, "deno run");
     expect(r.out).toContain("CLOCK_MONOTONIC_RAW+sleep-offset true");
     expect(r.out).toContain(VALID_LINE);
   });
 
-  test("Bun: the bun entry and the raw clock through bun:ffi", () => {
+  test("Bun: the bun entry and the raw clock through bun:ffi", { timeout: 60_000 }, () => {
     const r = run(runtimeBinary("bun"), ["main.mjs"], esmDir);
     expectOk(r, "bun");
     expect(r.out).toContain("CLOCK_MONOTONIC_RAW+sleep-offset true");
@@ -239,7 +239,7 @@ describe("browser bundles as they come, in Chromium", () => {
 });
 
 describe("Deno without --allow-read", () => {
-  test("a WasmLoadError that names both flags, not Deno's bare permission error", () => {
+  test("a WasmLoadError that names both flags, not Deno's bare permission error", { timeout: 60_000 }, () => {
     writeFileSync(join(esmDir, "deno-no-read.mjs"), `import { createLeaseCore } from "lease-core";\ntry { await createLeaseCore(); } catch (e) { console.log(e.name, e.code, e.message); }\n`);
     const r = run(runtimeBinary("deno"), ["run", "--no-lock", "--allow-ffi", "deno-no-read.mjs"], esmDir);
     expect(r.out).toContain("WasmLoadError ERR_LEASE_WASM_LOAD lease-core: reading lease-core.wasm needs --allow-read (run: deno run --allow-read --allow-ffi");
