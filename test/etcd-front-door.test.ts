@@ -70,6 +70,19 @@ describe("the documented start", () => {
     expect((await n.write("k", "v")).revision).toBeGreaterThan(0n);
     await n.close();
   }, 20_000);
+
+  test("etcd gone after the election: a write and a linearizable read reject with EtcdNodeErrors that carry codes", async () => {
+    const n = make({ endpoints: [etcd!.endpoint], ttlS: 2, prefix: "/front-gone", requestTimeoutMs: 500 });
+    await n.start();
+    await n.waitForLeader();
+    await etcd!.stop(); // SIGKILL: connections refused from now on
+    for (const call of [() => n.write("k", "v"), () => n.readLinearizable("k")]) {
+      const err = await call().then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(EtcdNodeError);
+      expect((err as { code: string }).code).toMatch(/^ERR_LEASE_ETCD_(UNAVAILABLE|TIMEOUT|STREAM|UNKNOWN_OUTCOME)$/);
+    }
+    await n.close();
+  }, 20_000);
 });
 
 describe("an etcd that does not answer", () => {
