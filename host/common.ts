@@ -6,6 +6,7 @@
  */
 import { jsHostClock, type ClockSource, type CoreOptions, type HostClock } from "./core.js";
 import { InvalidOptionError } from "./errors.js";
+import { refuseUnknownOptions } from "./options.js";
 
 /** The clock policies of the native hosts (Node, Deno, Bun), default first: `raw+sleep`
  *  (CLOCK_MONOTONIC_RAW plus the sleep offset: slew-immune, counts suspend), `boottime` (one
@@ -23,6 +24,7 @@ export interface NativeLeaseCoreOptions extends CoreOptions {
 /** @internal Checks the options object and the policy; returns the policy. */
 export function checkNativeOptions(options: unknown): ClockPolicy {
   if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+  refuseUnknownOptions(options, ["maxLeases", "maxTrackers", "clock", "clockPolicy"], "createLeaseCore");
   const policy = (options as NativeLeaseCoreOptions).clockPolicy ?? "raw+sleep";
   if (policy !== "raw+sleep" && policy !== "boottime" && policy !== "raw") {
     throw new InvalidOptionError("clockPolicy", '"raw+sleep", "boottime" or "raw"', policy);

@@ -162,7 +162,7 @@ function checkCapacity(option: string, value: unknown, fallback: number, max: nu
  */
 export function followerQuorum(voters: number): number {
   if (typeof voters !== "number" || !Number.isInteger(voters) || voters < 1 || voters > I32_MAX) {
-    throw new InvalidQuorumError("voters", voters, I32_MAX);
+    throw new InvalidQuorumError("voters", voters, I32_MAX, 1);
   }
   return Math.floor(voters / 2);
 }

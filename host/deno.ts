@@ -19,6 +19,7 @@
  */
 import { cachedPerProcess, checkNativeOptions, performanceFallback, PLATFORM_CLOCKS, policySource, type ClockPolicy, type NativeLeaseCoreOptions, type PlatformClocks } from "./common.js";
 import { createCoreWith, customHostClock, type HostClock, type LeaseCore } from "./core.js";
+import { WasmLoadError } from "./errors.js";
 
 export * from "./api.js";
 export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";
@@ -56,7 +57,20 @@ let libc: Libc | string | undefined; // opened once per process; a string says w
 /** Compiles a module beside this bundle (`--allow-read`; `fetch` for a remote URL). */
 async function compileBeside(file: string): Promise<WebAssembly.Module> {
   const url = new URL(`./${file}`, import.meta.url);
-  const bytes = url.protocol === "file:" ? await Deno.readFile(url) : await (await fetch(url)).arrayBuffer();
+  let bytes: Uint8Array<ArrayBuffer> | ArrayBuffer;
+  try {
+    bytes = url.protocol === "file:" ? await Deno.readFile(url) : await (await fetch(url)).arrayBuffer();
+  } catch (err) {
+    // Deno's own message names the permission but not why lease-core needs it, nor the other flag.
+    const permission = (err as { name?: unknown } | null)?.name === "NotCapable" || (err as { name?: unknown } | null)?.name === "PermissionDenied";
+    throw new WasmLoadError(
+      url.href,
+      permission
+        ? `lease-core: reading ${file} needs --allow-read (run: deno run --allow-read --allow-ffi ...; --allow-ffi reads the raw clock)`
+        : `lease-core: loading ${url.href} failed (${String(err)})`,
+      { cause: err },
+    );
+  }
   return WebAssembly.compile(bytes);
 }
 

@@ -116,6 +116,18 @@ export interface CommitResult {
 
 const readAt = Symbol("readAt");
 
+const ENGINE_STATES: ReadonlySet<unknown> = new Set<EngineState>(["leader", "follower", "candidate", "shutdown", "unknown"]);
+
+/** `engine.state()`, checked: a value outside EngineState ("LEADER", a boolean...) would
+ *  otherwise read as "not the leader" without a word. */
+function stateOf(engine: LeaseEngine): EngineState {
+  const state: unknown = engine.state();
+  if (!ENGINE_STATES.has(state)) throw new InvalidEngineAnswerError("state", state, '"leader", "follower", "candidate", "shutdown" or "unknown"');
+  return state as EngineState;
+}
+
+const READER_OPTIONS = new Set(["observer", "onWarning"]);
+
 function checkIndex(value: unknown, method: string): bigint {
   if (typeof value !== "bigint" || value < 0n) throw new InvalidEngineAnswerError(method, value);
   return value;
@@ -155,17 +167,30 @@ export class LeaseReader {
     this.#ex = core.exports;
     this.#engine = engine;
     this.#capable = missing.length === 0;
+    if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+    for (const name of Object.keys(options)) {
+      if (!READER_OPTIONS.has(name)) throw new InvalidOptionError(name, "one of the reader's options (observer, onWarning)", (options as Record<string, unknown>)[name]);
+    }
+    if (options.observer !== undefined && (typeof options.observer !== "object" || options.observer === null)) throw new InvalidOptionError("observer", "a LeaseObserver object", options.observer);
+    if (options.onWarning !== undefined && typeof options.onWarning !== "function") throw new InvalidOptionError("onWarning", "a function", options.onWarning);
     this.#observer = options.observer;
     this.#onWarning = options.onWarning ?? ((message) => console.warn(message));
     this.lease = core.createLease();
     if (this.#capable) {
       const lease = this.lease;
-      this.#deregister = engine.onLeaderLoss!(() => {
+      const deregister: unknown = engine.onLeaderLoss!(() => {
         if (this.#closed) return;
         lease.invalidate();
         // A transfer that ended in a step-down is over; a later leadership re-arms as usual.
         if (this.#transferring) this.#endTransfer();
       });
+      // close() must be able to stop the callback (an EventEmitter's `on` returns the emitter).
+      if (typeof deregister !== "function") {
+        this.#closed = true; // the callback stays registered with the engine: make it a no-op
+        lease.dispose();
+        throw new InvalidEngineAnswerError("onLeaderLoss", deregister, "a function that deregisters the callback (e.g. () => emitter.off(event, cb))");
+      }
+      this.#deregister = deregister as () => void;
     }
   }
 
@@ -297,7 +322,7 @@ export class LeaseReader {
     const engine = this.#engine;
     let leaseDurationNs = 0n;
     let ackNs = 0n;
-    const isLeader = engine.state() === "leader";
+    const isLeader = stateOf(engine) === "leader";
     let guards = 0;
     let currentTerm = 0n;
     let appliedTerm = 0n;
@@ -376,7 +401,7 @@ export class LeaseReader {
     // about after the transfer (and the generation guard voids one begun before it).
     // A closed reader's lease is never extended: leadership loss can no longer reach it.
     const mayExtend = d.isLeader && d.reason !== REASONS[REASON_DISABLED] && !d.suspect && !this.#closed;
-    if (mayExtend && this.#engine.state() === "leader") {
+    if (mayExtend && stateOf(this.#engine) === "leader") {
       this.#ex.leaseExtendFrom(this.lease.slot, nowNs, d.leaseDurationNs, d.generation);
     }
     return index;
@@ -393,7 +418,7 @@ export class LeaseReader {
     if (this.#closed) throw new ReaderClosedError();
     if (typeof commit !== "function") throw new InvalidOptionError("commit", "a function", commit);
     const engine = this.#engine;
-    if (engine.state() !== "leader") throw new NotLeaderError();
+    if (stateOf(engine) !== "leader") throw new NotLeaderError();
     const sampleNs = this.#core.now();
     const slot = this.lease.slot;
     const generation = this.#ex.leaseGeneration(slot);
@@ -408,7 +433,7 @@ export class LeaseReader {
     const commitIndex = (result as { commitIndex?: unknown } | null | undefined)?.commitIndex;
     if (typeof commitIndex !== "bigint" || commitIndex < 0n) throw new InvalidCommitResultError(result);
     const local = result.forwarded !== true && result.local !== false;
-    if (this.#capable && !this.#closed && commitIndex > 0n && local && !suspectAtStart && !this.#isSuspect() && engine.state() === "leader") {
+    if (this.#capable && !this.#closed && commitIndex > 0n && local && !suspectAtStart && !this.#isSuspect() && stateOf(engine) === "leader") {
       this.#ex.leaseExtendFrom(slot, sampleNs, this.#leaseDurationNs(), generation);
     }
     return result;
