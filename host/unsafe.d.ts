@@ -4,3 +4,6 @@
  * guarded branch is removed) and reads it from `LEASE_CORE_UNSAFE` (comma-separated, kebab-case
  * names) only in the test build, build/unsafe/. Declare one line per switch.
  */
+declare const __UNSAFE_RETAKE_WITHOUT_CATCH_UP__: boolean;
+declare const __UNSAFE_CLOSE_ANSWERS_PENDING__: boolean;
+declare const __UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__: boolean;
