@@ -1,7 +1,8 @@
 // lease-core/etcd's paths to leadership and its waits, on a real 3-member etcd with real faults:
 // a data watch delayed by a TCP proxy between one node and one member (demo/proxy.ts), a stuck
 // etcd leader (strace holding its WAL fdatasync: EtcdCluster.slowDisk), a clock stepped back, a
-// stalled keepalive stream. Each test is the regression test of one finding of issue #11:
+// stalled keepalive stream. Each test is the regression test of one finding of issue #11 (and,
+// where a test-only switch turns the fix off in build/unsafe/, its negative control):
 //   1. a new leader (or one retaking its own key) never serves state older than an acknowledged write;
 //   3. close() fails a wait in flight by name, never answers it with older local state;
 //   4. a clock fault drops the engine's anchor;
@@ -52,8 +53,8 @@ function poolOf(client: Etcd3): ConstructorParameters<typeof KVClient>[0] {
   return (client as unknown as { pool: ConstructorParameters<typeof KVClient>[0] }).pool;
 }
 
-function node(core: LeaseCore, id: string, prefix: string, endpoints: string[], extra: Partial<Parameters<typeof createEtcdLeaseNode>[0]> = {}): EtcdLeaseNode {
-  const n = createEtcdLeaseNode({ core, id, prefix, endpoints, ttlS: 2, etcdElectionTimeoutMs: 300, ...extra });
+function node(core: LeaseCore, id: string, prefix: string, endpoints: string[], extra: Partial<Parameters<typeof createEtcdLeaseNode>[0]> = {}, impl: Impl = safe): EtcdLeaseNode {
+  const n = impl.createEtcdLeaseNode({ core, id, prefix, endpoints, ttlS: 2, etcdElectionTimeoutMs: 300, ...extra });
   nodes.push(n);
   return n;
 }
@@ -85,127 +86,191 @@ async function dataWatchProxy(n: EtcdLeaseNode, a: Etcd3, prefix: string, list: 
   throw new Error("no proxy carries the data watch");
 }
 
-describe("lease-core/etcd takeovers", () => {
-  test("finding 1: with its data watch delayed, a node taking over after an acknowledged write and a resign never serves older state", async () => {
-    const c = await startCluster();
-    const list = await proxyEach(c);
-    const core = await createLeaseCore();
-    const direct = c.clientEndpoints;
-    const a0 = admin(direct);
-    // Rounds until one where b's leader-key watch is prompt (not behind the delayed proxy
-    // too): there, b campaigns while its data watch still lags, the case under test.
-    let prompt = 0;
-    for (let round = 0; round < 6 && prompt === 0; round++) {
-      const prefix = `/f1-${round}`;
-      const a = node(core, "a", prefix, direct);
-      await a.start();
-      await a.waitForLeader(10_000);
-      await a.write("k", "v0");
-      // b: every etcd call through the proxies, a short request timeout (its catch-up times out
-      // after 5 × 300 ms, then its next campaign finds its own key: the retake path).
-      const b = node(core, "b", prefix, list.map((p) => `127.0.0.1:${p.port}`), { requestTimeoutMs: 300 });
-      await b.start();
-      await until("b following a", () => b.status().leaderId === "a", 5000);
-      const w = await dataWatchProxy(b, a0, prefix, list);
-      list[w]!.set("down", { kind: "delay", delayMs: 4000 });
-      const v1 = await a.write("k", "v1");
-      const ackedAt = performance.now();
-      await a.close(); // resign
-      // Did b's leader-key watch see the resign promptly? (its campaign puts its key)
-      let sawB = false;
-      const deadline = performance.now() + 1000;
-      while (!sawB && performance.now() < deadline) {
-        sawB = (await a0.get(`${prefix}/leader`).string()) === "b";
-        if (!sawB) await sleep(20);
-      }
-      const reads: { value: string | null; served: string; revision: bigint; atMs: number }[] = [];
-      while (performance.now() - ackedAt < 6000) {
-        try {
-          const r = await b.read("k");
-          reads.push({ ...r, atMs: performance.now() - ackedAt });
-        } catch {
-          await sleep(10);
-        }
-      }
-      list[w]!.heal();
-      if (sawB) prompt++;
-      const stale = reads.filter((r) => r.value !== "v1");
-      if (stale.length > 0) console.log(`round ${round}: b served ${stale.length} stale reads, the first ${JSON.stringify(stale[0], (_k, v) => (typeof v === "bigint" ? v.toString() : v))} (v1 at revision ${v1.revision})`);
-      expect(stale).toEqual([]);
-      expect(reads.length).toBeGreaterThan(0);
-      expect(reads.every((r) => r.revision >= v1.revision)).toBe(true);
-      await b.close();
-    }
-    expect(prompt).toBeGreaterThan(0);
-  }, 150_000);
+/** The package as published, or the test build with one negative-control switch on. */
+interface Impl {
+  createLeaseCore: typeof createLeaseCore;
+  createEtcdLeaseNode: typeof createEtcdLeaseNode;
+}
+const safe: Impl = { createLeaseCore, createEtcdLeaseNode };
+const unsafeGlobal = globalThis as { __leaseCoreUnsafe?: Record<string, boolean> };
 
-  test("finding 3: close() fails a linearizable read waiting for its revision by name (ERR_LEASE_ETCD_CLOSED), never answers it with older state", async () => {
-    const c = await startCluster();
-    const list = await proxyEach(c);
-    const core = await createLeaseCore();
-    const a0 = admin(c.clientEndpoints);
-    const prefix = "/f3";
-    const a = node(core, "a", prefix, list.map((p) => `127.0.0.1:${p.port}`), { requestTimeoutMs: 300 });
+/** build/unsafe/ (host/unsafe.d.ts) with `__UNSAFE_<name>__` on until the test ends. */
+async function unsafeImpl(name: string): Promise<Impl> {
+  unsafeGlobal.__leaseCoreUnsafe = { ...unsafeGlobal.__leaseCoreUnsafe, [name]: true };
+  const [core, etcd] = await Promise.all([import("../build/unsafe/node.js"), import("../build/unsafe/etcd.js")]);
+  return { createLeaseCore: core.createLeaseCore, createEtcdLeaseNode: etcd.createEtcdLeaseNode } as unknown as Impl;
+}
+
+afterEach(() => {
+  for (const key of Object.keys(unsafeGlobal.__leaseCoreUnsafe ?? {})) unsafeGlobal.__leaseCoreUnsafe![key] = false;
+});
+
+interface Read {
+  value: string | null;
+  served: string;
+  revision: bigint;
+  atMs: number;
+}
+
+/**
+ * Finding 1's case: a leads and writes v0; b follows with every etcd call through the proxies
+ * and a short request timeout (its catch-up times out after 5 × 300 ms, then its next campaign
+ * finds its own key: the retake path); b's data watch is delayed 4 s; a writes v1 (acknowledged)
+ * and resigns; b's reads for the next 6 s are recorded. Rounds (fresh prefixes) until one where
+ * b's leader-key watch was prompt (not behind the delayed proxy too), so that b campaigns while
+ * its data watch still lags: the case under test.
+ */
+async function takeoverWithDelayedWatch(impl: Impl): Promise<{ prompt: boolean; stale: Read[]; reads: number }> {
+  const c = await startCluster();
+  const list = await proxyEach(c);
+  const core = await impl.createLeaseCore();
+  const direct = c.clientEndpoints;
+  const a0 = admin(direct);
+  for (let round = 0; round < 6; round++) {
+    const prefix = `/f1-${round}`;
+    const a = node(core, "a", prefix, direct, {}, impl);
     await a.start();
     await a.waitForLeader(10_000);
     await a.write("k", "v0");
-    const w = await dataWatchProxy(a, a0, prefix, list);
-    list[w]!.set("down", { kind: "delay", delayMs: 5000 });
-    // A write a's state has not seen yet (through the meta key, as every fenced write does).
-    await new KVClient(poolOf(a0)).txn({
-      compare: [],
-      success: [{ request_put: { key: Buffer.from(`${prefix}/d/k`), value: Buffer.from("v1") } }, { request_put: { key: Buffer.from(`${prefix}/d/`), value: Buffer.from("other") } }],
-      failure: [],
-    });
-    // A linearizable read whose txn answered and which now waits for the state to catch up: a
-    // txn sent through the delayed proxy would have failed its 300 ms deadline by 600 ms.
-    let pending: Promise<unknown> | undefined;
-    for (let attempt = 0; attempt < 20 && pending === undefined; attempt++) {
-      let settled = false;
-      const p = a.readLinearizable("k").finally(() => (settled = true));
-      p.catch(() => undefined);
-      await sleep(600);
-      if (!settled) pending = p;
+    const b = node(core, "b", prefix, list.map((p) => `127.0.0.1:${p.port}`), { requestTimeoutMs: 300 }, impl);
+    await b.start();
+    await until("b following a", () => b.status().leaderId === "a", 5000);
+    const w = await dataWatchProxy(b, a0, prefix, list);
+    list[w]!.set("down", { kind: "delay", delayMs: 4000 });
+    const v1 = await a.write("k", "v1");
+    const ackedAt = performance.now();
+    await a.close(); // resign
+    // Did b's leader-key watch see the resign promptly? (its campaign puts its key)
+    let prompt = false;
+    const deadline = performance.now() + 1000;
+    while (!prompt && performance.now() < deadline) {
+      prompt = (await a0.get(`${prefix}/leader`).string()) === "b";
+      if (!prompt) await sleep(20);
     }
-    expect(pending).toBeDefined();
-    await a.close();
-    const outcome = await pending!.then(
-      (r) => ({ resolved: r }),
-      (err: { code?: string }) => ({ rejected: err.code }),
-    );
-    expect(outcome).toEqual({ rejected: "ERR_LEASE_ETCD_CLOSED" });
+    const reads: Read[] = [];
+    while (performance.now() - ackedAt < 6000) {
+      try {
+        const r = await b.read("k");
+        reads.push({ ...r, atMs: performance.now() - ackedAt });
+      } catch {
+        await sleep(10);
+      }
+    }
+    list[w]!.heal();
+    await b.close();
+    const stale = reads.filter((r) => r.value !== "v1" || r.revision < v1.revision);
+    if (stale.length > 0) console.log(`round ${round}: b served ${stale.length} stale reads, the first ${JSON.stringify(stale[0], (_k, v) => (typeof v === "bigint" ? v.toString() : v))} (v1 at revision ${v1.revision})`);
+    if (prompt) return { prompt, stale, reads: reads.length };
+    expect(stale).toEqual([]); // a round that is not the case under test must be clean too
+  }
+  return { prompt: false, stale: [], reads: 0 };
+}
+
+/**
+ * Finding 3's case: a leads with its data watch delayed 5 s; a write it has not seen yet (a
+ * txn through the meta key, as every fenced write); a linearizable read whose txn answered and
+ * which waits for the local state (a txn sent through the delayed proxy would have failed its
+ * 300 ms deadline by 600 ms); then close(). Returns how the read ended.
+ */
+async function closeDuringCatchUp(impl: Impl): Promise<{ resolved: unknown } | { rejected: string | undefined }> {
+  const c = await startCluster();
+  const list = await proxyEach(c);
+  const core = await impl.createLeaseCore();
+  const a0 = admin(c.clientEndpoints);
+  const prefix = "/f3";
+  const a = node(core, "a", prefix, list.map((p) => `127.0.0.1:${p.port}`), { requestTimeoutMs: 300 }, impl);
+  await a.start();
+  await a.waitForLeader(10_000);
+  await a.write("k", "v0");
+  const w = await dataWatchProxy(a, a0, prefix, list);
+  list[w]!.set("down", { kind: "delay", delayMs: 5000 });
+  await new KVClient(poolOf(a0)).txn({
+    compare: [],
+    success: [{ request_put: { key: Buffer.from(`${prefix}/d/k`), value: Buffer.from("v1") } }, { request_put: { key: Buffer.from(`${prefix}/d/`), value: Buffer.from("other") } }],
+    failure: [],
+  });
+  let pending: Promise<unknown> | undefined;
+  for (let attempt = 0; attempt < 20 && pending === undefined; attempt++) {
+    let settled = false;
+    const p = a.readLinearizable("k").finally(() => (settled = true));
+    p.catch(() => undefined);
+    await sleep(600);
+    if (!settled) pending = p;
+  }
+  expect(pending).toBeDefined();
+  await a.close();
+  return pending!.then(
+    (r) => ({ resolved: r }),
+    (err: { code?: string }) => ({ rejected: err.code }),
+  );
+}
+
+/**
+ * Finding 4's case: a custom clock; a leads, renews no more after its write (the test keeps its
+ * etcd lease alive itself, which anchors nothing); the clock steps back 1.5 s (a reading in
+ * between is refused and counted); 1.7 s later the clock has passed its last good reading, the
+ * anchor is truly older than the lease and looks 0.2 s old. Returns how the next read was served.
+ */
+async function readAfterClockStepBack(impl: Impl): Promise<{ served: string; clockFaults: number | undefined }> {
+  const c = await startCluster();
+  let offsetNs = 0n;
+  const core = await impl.createLeaseCore({ clock: { now: () => process.hrtime.bigint() + offsetNs } });
+  const a = node(core, "a", "/f4", c.clientEndpoints, { renewIntervalMs: 600_000 }, impl);
+  await a.start();
+  const keeper = await new LeaseClient(poolOf(admin(c.clientEndpoints))).leaseKeepAlive();
+  keeper.on("data", () => {});
+  keeper.on("error", () => {});
+  const keep = setInterval(() => keeper.write({ ID: a.status().leaseId! }), 200);
+  try {
+    await a.waitForLeader(10_000);
+    await a.write("k", "v");
+    const anchorNs = a.lastQuorumAck();
+    expect(anchorNs).toBeGreaterThan(0n);
+    offsetNs -= 1500n * MS;
+    expect(core.now()).toBe(0n);
+    await sleep(1700);
+    const trueAgeNs = core.now() - anchorNs + 1500n * MS;
+    expect(trueAgeNs).toBeGreaterThan(a.leaseDurationNs());
+    expect(a.state()).toBe("leader");
+    const r = await a.read("k");
+    return { served: r.served, clockFaults: a.status().counters.clockFaults };
+  } finally {
+    clearInterval(keep);
+    keeper.end();
+  }
+}
+
+describe("lease-core/etcd takeovers", () => {
+  test("finding 1: with its data watch delayed, a node taking over after an acknowledged write and a resign never serves older state", async () => {
+    const { prompt, stale, reads } = await takeoverWithDelayedWatch(safe);
+    expect(prompt).toBe(true);
+    expect(stale).toEqual([]);
+    expect(reads).toBeGreaterThan(0);
+  }, 150_000);
+
+  test("finding 1, negative control (retake-without-catch-up): the same takeover serves the older value locally", async () => {
+    const { prompt, stale } = await takeoverWithDelayedWatch(await unsafeImpl("RETAKE_WITHOUT_CATCH_UP"));
+    expect(prompt).toBe(true);
+    expect(stale.some((r) => r.served === "local" && r.value === "v0")).toBe(true);
+  }, 150_000);
+
+  test("finding 3: close() fails a linearizable read waiting for its revision by name (ERR_LEASE_ETCD_CLOSED), never answers it with older state", async () => {
+    expect(await closeDuringCatchUp(safe)).toEqual({ rejected: "ERR_LEASE_ETCD_CLOSED" });
+  }, 90_000);
+
+  test("finding 3, negative control (close-answers-pending): the read is answered with the older value, labelled linearizable", async () => {
+    expect(await closeDuringCatchUp(await unsafeImpl("CLOSE_ANSWERS_PENDING"))).toMatchObject({ resolved: { value: "v0", reason: "linearizable" } });
   }, 90_000);
 
   test("finding 4: a clock stepped back drops the anchor: the first read after the clock passes its last good reading is not local", async () => {
-    const c = await startCluster();
-    let offsetNs = 0n;
-    const core = await createLeaseCore({ clock: { now: () => process.hrtime.bigint() + offsetNs } });
-    // No renewals after the write's: only the anchor from before the fault could serve. The
-    // test keeps the node's etcd lease alive itself (so the key stays), which anchors nothing.
-    const a = node(core, "a", "/f4", c.clientEndpoints, { renewIntervalMs: 600_000 });
-    await a.start();
-    const keeper = await new LeaseClient(poolOf(admin(c.clientEndpoints))).leaseKeepAlive();
-    keeper.on("data", () => {});
-    keeper.on("error", () => {});
-    const keep = setInterval(() => keeper.write({ ID: a.status().leaseId! }), 200);
-    try {
-      await a.waitForLeader(10_000);
-      await a.write("k", "v");
-      const anchorNs = a.lastQuorumAck();
-      expect(anchorNs).toBeGreaterThan(0n);
-      offsetNs -= 1500n * MS; // the clock steps back 1.5 s
-      expect(core.now()).toBe(0n); // refused: a regression, counted by the core
-      await sleep(1700); // the clock passes its last good reading again; the anchor is 1.7 s+ old
-      const trueAgeNs = core.now() - anchorNs + 1500n * MS;
-      expect(trueAgeNs).toBeGreaterThan(a.leaseDurationNs());
-      expect(a.state()).toBe("leader");
-      const r = await a.read("k");
-      expect(r.served).not.toBe("local");
-      expect(a.status().counters.clockFaults).toBeGreaterThan(0);
-    } finally {
-      clearInterval(keep);
-      keeper.end();
-    }
+    const { served, clockFaults } = await readAfterClockStepBack(safe);
+    expect(served).not.toBe("local");
+    expect(clockFaults).toBeGreaterThan(0);
+  }, 30_000);
+
+  test("finding 4, negative control (acks-survive-clock-fault): the anchor from before the step serves a local read", async () => {
+    const { served } = await readAfterClockStepBack(await unsafeImpl("ACKS_SURVIVE_CLOCK_FAULT"));
+    expect(served).toBe("local");
   }, 30_000);
 
   test("finding 6: a keepalive timed out on a stalled stream never fails the next keepalive (no late CANCELLED)", async () => {
