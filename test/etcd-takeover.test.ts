@@ -262,6 +262,35 @@ describe("lease-core/etcd takeovers", () => {
     expect(await closeDuringCatchUp(await unsafeImpl("CLOSE_ANSWERS_PENDING"))).toMatchObject({ resolved: { value: "v0", reason: "linearizable" } });
   }, 90_000);
 
+  test("finding 3: a write that committed and waits for its revision when close() comes is answered as committed (never as failed)", async () => {
+    const c = await startCluster();
+    const list = await proxyEach(c);
+    const core = await createLeaseCore();
+    const a0 = admin(c.clientEndpoints);
+    const prefix = "/f3w";
+    const a = node(core, "a", prefix, list.map((p) => `127.0.0.1:${p.port}`), { requestTimeoutMs: 300 });
+    await a.start();
+    await a.waitForLeader(10_000);
+    await a.write("k", "v0");
+    const w = await dataWatchProxy(a, a0, prefix, list);
+    list[w]!.set("down", { kind: "delay", delayMs: 5000 });
+    // A write whose keepalive and txn answered (one sent through the delayed proxy would have
+    // failed its 300 ms deadline by 600 ms) and which waits for the watch to apply it.
+    let pending: Promise<{ revision: bigint }> | undefined;
+    for (let attempt = 0; attempt < 20 && pending === undefined; attempt++) {
+      let settled = false;
+      const p = a.write("k", `v${attempt + 1}`).finally(() => (settled = true));
+      p.catch(() => undefined);
+      await sleep(600);
+      if (!settled) pending = p;
+    }
+    expect(pending).toBeDefined();
+    await a.close();
+    const { revision } = await pending!;
+    const kv = (await a0.get(`${prefix}/d/k`).exec()).kvs[0]!;
+    expect(BigInt(kv.mod_revision)).toBe(revision);
+  }, 90_000);
+
   test("finding 4: a clock stepped back drops the anchor: the first read after the clock passes its last good reading is not local", async () => {
     const { served, clockFaults } = await readAfterClockStepBack(safe);
     expect(served).not.toBe("local");

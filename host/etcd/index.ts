@@ -23,7 +23,7 @@
  * and `write` are the same path through an internal reader, pause-safe (see `read`).
  * @module
  */
-import { Etcd3, KVClient, LeaseClient, MaintenanceClient, WatchClient, type IKeyValue, type IResponseHeader, type ITxnResponse } from "etcd3";
+import { ClusterClient, Etcd3, KVClient, LeaseClient, MaintenanceClient, WatchClient, type IKeyValue, type IResponseHeader, type ITxnResponse } from "etcd3";
 import type { LeaseCore } from "../core.js";
 import { InvalidOptionError, LeadershipLostError, LeaseCoreError, NotLeaderError } from "../errors.js";
 import type { EngineState, LeaseEngine, LeaseReader } from "../reader.js";
@@ -599,7 +599,14 @@ export class EtcdLeaseNode implements LeaseEngine {
       // must not extend from it (`local: false`).
       const confirmed = this.#confirm(answer, txn.header, generation, sentAtNs, true, false);
       this.counters.writes!++;
-      await this.#waitApplied(revision);
+      try {
+        await this.#waitApplied(revision);
+      } catch (err) {
+        // Closed while waiting: the write did commit, so it is answered as committed, and
+        // extends nothing (no read follows on a closed node).
+        if ((err as { code?: string }).code === "ERR_LEASE_ETCD_CLOSED") return { commitIndex: revision, local: false };
+        throw err;
+      }
       return { commitIndex: revision, local: confirmed };
     });
     return { revision: result.commitIndex };
@@ -1017,11 +1024,24 @@ export class EtcdLeaseNode implements LeaseEngine {
       .catch(() => this.#holdersNoted.delete(lease));
   }
 
-  /** Reads every endpoint's etcd version (bounded by the request timeout) and decides the
-   *  revoke guard. An endpoint that does not answer counts as unfixed. */
+  /** Reads every member's etcd version (bounded by the request timeout) and decides the revoke
+   *  guard: the members etcd lists (any of them can be the stuck leader), plus the endpoints
+   *  given. A member that does not answer, or no member list, counts as unfixed. */
   async #readVersions(): Promise<void> {
+    const urls = new Set(this.#endpoints);
+    try {
+      const pool = (this.#client as unknown as { pool: ConstructorParameters<typeof ClusterClient>[0] }).pool;
+      const list = await new ClusterClient(pool).memberList({}, this.#callOptions());
+      for (const member of list.members) {
+        const url = member.clientURLs[0];
+        urls.add(url === undefined ? `${member.name || member.ID} (no client URL)` : url.replace(/^https?:\/\//, ""));
+      }
+    } catch {
+      urls.add("member list (unavailable)");
+    }
     const entries = await Promise.all(
-      this.#endpoints.map(async (endpoint): Promise<[string, string]> => {
+      [...urls].map(async (endpoint): Promise<[string, string]> => {
+        if (endpoint.includes(" ")) return [endpoint, "unknown"];
         const client = new Etcd3({ hosts: endpoint, faultHandling: { host: () => NOOP_POLICY as never, global: NOOP_POLICY as never } });
         try {
           const pool = (client as unknown as { pool: ConstructorParameters<typeof MaintenanceClient>[0] }).pool;
