@@ -18,6 +18,12 @@
  *   last applied event. A read the lease cannot cover is a linearizable etcd read, then a wait
  *   until the local state reaches the revision it returned.
  * - The own leader key is watched: deleted or overwritten → every lease is invalidated at once.
+ * - Every path to leadership (a won campaign, our own key found again) waits until the local
+ *   state holds every acknowledged write (the campaign txn's meta revision), then, unless the
+ *   last holder resigned or etcd has the early-revoke fix, until any previous holder's lease
+ *   must have lapsed (the takeover hold: a stuck old etcd leader can revoke a live lease,
+ *   etcd-io/etcd #15247). Only then does it serve.
+ * - A clock fault (regression, suspend) drops the anchor; close() fails every wait in flight.
  *
  * It implements `LeaseEngine`, so `core.createLeaseReader(node)` works on it unchanged; `read`
  * and `write` are the same path through an internal reader, pause-safe (see `read`).
@@ -69,7 +75,7 @@ export interface EtcdLeaseNodeOptions {
    * Whether a new leader waits out any previous holder's lease before it serves (docs/etcd.md
    * §5): a stuck old etcd leader can revoke a lease that is still being renewed (etcd-io/etcd
    * #15247, #12528; fixed in etcd 3.4.31, 3.5.13, 3.6.0). `auto` (default): hold unless every
-   * endpoint reported a fixed version at start; `always`; `never` (the node then reports itself
+   * member reported a fixed version at start; `always`; `never` (the node then reports itself
    * unprotected on a cluster without the fix: `status().revokeGuard`, event `etcd-unprotected`).
    */
   takeoverHold?: "auto" | "always" | "never";
@@ -156,11 +162,12 @@ export interface EtcdNodeStatus {
   lastTerm: bigint;
   /** Event counts by reason (elections, confirmations, term mismatches, ...). */
   counters: Record<string, number>;
-  /** The etcd server version each endpoint reported at start (`unknown` when it did not answer). */
+  /** The etcd server version each member (etcd's member list, plus the endpoints given)
+   *  reported at start, by client address (`unknown` when it did not answer). */
   etcdVersions: Record<string, string>;
   /**
    * What keeps an early revoke by a stuck old etcd leader (etcd-io/etcd #15247 part 1, #12528)
-   * from ending a previous holder's key while its lease still serves: `etcd` (every endpoint
+   * from ending a previous holder's key while its lease still serves: `etcd` (every member
    * runs a fixed version: 3.4.31+, 3.5.13+, 3.6.0+), `takeover-hold` (a new leader serves
    * nothing until any previous holder's lease must have lapsed), or `unprotected`
    * (`takeoverHold: "never"` on a cluster without the fix). `pending` before start() read it.
