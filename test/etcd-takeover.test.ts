@@ -327,6 +327,37 @@ describe("lease-core/etcd takeovers", () => {
     await until("a confirmed renewal after the stall", () => a.status().counters.confirmed! > before, 5000);
   }, 60_000);
 
+  test("finding 5: a resign lets the successor skip the hold; a key deleted without one (or under a marker naming another key) makes it hold one TTL", async () => {
+    const c = await startCluster();
+    const core = await createLeaseCore();
+    const a0 = admin(c.clientEndpoints);
+    const events: { node: string; e: EtcdNodeEvent }[] = [];
+    const onEvent = (name: string) => (e: EtcdNodeEvent) => events.push({ node: name, e });
+    const a = node(core, "a", "/f5r", c.clientEndpoints, { onEvent: onEvent("a") });
+    await a.start();
+    await a.waitForLeader(10_000);
+    const b = node(core, "b", "/f5r", c.clientEndpoints, { onEvent: onEvent("b") });
+    await b.start();
+    await until("b following a", () => b.status().leaderId === "a", 5000);
+    await a.close(); // resign, with the marker
+    await b.waitForLeader(10_000);
+    expect(b.status().counters.holds).toBe(0);
+    // Now b's key goes without a resign, under a marker naming some other key.
+    const c2 = node(core, "c", "/f5r", c.clientEndpoints, { onEvent: onEvent("c") });
+    await c2.start();
+    await until("c following b", () => c2.status().leaderId === "b", 5000);
+    await a0.put("/f5r/resigned").value("12345");
+    const before = events.length;
+    const deletedAtNs = core.now();
+    await a0.delete().key("/f5r/leader");
+    // b (its key gone behind its back) and c both campaign: whoever wins holds one TTL.
+    await until("a new leader", () => events.slice(before).some((x) => x.e.reason === "elected"), 10_000);
+    const elected = events.slice(before).find((x) => x.e.reason === "elected")!;
+    const winner = elected.node === "b" ? b : c2;
+    expect(winner.status().counters.holds).toBe(1);
+    expect(elected.e.atNs - deletedAtNs).toBeGreaterThanOrEqual(winner.status().ttlNs);
+  }, 60_000);
+
   test("bad takeoverHold is refused by name; etcd versions are read at start and the revoke guard said", async () => {
     const c = await startCluster();
     const core = await createLeaseCore();

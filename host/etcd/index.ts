@@ -341,6 +341,8 @@ export class EtcdLeaseNode implements LeaseEngine {
   /** The leader key this node last served under (caught up, hold done): a resign of it may tell
    *  the next leader that no hold is needed. */
   #servedCreateRevision = 0n;
+  /** The create revision of the last other holder's key this node saw (0n: none). */
+  #lastHolderCreateRevision = 0n;
   /** The longest TTL etcd granted another holder's lease that this node saw (0n: none seen). */
   #holderTtlNs = 0n;
   readonly #holdersNoted = new Set<string>();
@@ -928,8 +930,11 @@ export class EtcdLeaseNode implements LeaseEngine {
         if (txn.succeeded) {
           createRevision = BigInt(txn.header.revision);
           // Every creation clears the marker, and only a resign writes it (in the txn that deletes
-          // the key): present here, the key's last holder stopped serving before its key went.
-          const resigned = txn.responses[2]?.response_range.kvs[0] !== undefined;
+          // the key), naming the resigned key's create revision. It counts only when it names
+          // the last holder this node saw (a node of an older release, which does not clear it,
+          // may have held the key since): then that holder stopped serving before its key went.
+          const marker = txn.responses[2]?.response_range.kvs[0];
+          const resigned = marker !== undefined && this.#lastHolderCreateRevision !== 0n && marker.value.toString() === this.#lastHolderCreateRevision.toString();
           this.#startHold(createRevision, resigned ? undefined : answeredAtNs);
         } else {
           const kv: IKeyValue | undefined = txn.responses[0]?.response_range.kvs[0];
@@ -938,6 +943,7 @@ export class EtcdLeaseNode implements LeaseEngine {
           if (this.#state !== "shutdown") this.#state = "follower";
           if (this.#leaderId !== this.id || BigInt(kv.lease) !== BigInt(this.#leaseId ?? "0")) {
             this.#noteHolder(kv);
+            this.#lastHolderCreateRevision = BigInt(kv.create_revision);
             await this.#watchKey(BigInt(kv.create_revision), BigInt(txn.header.revision) + 1n, false);
             continue;
           }
