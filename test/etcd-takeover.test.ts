@@ -147,15 +147,22 @@ async function takeoverWithDelayedWatch(impl: Impl): Promise<{ prompt: boolean; 
       prompt = (await a0.get(`${prefix}/leader`).string()) === "b";
       if (!prompt) await sleep(20);
     }
+    // Reads every 10 ms, not one after the other: a read that goes through etcd waits for
+    // the delayed watch, and must not keep the next ones from sampling a local decision.
     const reads: Read[] = [];
+    const inFlight = new Set<Promise<unknown>>();
     while (performance.now() - ackedAt < 6000) {
-      try {
-        const r = await b.read("k");
-        reads.push({ ...r, atMs: performance.now() - ackedAt });
-      } catch {
-        await sleep(10);
+      if (inFlight.size < 8) {
+        const p = b.read("k").then(
+          (r) => void reads.push({ ...r, atMs: performance.now() - ackedAt }),
+          () => undefined,
+        );
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
       }
+      await sleep(10);
     }
+    await Promise.all(inFlight);
     list[w]!.heal();
     await b.close();
     const stale = reads.filter((r) => r.value !== "v1" || r.revision < v1.revision);
