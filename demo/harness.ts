@@ -46,6 +46,9 @@ export interface ServiceStatus {
   nowNs: string;
   lastTerm: string;
   counters: Record<string, number>;
+  etcdVersions: Record<string, string>;
+  revokeGuard: string;
+  holdUntilNs: string;
   pid: number;
   clock: { source: string; raw: boolean; suspendAware: boolean; resolutionNs: string; mayFreeze: boolean };
   latency: Record<"local" | "etcd" | "write", { p50Us: number; p99Us: number; count: number }>;

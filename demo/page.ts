@@ -27,6 +27,7 @@ export const DASHBOARD_HTML = `<!doctype html>
  <div class="card">operations<b id="ops">0</b></div>
  <div class="card">reads local / etcd<b id="split">–</b></div>
 </div>
+<div class="sub" id="etcd-guard"></div>
 <h3>Faults</h3>
 <div>
  <button id="pause-leader" onclick="fault('pause-leader')">Pause the leader (SIGSTOP 3 s)</button>
@@ -64,6 +65,8 @@ async function tick() {
   $("violations").dataset.count = String(violations);
   $("ops").textContent = s.ops;
   $("split").textContent = s.clientMs.local.count + " / " + s.clientMs.etcd.count;
+  const g = s.instances.map((i) => i.status).find((st) => st && st.revokeGuard && st.revokeGuard !== "pending");
+  if (g) { $("etcd-guard").textContent = "etcd " + [...new Set(Object.values(g.etcdVersions))].join(", ") + " · early revoke by a stuck etcd leader (etcd-io/etcd #15247): " + (g.revokeGuard === "etcd" ? "fixed in etcd" : g.revokeGuard === "takeover-hold" ? "covered by the takeover hold" : "UNPROTECTED"); $("etcd-guard").className = g.revokeGuard === "unprotected" ? "bad" : "sub"; }
   $("instances").tBodies[0].innerHTML = s.instances.map((i) => {
     const st = i.status;
     if (!st) return '<tr class="instance down"><td>' + i.id + "</td><td>" + i.pid + "</td><td>" + (i.paused ? "paused (SIGSTOP)" : i.alive ? "no answer" : "killed") + '</td><td colspan="8"></td></tr>';

@@ -54,8 +54,10 @@ describe("lease-core/etcd under faults", () => {
     expect(verdictOf(demo)).toBe(true);
   }, 60_000);
 
-  test("negative control: paused and cut off, with a lease longer than etcd's TTL (margin = -3 s), the old leader serves stale reads the checker catches", async () => {
-    demo = await Demo.start({ instances: 3, ttlS: 2, unsafe: () => "margin=-3000000000,ignore-own-key" });
+  test("negative control: paused and cut off, with a lease longer than etcd's TTL (margin = -6 s), the old leader serves stale reads the checker catches", async () => {
+    // -6 s: the old lease (8 s) must outlast the key's expiry (TTL 2 s), the successor's
+    // takeover hold (one TTL, docs/etcd.md §5) and its first writes.
+    demo = await Demo.start({ instances: 3, ttlS: 2, unsafe: () => "margin=-6000000000,ignore-own-key" });
     demo.startLoad({ clients: 3, keys: 4, readRatio: 0.5, linearizableRatio: 0 });
     await sleep(800);
     const a = await demo.waitForLeader();
@@ -63,8 +65,13 @@ describe("lease-core/etcd under faults", () => {
     // queued events before it serves and hide the stale window).
     demo.cutFromEtcd(a);
     demo.pauseService(a);
+    const pausedAt = performance.now();
     const b = await demo.waitForLeader(8000, a);
-    await sleep(1200); // the new leader writes
+    // The new leader writes (after its hold): wait for one of its writes to be acknowledged.
+    const bId = demo.services[b]!.id;
+    const deadline = performance.now() + 8000;
+    while (!demo.history.some((o) => o.kind === "write" && o.servedBy === bId && o.callAt >= pausedAt && o.returnAt !== Infinity) && performance.now() < deadline) await sleep(50);
+    await sleep(300);
     demo.resumeService(a);
     const after = await readsTo(demo, a, 800);
     await demo.stopLoad();
@@ -90,14 +97,19 @@ describe("lease-core/etcd under faults", () => {
     expect(verdictOf(demo)).toBe(true);
   }, 60_000);
 
-  test("negative control: the same cut with the margin negative (lease = TTL + 3 s) serves stale reads the checker catches", async () => {
-    demo = await Demo.start({ instances: 3, ttlS: 2, unsafe: () => "margin=-3000000000,ignore-own-key" });
+  test("negative control: the same cut with the margin negative (lease = TTL + 6 s) serves stale reads the checker catches", async () => {
+    // -6 s, as above: the old lease must outlast the successor's takeover hold and first writes.
+    demo = await Demo.start({ instances: 3, ttlS: 2, unsafe: () => "margin=-6000000000,ignore-own-key" });
     demo.startLoad({ clients: 3, keys: 4, readRatio: 0.5, linearizableRatio: 0 });
     await sleep(800);
     const a = await demo.waitForLeader();
+    const cutAt = performance.now();
     demo.cutFromEtcd(a);
     const b = await demo.waitForLeader(8000, a);
-    await sleep(600);
+    const bId = demo.services[b]!.id;
+    const deadline = performance.now() + 8000;
+    while (!demo.history.some((o) => o.kind === "write" && o.servedBy === bId && o.callAt >= cutAt && o.returnAt !== Infinity) && performance.now() < deadline) await sleep(50);
+    await sleep(300);
     const after = await readsTo(demo, a, 800);
     await demo.stopLoad();
     expect(b).not.toBe(a);

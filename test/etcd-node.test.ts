@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLeaseCore, type LeaseCore } from "lease-core";
 import { startEtcdCluster, type EtcdCluster } from "../demo/cluster.js";
-import { createEtcdLeaseNode, type EtcdLeaseNode } from "../host/etcd/index.js";
+import { createEtcdLeaseNode, type EtcdLeaseNode } from "lease-core/etcd";
 
 const MS = 1_000_000n;
 let cluster: EtcdCluster;

@@ -18,12 +18,18 @@
  *   last applied event. A read the lease cannot cover is a linearizable etcd read, then a wait
  *   until the local state reaches the revision it returned.
  * - The own leader key is watched: deleted or overwritten → every lease is invalidated at once.
+ * - Every path to leadership (a won campaign, our own key found again) waits until the local
+ *   state holds every acknowledged write (the campaign txn's meta revision), then, unless the
+ *   last holder resigned or etcd has the early-revoke fix, until any previous holder's lease
+ *   must have lapsed (the takeover hold: a stuck old etcd leader can revoke a live lease,
+ *   etcd-io/etcd #15247). Only then does it serve.
+ * - A clock fault (regression, suspend) drops the anchor; close() fails every wait in flight.
  *
  * It implements `LeaseEngine`, so `core.createLeaseReader(node)` works on it unchanged; `read`
  * and `write` are the same path through an internal reader, pause-safe (see `read`).
  * @module
  */
-import { Etcd3, KVClient, LeaseClient, WatchClient, type IKeyValue, type IResponseHeader, type ITxnResponse } from "etcd3";
+import { ClusterClient, Etcd3, KVClient, LeaseClient, MaintenanceClient, WatchClient, type IKeyValue, type IResponseHeader, type ITxnResponse } from "etcd3";
 import type { LeaseCore } from "../core.js";
 import { InvalidOptionError, LeadershipLostError, LeaseCoreError, NotLeaderError } from "../errors.js";
 import type { EngineState, LeaseEngine, LeaseReader } from "../reader.js";
@@ -88,6 +94,14 @@ export interface EtcdLeaseNodeOptions {
   renewIntervalMs?: number;
   /** Deadline of each etcd call (default 1000 ms). Only for liveness: never part of a lease. */
   requestTimeoutMs?: number;
+  /**
+   * Whether a new leader waits out any previous holder's lease before it serves (docs/etcd.md
+   * §5): a stuck old etcd leader can revoke a lease that is still being renewed (etcd-io/etcd
+   * #15247, #12528; fixed in etcd 3.4.31, 3.5.13, 3.6.0). `auto` (default): hold unless every
+   * member reported a fixed version at start; `always`; `never` (the node then reports itself
+   * unprotected on a cluster without the fix: `status().revokeGuard`, event `etcd-unprotected`).
+   */
+  takeoverHold?: "auto" | "always" | "never";
   /** @internal Test-only switches; see EtcdUnsafeSwitches. */
   unsafe?: EtcdUnsafeSwitches;
   /** Called on every notable event (for logs and the dashboard). */
@@ -107,6 +121,9 @@ export type EtcdEventReason =
   | "keepalive-timeout"
   | "keepalive-error"
   | "watch-error"
+  | "clock-fault"
+  | "etcd-versions"
+  | "etcd-unprotected"
   | "closed";
 
 /** Something the node did or saw (an election won, a lease lost, an own-key deletion...). */
@@ -168,6 +185,35 @@ export interface EtcdNodeStatus {
   lastTerm: bigint;
   /** Event counts by reason (elections, confirmations, term mismatches, ...). */
   counters: Record<string, number>;
+  /** The etcd server version each member (etcd's member list, plus the endpoints given)
+   *  reported at start, by client address (`unknown` when it did not answer). */
+  etcdVersions: Record<string, string>;
+  /**
+   * What keeps an early revoke by a stuck old etcd leader (etcd-io/etcd #15247 part 1, #12528)
+   * from ending a previous holder's key while its lease still serves: `etcd` (every member
+   * runs a fixed version: 3.4.31+, 3.5.13+, 3.6.0+), `takeover-hold` (a new leader serves
+   * nothing until any previous holder's lease must have lapsed), or `unprotected`
+   * (`takeoverHold: "never"` on a cluster without the fix). `pending` before start() read it.
+   */
+  revokeGuard: RevokeGuard;
+  /** While this node waits out a previous holder's lease: the lease-clock instant it may serve
+   *  from, in ns; 0n otherwise. */
+  holdUntilNs: bigint;
+}
+
+/** See `EtcdNodeStatus.revokeGuard`. */
+export type RevokeGuard = "pending" | "etcd" | "takeover-hold" | "unprotected";
+
+/** Whether an etcd server version carries the early-revoke fix (etcd-io/etcd PR #16822; 3.4
+ *  backport #17465 in 3.4.31, 3.5 backport #17425 in 3.5.13, 3.6.0 onwards). */
+export function etcdHasRevokeFix(version: string): boolean {
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
+  if (m === null) return false;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (major !== 3) return major > 3;
+  if (minor === 4) return patch >= 31;
+  if (minor === 5) return patch >= 13;
+  return minor >= 6;
 }
 
 /**
@@ -244,6 +290,7 @@ function etcdError(what: string, endpoints: readonly string[], err: unknown): Le
 interface Waiter {
   revision: bigint;
   resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 interface KeepAliveAnswer {
@@ -297,6 +344,9 @@ export class EtcdLeaseNode implements LeaseEngine {
   readonly #leaderKey: Buffer;
   readonly #dataPrefix: Buffer;
   readonly #metaKey: Buffer;
+  readonly #resignedKey: Buffer;
+  readonly #endpoints: string[];
+  readonly #takeoverHold: "auto" | "always" | "never";
   readonly #ttlAskedS: number;
   readonly #electionTimeoutNs: bigint;
   readonly #driftPpmMax: bigint;
@@ -320,6 +370,9 @@ export class EtcdLeaseNode implements LeaseEngine {
     etcdReads: 0,
     postCheckMisses: 0,
     writes: 0,
+    clockFaults: 0,
+    takeovers: 0,
+    holds: 0,
   };
 
   #state: EngineState = "candidate";
@@ -335,7 +388,9 @@ export class EtcdLeaseNode implements LeaseEngine {
   #generation = 0n; // bumped by every invalidation; captured before each keepalive is sent
   #lastTerm = 0n;
   #ka: Duplex | undefined;
-  #kaPending: ((answer: KeepAliveAnswer | Error) => void) | undefined;
+  /** The keepalive waiting for its answer: only an answer on the same stream, for the same
+   *  lease, settles it (a late answer on a dropped stream is never taken for a newer request). */
+  #kaPending: { stream: Duplex; leaseId: string; settle: (answer: KeepAliveAnswer | Error) => void } | undefined;
   #kaChain: Promise<unknown> = Promise.resolve();
   #stepDown: (() => void) | undefined;
   #reader: LeaseReader | undefined;
@@ -345,6 +400,25 @@ export class EtcdLeaseNode implements LeaseEngine {
   #closed = false;
   #closing: Promise<void> | undefined;
   #streams = new Set<Duplex>();
+  readonly #kaHandlers = new Map<Duplex, () => void>();
+  /** Clock faults (regressions + suspends) the core had counted when last looked at. */
+  #faultsSeen = 0;
+  #revokeGuard: RevokeGuard = "pending";
+  #etcdVersions: Record<string, string> = {};
+  /** The takeover hold (docs/etcd.md §5): the leader key it is for, when it started (0n: at the
+   *  next clock reading), how long; the clock-fault count at its start. */
+  #holdFor = 0n;
+  #holdStartNs = 0n;
+  #holdLengthNs = 0n;
+  #holdFaults = 0;
+  /** The leader key this node last served under (caught up, hold done): a resign of it may tell
+   *  the next leader that no hold is needed. */
+  #servedCreateRevision = 0n;
+  /** The create revision of the last other holder's key this node saw (0n: none). */
+  #lastHolderCreateRevision = 0n;
+  /** The longest TTL etcd granted another holder's lease that this node saw (0n: none seen). */
+  #holderTtlNs = 0n;
+  readonly #holdersNoted = new Set<string>();
 
   /** @internal Use `createEtcdLeaseNode`. */
   constructor(options: EtcdLeaseNodeOptions) {
@@ -400,9 +474,14 @@ export class EtcdLeaseNode implements LeaseEngine {
     this.#timeoutMs = timeoutMs;
     this.#endpoints = [...endpoints];
     this.#unsafe = { ...options.unsafe };
+    const hold = options.takeoverHold ?? "auto";
+    if (hold !== "auto" && hold !== "always" && hold !== "never") throw new InvalidOptionError("takeoverHold", '"auto", "always" or "never"', hold);
+    this.#takeoverHold = hold;
+    this.#endpoints = [...endpoints];
     this.#onEvent = options.onEvent;
     this.#leaderKey = Buffer.from(`${prefix}/leader`);
     this.#metaKey = Buffer.from(`${prefix}/d/`);
+    this.#resignedKey = Buffer.from(`${prefix}/resigned`);
     this.#dataPrefix = this.#metaKey;
     this.#client = new Etcd3({
       hosts: endpoints,
@@ -450,6 +529,8 @@ export class EtcdLeaseNode implements LeaseEngine {
   }
 
   lastQuorumAck(): bigint {
+    // The reader asks right after its own clock reading: a fault that reading saw drops the anchor.
+    this.#checkClockFaults();
     return this.#state === "leader" ? this.#ackNs : 0n;
   }
 
@@ -499,6 +580,8 @@ export class EtcdLeaseNode implements LeaseEngine {
     let snapshot: Awaited<ReturnType<KVClient["range"]>>;
     try {
       await this.#grant();
+      this.#faultsSeen = this.#clockFaults();
+      await this.#readVersions();
       snapshot = await this.#kv.range({ key: this.#dataPrefix, range_end: prefixEnd(this.#dataPrefix) }, this.#callOptions());
     } catch (err) {
       this.#started = false; // nothing runs yet: a later start() may try again
@@ -540,12 +623,21 @@ export class EtcdLeaseNode implements LeaseEngine {
       this.#reader?.close();
       for (const stream of this.#streams) this.#endStream(stream);
       this.#streams.clear();
-      this.#kaPending?.(new EtcdNodeError("closed", "ERR_LEASE_ETCD_CLOSED"));
-      for (const w of this.#waiters.splice(0)) w.resolve();
+      this.#kaPending?.settle(new EtcdNodeError("closed", "ERR_LEASE_ETCD_CLOSED"));
+      // A wait in flight (a linearizable read, a write, a catch-up) must never be answered with
+      // state older than the revision it waits for: it fails by name (docs/etcd.md §4).
+      for (const w of this.#waiters.splice(0)) {
+        if (__UNSAFE_CLOSE_ANSWERS_PENDING__) w.resolve();
+        else w.reject(new EtcdNodeError(`closed before the local state reached revision ${w.revision}`, "ERR_LEASE_ETCD_CLOSED"));
+      }
       const short = { deadline: new Date(Date.now() + 300) };
       if (createRevision > 0n) {
+        // Resign. The marker tells the next leader that this holder stopped serving before its
+        // key went (invalidated above) and had waited out its own predecessor: no hold needed
+        // (docs/etcd.md §5). Written only by a holder that served under this key.
+        const marker = this.#servedCreateRevision === createRevision ? [{ request_put: { key: this.#resignedKey, value: Buffer.from(createRevision.toString()) } }] : [];
         await this.#kv
-          .txn({ compare: [{ key: this.#leaderKey, target: "Create", result: "Equal", create_revision: createRevision.toString() }], success: [{ request_delete_range: { key: this.#leaderKey } }], failure: [] }, short)
+          .txn({ compare: [{ key: this.#leaderKey, target: "Create", result: "Equal", create_revision: createRevision.toString() }], success: [{ request_delete_range: { key: this.#leaderKey } }, ...marker], failure: [] }, short)
           .catch(() => undefined);
       }
       if (this.#leaseId !== null) await this.#leases.leaseRevoke({ ID: this.#leaseId }, short).catch(() => undefined);
@@ -611,8 +703,9 @@ export class EtcdLeaseNode implements LeaseEngine {
     const result = await reader.dispatch(async () => {
       if (this.#state !== "leader") throw this.#notLeader();
       const createRevision = this.#createRevision;
-      const generation = this.#generation;
       const sentAtNs = this.#core.now();
+      this.#checkClockFaults();
+      const generation = this.#generation;
       const answer = await this.#keepAlive(); // throws before the txn: a definite failure
       let txn: ITxnResponse;
       try {
@@ -639,7 +732,14 @@ export class EtcdLeaseNode implements LeaseEngine {
       // must not extend from it (`local: false`).
       const confirmed = this.#confirm(answer, txn.header, generation, sentAtNs, true, false);
       this.counters.writes!++;
-      await this.#waitApplied(revision);
+      try {
+        await this.#waitApplied(revision);
+      } catch (err) {
+        // Closed while waiting: the write did commit, so it is answered as committed, and
+        // extends nothing (no read follows on a closed node).
+        if ((err as { code?: string }).code === "ERR_LEASE_ETCD_CLOSED") return { commitIndex: revision, local: false };
+        throw err;
+      }
       return { commitIndex: revision, local: confirmed };
     });
     return { revision: result.commitIndex };
@@ -668,12 +768,16 @@ export class EtcdLeaseNode implements LeaseEngine {
       nowNs,
       lastTerm: this.#lastTerm,
       counters: { ...this.counters },
+      etcdVersions: { ...this.#etcdVersions },
+      revokeGuard: this.#revokeGuard,
+      holdUntilNs: this.#holdFor !== 0n && this.#holdLengthNs > 0n && this.#holdStartNs > 0n && this.#holdStartNs + this.#holdLengthNs > nowNs ? this.#holdStartNs + this.#holdLengthNs : 0n,
     };
   }
 
   // ---- the lease ---------------------------------------------------------------------------
 
   #remaining(nowNs: bigint): bigint {
+    this.#checkClockFaults();
     const reader = this.#reader;
     let best = 0n;
     if (this.#state === "leader" && this.#ackNs !== 0n && nowNs !== 0n && this.#ackNs <= nowNs) {
@@ -700,6 +804,10 @@ export class EtcdLeaseNode implements LeaseEngine {
       else this.#event("term-mismatch", `keepalive term ${answer.term}, quorum term ${quorumTerm}`);
       return false;
     }
+    // A clock fault since the sample (seen by a fresh reading) bumps the generation: an ack
+    // sampled before a fault never proves a lease after it (docs/etcd.md §3).
+    this.#core.now();
+    this.#checkClockFaults();
     if (generation !== this.#generation || this.#state !== "leader") return false;
     const anchorNs = this.#unsafe.anchorOnReceive ? answer.receivedAtNs : sentAtNs;
     if (anchorNs === 0n) return false; // no clock reading: fail closed
@@ -752,9 +860,10 @@ export class EtcdLeaseNode implements LeaseEngine {
   /** One renewal round as leader: keepalive (sample first), then a linearizable read-only txn
    *  confirming the term and our key. Returns the meta revision the txn saw. */
   async #renew(why: "loop" | "read"): Promise<bigint> {
+    const sentAtNs = this.#core.now();
+    this.#checkClockFaults(); // a fault this very reading saw must not void the renewal it starts
     const generation = this.#generation;
     const createRevision = this.#createRevision;
-    const sentAtNs = this.#core.now();
     this.counters.renewals!++;
     const answer = await this.#keepAlive();
     if (this.#unsafe.skipConfirmation && why === "loop") {
@@ -826,18 +935,23 @@ export class EtcdLeaseNode implements LeaseEngine {
     if (leaseId === null) throw new EtcdNodeError("no etcd lease", "ERR_LEASE_ETCD_NO_LEASE");
     const stream = await this.#keepAliveStream();
     const answer = await new Promise<KeepAliveAnswer | Error>((resolve) => {
-      const timer = setTimeout(() => resolve(new EtcdNodeError(`keepalive timed out (no answer in ${this.#timeoutMs} ms)`, "ERR_LEASE_ETCD_TIMEOUT")), this.#timeoutMs);
-      this.#kaPending = (a) => {
-        clearTimeout(timer);
-        this.#kaPending = undefined;
-        resolve(a);
+      const pending = {
+        stream,
+        leaseId,
+        settle: (a: KeepAliveAnswer | Error) => {
+          clearTimeout(timer);
+          if (this.#kaPending === pending) this.#kaPending = undefined;
+          resolve(a);
+        },
       };
+      const timer = setTimeout(() => pending.settle(new EtcdNodeError(`keepalive timed out (no answer in ${this.#timeoutMs} ms)`, "ERR_LEASE_ETCD_TIMEOUT")), this.#timeoutMs);
+      this.#kaPending = pending;
       stream.write({ ID: leaseId });
     });
     if (answer instanceof Error) {
       this.counters.keepaliveFailures!++;
       // A stream that missed an answer is out of step: never reuse it (a late answer would be
-      // taken for the next request's).
+      // taken for the next request's); its handlers go with it.
       this.#dropKeepAliveStream(stream);
       this.#event(answer.message.includes("timed out") ? "keepalive-timeout" : "keepalive-error", answer.message);
       throw answer;
@@ -859,22 +973,40 @@ export class EtcdLeaseNode implements LeaseEngine {
     })) as unknown as Duplex;
     this.#ka = stream;
     this.#streams.add(stream);
-    stream.on("data", (res: { TTL: string; header: IResponseHeader }) => {
+    // Each handler answers only the keepalive sent on its own stream for the same lease.
+    const onData = (res: { ID: string; TTL: string; header: IResponseHeader }) => {
       const receivedAtNs = this.#core.now();
-      this.#kaPending?.({ ttlS: BigInt(res.TTL), term: BigInt(res.header.raft_term), receivedAtNs });
-    });
-    const fail = (err?: Error) => {
-      this.#dropKeepAliveStream(stream);
-      this.#kaPending?.(err instanceof Error ? etcdError("keepalive", this.#endpoints, err) : new EtcdNodeError("keepalive stream ended", "ERR_LEASE_ETCD_STREAM"));
+      const pending = this.#kaPending;
+      if (pending === undefined || pending.stream !== stream || String(res.ID) !== pending.leaseId) return;
+      pending.settle({ ttlS: BigInt(res.TTL), term: BigInt(res.header.raft_term), receivedAtNs });
     };
+    const fail = (err?: Error) => {
+      const pending = this.#kaPending;
+      this.#dropKeepAliveStream(stream);
+      if (pending !== undefined && pending.stream === stream) {
+        pending.settle(err instanceof Error ? etcdError("keepalive", this.#endpoints, err) : new EtcdNodeError("keepalive stream ended", "ERR_LEASE_ETCD_STREAM"));
+      }
+    };
+    const onEnd = () => fail();
+    stream.on("data", onData);
     stream.on("error", fail);
-    stream.on("end", () => fail());
+    stream.on("end", onEnd);
+    this.#kaHandlers.set(stream, () => {
+      stream.removeListener("data", onData);
+      stream.removeListener("error", fail);
+      stream.removeListener("end", onEnd);
+      // Cancelling emits a late CANCELLED error: swallow it rather than crash on an unhandled 'error'.
+      stream.on("error", () => {});
+    });
     return stream;
   }
 
   #dropKeepAliveStream(stream: Duplex): void {
     if (this.#ka === stream) this.#ka = undefined;
     this.#streams.delete(stream);
+    const detach = this.#kaHandlers.get(stream);
+    this.#kaHandlers.delete(stream);
+    detach?.();
     this.#endStream(stream);
   }
 
@@ -893,6 +1025,18 @@ export class EtcdLeaseNode implements LeaseEngine {
 
   // ---- election ----------------------------------------------------------------------------
 
+  /**
+   * Campaigns until closed. Every path to leadership (a won campaign, or our own key found from
+   * before: a watch hiccup, a catch-up that timed out, a campaign whose answer was lost to its
+   * deadline) goes through the same two waits before anything is served (docs/etcd.md §4, §5):
+   *
+   * 1. catch-up: the campaign txn is linearizable (it carries a put, so it goes through raft) and
+   *    reads the meta key, which every acknowledged write puts: its mod revision is at least every
+   *    write acknowledged before it. The local state must have applied it.
+   * 2. the takeover hold: unless the key's last holder resigned (the marker), any previous
+   *    holder's lease must have lapsed: it was confirmed before its key went, so it ends within
+   *    one TTL of this txn's answer.
+   */
   async #campaignLoop(): Promise<void> {
     const signal = this.#stop.signal;
     while (!signal.aborted) {
@@ -901,52 +1045,167 @@ export class EtcdLeaseNode implements LeaseEngine {
         const txn = await this.#kv.txn(
           {
             compare: [{ key: this.#leaderKey, target: "Create", result: "Equal", create_revision: "0" }],
-            success: [{ request_put: { key: this.#leaderKey, value: Buffer.from(this.id), lease: this.#leaseId! } }, { request_range: { key: this.#metaKey } }],
-            failure: [{ request_range: { key: this.#leaderKey } }],
+            success: [
+              { request_put: { key: this.#leaderKey, value: Buffer.from(this.id), lease: this.#leaseId! } },
+              { request_range: { key: this.#metaKey } },
+              { request_range: { key: this.#resignedKey } },
+              { request_delete_range: { key: this.#resignedKey } },
+            ],
+            failure: [{ request_range: { key: this.#leaderKey } }, { request_range: { key: this.#metaKey } }],
           },
           this.#callOptions(),
         );
+        // After the answer, so after the previous holder's key was gone.
+        const answeredAtNs = this.#core.now();
+        let createRevision: bigint;
+        let retake = false;
         if (txn.succeeded) {
-          const createRevision = BigInt(txn.header.revision);
-          const meta = txn.responses[1]?.response_range.kvs[0];
-          // A new leader serves nothing before its state holds every earlier write.
-          await this.#waitApplied(meta === undefined ? 0n : BigInt(meta.mod_revision), signal);
-          if (signal.aborted) return;
-          this.#createRevision = createRevision;
-          this.#leaderId = this.id;
-          this.#state = "leader";
-          this.#event("elected", `create revision ${createRevision}`);
-          const lost = new Promise<void>((resolve) => (this.#stepDown = resolve));
-          void this.#renew("loop").catch(() => undefined); // the first anchor, right away
-          await Promise.race([lost, this.#watchKey(createRevision, createRevision + 1n, true)]);
-          if (this.#state === "leader" && this.#createRevision === createRevision && !signal.aborted) {
-            // The own-key watch ended without a verdict (stream error): check by a read.
-            const check = await this.#readTxn().catch(() => undefined);
-            const kv = check?.responses[0]?.response_range.kvs[0];
-            if (check !== undefined && kv !== undefined && BigInt(kv.create_revision) === createRevision) {
-              continue; // still ours: watch again (the loop's txn fails and re-enters below)
-            }
-            if (check !== undefined) this.#loseLeadership("own-key-deleted");
-          }
+          createRevision = BigInt(txn.header.revision);
+          // Every creation clears the marker, and only a resign writes it (in the txn that deletes
+          // the key), naming the resigned key's create revision. It counts only when it names
+          // the last holder this node saw (a node of an older release, which does not clear it,
+          // may have held the key since): then that holder stopped serving before its key went.
+          const marker = txn.responses[2]?.response_range.kvs[0];
+          const resigned = marker !== undefined && this.#lastHolderCreateRevision !== 0n && marker.value.toString() === this.#lastHolderCreateRevision.toString();
+          this.#startHold(createRevision, resigned ? undefined : answeredAtNs);
         } else {
           const kv: IKeyValue | undefined = txn.responses[0]?.response_range.kvs[0];
           if (kv === undefined) continue;
           this.#leaderId = kv.value.toString();
           if (this.#state !== "shutdown") this.#state = "follower";
-          if (this.#leaderId === this.id && BigInt(kv.lease) === BigInt(this.#leaseId ?? "0")) {
-            // Our own key from before (a watch hiccup): take it back without a new election.
-            this.#createRevision = BigInt(kv.create_revision);
-            this.#state = "leader";
-            const lost = new Promise<void>((resolve) => (this.#stepDown = resolve));
-            void this.#renew("loop").catch(() => undefined);
-            await Promise.race([lost, this.#watchKey(this.#createRevision, BigInt(txn.header.revision) + 1n, true)]);
+          if (this.#leaderId !== this.id || BigInt(kv.lease) !== BigInt(this.#leaseId ?? "0")) {
+            this.#noteHolder(kv);
+            this.#lastHolderCreateRevision = BigInt(kv.create_revision);
+            await this.#watchKey(BigInt(kv.create_revision), BigInt(txn.header.revision) + 1n, false);
             continue;
           }
-          await this.#watchKey(BigInt(kv.create_revision), BigInt(txn.header.revision) + 1n, false);
+          // Our own key from before. Whether its creation found a resign marker is unknown
+          // here: hold, unless this key already served or its hold is already running.
+          createRevision = BigInt(kv.create_revision);
+          retake = true;
+          if (createRevision !== this.#servedCreateRevision && createRevision !== this.#holdFor) this.#startHold(createRevision, answeredAtNs);
+        }
+        if (!(retake && __UNSAFE_RETAKE_WITHOUT_CATCH_UP__)) await this.#waitApplied(this.#metaRevisionOf(txn), signal);
+        if (createRevision !== this.#servedCreateRevision) await this.#waitHold(signal);
+        if (signal.aborted) return;
+        this.#createRevision = createRevision;
+        this.#servedCreateRevision = createRevision;
+        this.#leaderId = this.id;
+        this.#state = "leader";
+        if (retake) this.counters.takeovers!++;
+        this.#event("elected", `create revision ${createRevision}${retake ? " (own key from before)" : ""}, applied ${this.#applied}`);
+        const lost = new Promise<void>((resolve) => (this.#stepDown = resolve));
+        void this.#renew("loop").catch(() => undefined); // the first anchor, right away
+        await Promise.race([lost, this.#watchKey(createRevision, (retake ? BigInt(txn.header.revision) : createRevision) + 1n, true)]);
+        if (this.#state === "leader" && this.#createRevision === createRevision && !signal.aborted) {
+          // The own-key watch ended without a verdict (stream error): check by a read.
+          const check = await this.#readTxn().catch(() => undefined);
+          const kv = check?.responses[0]?.response_range.kvs[0];
+          if (check !== undefined && kv !== undefined && BigInt(kv.create_revision) === createRevision) {
+            continue; // still ours: the loop's txn fails and retakes it (still caught up, no hold)
+          }
+          if (check !== undefined) this.#loseLeadership("own-key-deleted");
         }
       } catch {
         await sleep(100, signal);
       }
+    }
+  }
+
+  /** Starts the takeover hold for the leader key `createRevision`, from `fromNs` (a clock
+   *  reading after the previous holder's key was gone; 0n: the next good reading), or none
+   *  (`undefined`: the last holder resigned). */
+  #startHold(createRevision: bigint, fromNs: bigint | undefined): void {
+    this.#holdFor = createRevision;
+    this.#holdStartNs = fromNs ?? 0n;
+    this.#holdLengthNs = fromNs === undefined ? 0n : this.#holdNs();
+    this.#holdFaults = this.#clockFaults();
+  }
+
+  /** How long a takeover holds: the longest TTL a previous holder's etcd lease may have had
+   *  (this node's own, or a longer one it saw granted to another holder), or 0n when the
+   *  cluster revokes only from the real leader (`revokeGuard`). The previous holder's lease was
+   *  confirmed before its key went, so it ran out by TTL - margin after that; the margin covers
+   *  the drift between the two hosts' clocks (docs/etcd.md §5). */
+  #holdNs(): bigint {
+    if (this.#revokeGuard === "etcd" || this.#revokeGuard === "unprotected") return 0n;
+    const own = this.#ttlNs > 0n ? this.#ttlNs : BigInt(this.#ttlAskedS) * S;
+    return own > this.#holderTtlNs ? own : this.#holderTtlNs;
+  }
+
+  async #waitHold(signal: AbortSignal): Promise<void> {
+    if (this.#holdLengthNs === 0n) return;
+    this.counters.holds!++;
+    while (!signal.aborted) {
+      const nowNs = this.#core.now();
+      const faults = this.#clockFaults();
+      if (faults !== this.#holdFaults) {
+        // A clock fault during the hold: its start is no longer comparable; start again.
+        this.#holdFaults = faults;
+        this.#holdStartNs = 0n;
+      }
+      if (nowNs !== 0n && this.#holdStartNs === 0n) this.#holdStartNs = nowNs;
+      const leftNs = this.#holdStartNs === 0n ? this.#holdLengthNs : this.#holdStartNs + this.#holdLengthNs - nowNs;
+      if (nowNs !== 0n && leftNs <= 0n) {
+        this.#holdLengthNs = 0n;
+        return;
+      }
+      await sleep(Math.max(1, Math.min(50, Number(leftNs / MS) + 1)), signal);
+    }
+  }
+
+  /** Remembers the TTL etcd granted another holder's lease (for the hold's length). */
+  #noteHolder(kv: IKeyValue): void {
+    const lease = String(kv.lease);
+    if (lease === "0" || this.#holdersNoted.has(lease)) return;
+    this.#holdersNoted.add(lease);
+    if (this.#holdersNoted.size > 1024) this.#holdersNoted.clear();
+    void this.#leases
+      .leaseTimeToLive({ ID: lease }, this.#callOptions())
+      .then((res) => {
+        const grantedNs = BigInt(res.grantedTTL) * S;
+        if (grantedNs > this.#holderTtlNs) this.#holderTtlNs = grantedNs;
+      })
+      .catch(() => this.#holdersNoted.delete(lease));
+  }
+
+  /** Reads every member's etcd version (bounded by the request timeout) and decides the revoke
+   *  guard: the members etcd lists (any of them can be the stuck leader), plus the endpoints
+   *  given. A member that does not answer, or no member list, counts as unfixed. */
+  async #readVersions(): Promise<void> {
+    const urls = new Set(this.#endpoints);
+    try {
+      const pool = (this.#client as unknown as { pool: ConstructorParameters<typeof ClusterClient>[0] }).pool;
+      const list = await new ClusterClient(pool).memberList({}, this.#callOptions());
+      for (const member of list.members) {
+        const url = member.clientURLs[0];
+        urls.add(url === undefined ? `${member.name || member.ID} (no client URL)` : url.replace(/^https?:\/\//, ""));
+      }
+    } catch {
+      urls.add("member list (unavailable)");
+    }
+    const entries = await Promise.all(
+      [...urls].map(async (endpoint): Promise<[string, string]> => {
+        if (endpoint.includes(" ")) return [endpoint, "unknown"];
+        const client = new Etcd3({ hosts: endpoint, faultHandling: { host: () => NOOP_POLICY as never, global: NOOP_POLICY as never } });
+        try {
+          const pool = (client as unknown as { pool: ConstructorParameters<typeof MaintenanceClient>[0] }).pool;
+          const status = await new MaintenanceClient(pool).status(this.#callOptions());
+          return [endpoint, status.version];
+        } catch {
+          return [endpoint, "unknown"];
+        } finally {
+          client.close();
+        }
+      }),
+    );
+    this.#etcdVersions = Object.fromEntries(entries);
+    const fixed = entries.every(([, version]) => etcdHasRevokeFix(version));
+    this.#revokeGuard = this.#takeoverHold === "always" ? "takeover-hold" : fixed ? "etcd" : this.#takeoverHold === "never" ? "unprotected" : "takeover-hold";
+    const list = entries.map(([e, v]) => `${e}=${v}`).join(", ");
+    this.#event("etcd-versions", `${list}: revoke guard ${this.#revokeGuard}`);
+    if (this.#revokeGuard === "unprotected") {
+      this.#event("etcd-unprotected", `${list}: without the early-revoke fix (etcd 3.4.31, 3.5.13, 3.6.0) and takeoverHold "never", a stuck old etcd leader can end a holder's key while its lease still serves (etcd-io/etcd #15247)`);
     }
   }
 
@@ -1063,18 +1322,30 @@ export class EtcdLeaseNode implements LeaseEngine {
   }
 
   #waitApplied(revision: bigint, signal?: AbortSignal): Promise<void> {
-    if (this.#applied >= revision || this.#closed) return Promise.resolve();
+    if (this.#applied >= revision) return Promise.resolve();
+    if (this.#closed) {
+      if (__UNSAFE_CLOSE_ANSWERS_PENDING__) return Promise.resolve();
+      return Promise.reject(new EtcdNodeError(`closed before the local state reached revision ${revision}`, "ERR_LEASE_ETCD_CLOSED"));
+    }
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         remove();
+        signal?.removeEventListener("abort", onAbort);
         reject(new EtcdNodeError(`local state did not reach revision ${revision} in time`, "ERR_LEASE_ETCD_TIMEOUT"));
       }, this.#timeoutMs * 5);
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
       const waiter: Waiter = {
         revision,
         resolve: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
+          settle();
           resolve();
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
         },
       };
       const remove = () => {
@@ -1105,6 +1376,32 @@ export class EtcdLeaseNode implements LeaseEngine {
         ? `not the leader (no leader yet: start() does not wait for the election; await node.waitForLeader() first)`
         : `not the leader (leader: ${this.#leaderId})`,
     );
+  }
+
+  /** Clock regressions + suspends the core has counted (each invalidated every core lease). */
+  #clockFaults(): number {
+    const exported = (this.#core as unknown as { exports?: { clockFaults?: () => number } }).exports?.clockFaults;
+    if (typeof exported === "function") return exported();
+    const events = this.#core.clockEvents();
+    return Number(events.regressions + events.suspends);
+  }
+
+  /**
+   * No ack sampled before a clock fault may prove a lease after it (docs/etcd.md §3): once the
+   * core has counted a regression or a suspend (on a reading just taken), the anchor is dropped
+   * and the generation bumped, so a keepalive in flight, sampled before the fault, sets none.
+   * The core has already invalidated its own leases (the reader's among them).
+   */
+  #checkClockFaults(): void {
+    const faults = this.#clockFaults();
+    if (faults === this.#faultsSeen) return;
+    this.#faultsSeen = faults;
+    if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) return;
+    this.counters.clockFaults!++;
+    this.#ackNs = 0n;
+    this.#ackTerm = 0n;
+    this.#generation++;
+    this.#event("clock-fault", `clock faults counted: ${faults}`);
   }
 
   #checkOpen(): void {
