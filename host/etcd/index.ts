@@ -247,7 +247,7 @@ const NOOP_POLICY = {
 
 /** The options `createEtcdLeaseNode` knows: anything else is refused (a misspelt option would
  *  otherwise be silently ignored). */
-const KNOWN_OPTIONS = new Set(["core", "endpoints", "tls", "auth", "prefix", "id", "ttlS", "etcdElectionTimeoutMs", "driftPpmMax", "renewIntervalMs", "requestTimeoutMs", "unsafe", "onEvent"]);
+const KNOWN_OPTIONS = new Set(["core", "endpoints", "tls", "auth", "prefix", "id", "ttlS", "etcdElectionTimeoutMs", "driftPpmMax", "renewIntervalMs", "requestTimeoutMs", "unsafe", "onEvent", "takeoverHold"]);
 
 const isPem = (v: unknown): v is string | Uint8Array => (typeof v === "string" && v.length > 0) || (v instanceof Uint8Array && v.length > 0);
 
@@ -351,7 +351,6 @@ export class EtcdLeaseNode implements LeaseEngine {
   readonly #electionTimeoutNs: bigint;
   readonly #driftPpmMax: bigint;
   readonly #renewIntervalMs: number | undefined;
-  readonly #endpoints: readonly string[];
   readonly #timeoutMs: number;
   readonly #unsafe: EtcdUnsafeSwitches;
   readonly #onEvent: ((event: EtcdNodeEvent) => void) | undefined;
@@ -477,7 +476,6 @@ export class EtcdLeaseNode implements LeaseEngine {
     const hold = options.takeoverHold ?? "auto";
     if (hold !== "auto" && hold !== "always" && hold !== "never") throw new InvalidOptionError("takeoverHold", '"auto", "always" or "never"', hold);
     this.#takeoverHold = hold;
-    this.#endpoints = [...endpoints];
     this.#onEvent = options.onEvent;
     this.#leaderKey = Buffer.from(`${prefix}/leader`);
     this.#metaKey = Buffer.from(`${prefix}/d/`);
