@@ -66,6 +66,7 @@ describe("checkKvHistory: verdicts written by hand", () => {
     ["a cas of unknown ok (it returned) whose expected value was there applied", [w(0, "x", "a", 0, 1), cas(1, "x", "a", "b", 2, 3), r(2, "x", "a", 4, 5)], false],
     ["a cas of unknown ok (it returned): the applied case", [w(0, "x", "a", 0, 1), cas(1, "x", "a", "b", 2, 3), r(2, "x", "b", 4, 5)], true],
     ["a cas of unknown ok whose expected value was not there did nothing", [w(0, "x", "a", 0, 1), cas(1, "x", "z", "b", 2, 3), r(2, "x", "b", 4, 5)], false],
+    ["a cas of unknown ok applying only after a concurrent write made its expected value", [cas(0, "x", "b", "c", 0, 20), w(1, "x", "b", 1, 2), r(2, "x", "c", 21, 22)], true],
     ["a cas expecting absent on an absent key", [cas(0, "x", null, "a", 0, 1, true), r(1, "x", "a", 2, 3)], true],
     ["a cas expecting absent after a write", [w(0, "x", "q", 0, 1), cas(1, "x", null, "a", 2, 3, true)], false],
     ["a cas expecting absent that failed on an absent key", [cas(0, "x", null, "a", 0, 1, false)], false],
