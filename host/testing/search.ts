@@ -11,12 +11,17 @@
  *   `f` was pending) and the unknown-outcome ones before `f` still pending and alive.
  * - An unknown-outcome operation (returnAt Infinity) never returns, so it never settles. It may
  *   take effect or not; its effect matters only to a later operation that could observe it (a
- *   read or cas seeing its value, or derived from it by appends; any cas that failed or whose
- *   outcome is unknown, since a changed value can explain either). Its horizon is the last such
+ *   read or cas seeing its value, or derived from it by appends; a cas that failed or whose
+ *   outcome is unknown while its expected value could be current, since a changed value can
+ *   explain either). Its horizon is the last such
  *   observer, in call order (closed over unknown cas observing it). Once the frontier passes its
  *   horizon it is dead: leaving it out changes no verdict (removing it from any completion only
  *   changes values up to the next overwrite, which no remaining op reads), so the search never
- *   linearizes it and the memo forgets it.
+ *   linearizes it and the memo forgets it. While alive, it is tried only right before a
+ *   candidate that observes it, and never followed directly by a write (see `candidates`).
+ * - The memo holds exhausted states; one also rules out those with fewer pending unknown ops
+ *   (dominance, see `searchKey`). A state where a pending read wants a value nothing left can
+ *   make is abandoned at once (`deadEnd`).
  * - A candidate read (or a cas known to have failed) whose condition holds is linearized at
  *   once, without branching: it changes no value, so moving it to the front of any completion
  *   keeps that completion valid (partial-order reduction).
