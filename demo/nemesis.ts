@@ -1,0 +1,930 @@
+/**
+ * The nemesis: randomized faults against the real etcd engine, Jepsen-style, and a checker on
+ * the recorded history. `npm run nemesis -- --runs N --seed S [--duration-s D] [--unsafe names]`.
+ *
+ * Each run starts a 3-member etcd on loopback (demo/cluster.ts: random ports, a fresh data dir,
+ * members as their own uids), a fault-injecting TCP proxy (demo/proxy.ts) between every KV process
+ * and every member, and 3 KV service processes (demo/kv-service.ts over `lease-core/etcd`, with
+ * their lease clock behind a FaultClock, demo/fault-clock.ts). Clients send reads (some forced
+ * linearizable), writes and compare-and-sets, and record each with its outcome: ok, failed (had no
+ * effect), or unknown (timed out: it may take effect at any time after its call, or never).
+ *
+ * Faults come from a schedule drawn from the run's seed alone (so `--seed S --runs 1` replays
+ * it; what the system does in between is timing, not seed), several at once, of every kind:
+ *   kv-pause, kv-kill (-9, restarted), kv-restart (graceful: SIGTERM, then a new process),
+ *   etcd-kill (restarted), etcd-pause, etcd-isolate (iptables), slow-disk (strace delaying the
+ *   etcd leader's fdatasync while its lease timers run), link (one KV process's traffic to one
+ *   member delayed, stalled or cut, one direction), clock (step-back, jump-forward, freeze,
+ *   suspend inside one KV process), resign (the KV leader closes and rejoins),
+ * and three scenarios that compose them the way the review's findings need (a lagging watch and a
+ * failover; a close() with reads in flight behind a lagging watch; a clock step back on a leader
+ * cut from etcd). A target named "leader" is resolved when the fault starts.
+ *
+ * A run ends by healing everything, waiting for an etcd and a KV leader, writing every key (writes
+ * must make progress after healing), reading every key linearizably, and checking: the history is
+ * linearizable per key, no acknowledged write is lost. On a failure it prints the seed, the fault
+ * timeline and the minimal failing history of the key. Nothing is left behind: processes, proxies,
+ * iptables rules, strace and data dirs are removed at the end of each run and on SIGINT/SIGTERM.
+ * @module
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { checkKvHistory as checkRegisterHistory, type KvOp as RegisterOp } from "../host/linearizability.js";
+import { canIsolate, startEtcdCluster, type EtcdCluster } from "./cluster.js";
+import type { ClockFaultKind } from "./fault-clock.js";
+import { FaultProxy, type LinkFault, type ProxyDirection } from "./proxy.js";
+
+// ---- the seeded schedule -----------------------------------------------------------------
+
+/** mulberry32: a small, fast, well-mixed 32-bit PRNG; one per run, from the run's seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Run i's seed: the batch seed itself for run 0 (so `--seed S --runs 1` replays it). */
+export function runSeed(seed: number, i: number): number {
+  if (i === 0) return seed >>> 0;
+  let h = (seed ^ Math.imul(i, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+export type FaultKind =
+  | "kv-pause" | "kv-kill" | "kv-restart" | "resign"
+  | "etcd-kill" | "etcd-pause" | "etcd-isolate" | "slow-disk"
+  | "link" | "clock"
+  | "lagging-failover" | "lagging-close" | "clock-step-cut";
+export const FAULT_KINDS: readonly FaultKind[] = [
+  "kv-pause", "kv-kill", "kv-restart", "resign", "etcd-kill", "etcd-pause", "etcd-isolate", "slow-disk", "link", "clock", "lagging-failover", "lagging-close", "clock-step-cut",
+];
+const WEIGHTS: Record<FaultKind, number> = {
+  "kv-pause": 3, "kv-kill": 2, "kv-restart": 2, resign: 2, "etcd-kill": 2, "etcd-pause": 2, "etcd-isolate": 2, "slow-disk": 2, link: 6, clock: 4,
+  "lagging-failover": 2, "lagging-close": 2, "clock-step-cut": 2,
+};
+
+/** A KV process or etcd member by index, or whichever leads when the fault starts. */
+export type Target = number | "leader";
+
+export interface PlannedFault {
+  atMs: number;
+  durMs: number;
+  kind: FaultKind;
+  kv?: Target;
+  member?: Target;
+  direction?: ProxyDirection;
+  link?: LinkFault;
+  clock?: ClockFaultKind;
+  ms?: number;
+}
+
+/** The run's schedule: a pure function of (seed, duration). */
+export function planSchedule(seed: number, durationS: number): PlannedFault[] {
+  const r = rng(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const target = (): Target => (r() < 0.5 ? "leader" : int(0, 2));
+  const total = FAULT_KINDS.reduce((s, k) => s + WEIGHTS[k], 0);
+  const kindOf = () => {
+    let x = r() * total;
+    for (const k of FAULT_KINDS) if ((x -= WEIGHTS[k]) < 0) return k;
+    return FAULT_KINDS[FAULT_KINDS.length - 1]!;
+  };
+  const out: PlannedFault[] = [];
+  const endMs = durationS * 1000 - 500;
+  for (let at = int(800, 1500); at < endMs; at += int(300, 1600)) {
+    const kind = kindOf();
+    const f: PlannedFault = { atMs: at, durMs: Math.min(int(400, 3500), Math.max(100, endMs - at)), kind };
+    switch (kind) {
+      case "kv-pause": case "kv-kill": case "kv-restart": f.kv = target(); break;
+      case "resign": f.kv = "leader"; break;
+      case "etcd-kill": case "etcd-pause": case "etcd-isolate": f.member = target(); break;
+      case "slow-disk": f.member = "leader"; f.ms = int(50, 800); break;
+      case "link": {
+        f.kv = target();
+        f.member = int(0, 2);
+        f.direction = r() < 0.5 ? "up" : "down";
+        const k = pick(["delay", "delay", "stall", "cut"] as const);
+        f.link = k === "delay" ? { kind: "delay", delayMs: int(20, 3000) } : { kind: k };
+        break;
+      }
+      case "clock": {
+        f.kv = target();
+        f.clock = pick(["step-back", "jump-forward", "freeze", "suspend"] as const);
+        f.ms = f.clock === "freeze" ? int(50, 400) : f.clock === "suspend" ? int(100, 3000) : int(100, 3000);
+        break;
+      }
+      case "lagging-failover": f.member = int(0, 2); f.ms = int(2600, 4000); f.durMs = Math.max(f.durMs, f.ms + 2500); break;
+      case "lagging-close": f.member = int(0, 2); f.ms = int(2600, 4500); f.durMs = Math.max(f.durMs, f.ms + 1500); break;
+      case "clock-step-cut": f.ms = int(1500, 2500); f.durMs = Math.max(f.durMs, f.ms + 3000); break;
+    }
+    out.push(f);
+  }
+  return out;
+}
+
+// ---- history and checking ----------------------------------------------------------------
+
+/** One recorded operation (ms on this process's performance.now(); returnAt Infinity = unknown). */
+export interface NemesisOp {
+  client: number;
+  key: string;
+  kind: "read" | "write" | "cas";
+  /** read: the value seen (null = absent); write, cas: the value written. */
+  value: string | null;
+  /** cas: the value it required (null = absent). */
+  expected?: string | null;
+  /** cas: whether it applied (undefined when unknown). */
+  ok?: boolean;
+  /** cas that did not apply: the value it found instead. */
+  found?: string | null;
+  callAt: number;
+  returnAt: number;
+  by: string;
+}
+
+/**
+ * The history in the register checker's terms (host/linearizability.ts: reads and writes). A cas
+ * that applied becomes a read of `expected` and a write of its value over the same interval; one
+ * that did not, a read of what it found; an unknown one, a write of unknown outcome. The split
+ * history admits every order the atomic one does, so it never reports a false violation (it may
+ * miss a cas-only one: the issue's cas-aware checker, when merged, takes the history as is).
+ */
+export function toRegisterHistory(history: readonly NemesisOp[]): RegisterOp[] {
+  const out: RegisterOp[] = [];
+  for (const op of history) {
+    const base = { client: op.client, key: op.key, callAt: op.callAt, returnAt: op.returnAt };
+    if (op.kind === "read") out.push({ ...base, kind: "read", value: op.value });
+    else if (op.kind === "write") out.push({ ...base, kind: "write", value: op.value });
+    else if (op.ok === true) out.push({ ...base, kind: "read", value: op.expected ?? null }, { ...base, kind: "write", value: op.value });
+    else if (op.ok === false) out.push({ ...base, kind: "read", value: op.found ?? null });
+    else out.push({ ...base, kind: "write", value: op.value, returnAt: Infinity });
+  }
+  return out;
+}
+
+export type Verdict = { ok: true } | { ok: false; why: string; key?: string; minimal?: RegisterOp[] } | { ok: "unknown"; why: string };
+
+/** No acknowledged write lost: each key's final linearizable read must come from a write that
+ *  no acknowledged write followed in real time (a write entirely after it would have replaced it). */
+export function lostWrites(history: readonly NemesisOp[], finals: ReadonlyMap<string, NemesisOp>): string[] {
+  const problems: string[] = [];
+  for (const [key, final] of finals) {
+    const writes = history.filter((o) => o.key === key && (o.kind === "write" || o.kind === "cas") && o.ok !== false);
+    const acked = writes.filter((o) => o.returnAt !== Infinity && o.returnAt <= final.callAt);
+    const source = final.value === null ? undefined : writes.find((o) => o.value === final.value);
+    if (final.value !== null && source === undefined) {
+      problems.push(`${key}: final value ${final.value} was never written`);
+      continue;
+    }
+    const after = acked.filter((o) => o !== source && (source === undefined || source.returnAt < o.callAt));
+    if (after.length > 0) problems.push(`${key}: final value ${String(final.value)} lost ${after.length} acknowledged write(s), e.g. ${after[after.length - 1]!.value} acked at ${after[after.length - 1]!.returnAt.toFixed(1)} ms`);
+  }
+  return problems;
+}
+
+export function checkHistory(history: readonly NemesisOp[], maxStates = 2_000_000): Verdict {
+  const r = checkRegisterHistory(toRegisterHistory(history), { maxStates });
+  if (r.ok === true) return { ok: true };
+  if (r.ok === "unknown") return { ok: "unknown", why: r.reason };
+  return { ok: false, why: "not linearizable", key: r.key, minimal: r.minimal };
+}
+
+// ---- the processes ---------------------------------------------------------------------------
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = existsSync(join(here, "..", "package.json")) && existsSync(join(here, "..", "build")) ? join(here, "..") : join(here, "..", "..");
+export const SERVICE_JS = join(root, "build", "demo", "kv-service.js");
+export const UNSAFE_SERVICE_JS = join(root, "build", "unsafe", "kv-service.js");
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface Kv {
+  index: number;
+  id: string;
+  child: ChildProcess | undefined;
+  port: number;
+  state: "up" | "paused" | "down";
+  busy: boolean;
+}
+
+/** Every child and resource of the runs in progress, for the signal handlers. */
+const live = new Set<() => Promise<void>>();
+let handlersInstalled = false;
+function installSignalHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`\nnemesis: ${sig}: cleaning up\n`);
+      void Promise.all([...live].map((c) => c().catch(() => undefined))).finally(() => process.exit(130));
+    });
+  }
+}
+
+export interface NemesisOptions {
+  runs?: number;
+  seed?: number;
+  durationS?: number;
+  /** LEASE_CORE_UNSAFE names: the KV processes run the test build build/unsafe/kv-service.js. */
+  unsafe?: string;
+  clients?: number;
+  keys?: number;
+  /** Where lines go (default stdout). */
+  log?: (line: string) => void;
+  /** Stop at the first failing run (default true). */
+  stopOnFailure?: boolean;
+  /** Print every run's fault timeline, not only a failing one's. */
+  verbose?: boolean;
+}
+
+export interface RunReport {
+  run: number;
+  seed: number;
+  verdict: Verdict;
+  faults: Partial<Record<FaultKind | "skipped", number>>;
+  ops: { total: number; read: number; write: number; cas: number; unknown: number };
+  wallMs: number;
+  timeline: string[];
+}
+
+class Run {
+  readonly kvs: Kv[] = [];
+  readonly proxies: FaultProxy[][] = []; // [kv][member]
+  readonly history: NemesisOp[] = [];
+  readonly timeline: string[] = [];
+  readonly faults: Partial<Record<FaultKind | "skipped", number>> = {};
+  readonly prefix: string;
+  readonly t0 = performance.now();
+  cluster: EtcdCluster | undefined;
+  leaderHint = -1;
+  etcdLeader = -1;
+  memberBusy = [false, false, false];
+  linkBusy = new Set<string>();
+  isolated = new Set<number>();
+  slowHeals = new Map<number, () => Promise<void>>();
+  pending = new Set<Promise<void>>();
+  timers = new Set<ReturnType<typeof setTimeout>>();
+  undo: (() => Promise<void> | void)[] = [];
+  running = true;
+  #seq = 0;
+  #cleaned: Promise<void> | undefined;
+
+  constructor(readonly seed: number, readonly opts: Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose">> & { unsafe: string }) {
+    this.prefix = `/nemesis-${process.pid}-${seed.toString(16)}`;
+  }
+
+  at(): string {
+    return `${((performance.now() - this.t0) / 1000).toFixed(2).padStart(6)}s`;
+  }
+  note(line: string): void {
+    this.timeline.push(`${this.at()} ${line}`);
+  }
+
+  async start(): Promise<void> {
+    this.cluster = await startEtcdCluster({ size: 3 });
+    for (let i = 0; i < 3; i++) {
+      this.proxies.push(await Promise.all(this.cluster.members.map((m) => FaultProxy.start(m.clientPort))));
+    }
+    await Promise.all([0, 1, 2].map((i) => this.spawnKv(i)));
+    await this.waitKvLeader(20_000);
+  }
+
+  async spawnKv(index: number): Promise<void> {
+    const id = `kv-${index}`;
+    const script = this.opts.unsafe ? UNSAFE_SERVICE_JS : SERVICE_JS;
+    const child = spawn(process.execPath, [script], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        KV_ID: id,
+        KV_ENDPOINTS: this.proxies[index]!.map((p) => `127.0.0.1:${p.port}`).join(","),
+        KV_PREFIX: this.prefix,
+        KV_TTL_S: "2",
+        KV_ETCD_ELECTION_MS: String(this.cluster!.electionTimeoutMs),
+        KV_CLOCK_FAULTS: "1",
+        LEASE_CORE_UNSAFE: this.opts.unsafe,
+      },
+    });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-400)));
+    const kv: Kv = this.kvs[index] ?? { index, id, child, port: 0, state: "down", busy: false };
+    kv.child = child;
+    this.kvs[index] = kv;
+    child.once("exit", () => {
+      if (kv.child === child) {
+        kv.child = undefined;
+        kv.state = "down";
+      }
+    });
+    const port = await new Promise<number>((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout! });
+      const timer = setTimeout(() => reject(new Error(`${id}: not ready in 20 s`)), 20_000);
+      lines.once("line", (line) => {
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { port: number }).port);
+      });
+      child.once("exit", (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`${id} exited (${code ?? sig}) before it was ready: ${stderr.trim().split("\n").slice(-1)[0] ?? ""}`));
+      });
+    });
+    if (kv.child === child) {
+      kv.port = port;
+      kv.state = "up";
+    }
+  }
+
+  /** Restarts a KV process; a start can fail while etcd is unreachable (the node's first
+   *  calls time out and it exits), so it is retried. */
+  async respawn(index: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.spawnKv(index);
+        return;
+      } catch (err) {
+        if (attempt >= 8 || !this.running) throw err;
+        this.note(`kv-${index} start failed (${(err as Error).message}); retrying`);
+        await sleep(500);
+      }
+    }
+  }
+
+  killKv(kv: Kv): void {
+    const c = kv.child;
+    if (c === undefined) return;
+    if (kv.state === "paused") c.kill("SIGCONT");
+    c.kill("SIGKILL");
+    kv.child = undefined;
+    kv.state = "down";
+  }
+
+  async stopKvGracefully(kv: Kv): Promise<void> {
+    const c = kv.child;
+    if (c === undefined) return;
+    if (kv.state === "paused") c.kill("SIGCONT");
+    const exited = new Promise<void>((r) => c.once("exit", () => r()));
+    c.kill("SIGTERM");
+    await Promise.race([exited, sleep(4000)]);
+    if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    await exited;
+  }
+
+  async http(kv: Kv, path: string, method: "GET" | "POST", timeoutMs: number): Promise<{ status: number; body: Record<string, unknown> } | { error: "refused" | "timeout" | "other" }> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${kv.port}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      if (code === "ECONNREFUSED") return { error: "refused" };
+      if ((err as Error).name === "TimeoutError") return { error: "timeout" };
+      return { error: "other" };
+    }
+  }
+
+  /** The KV processes that say they lead (by their own status). */
+  async kvLeaders(): Promise<number[]> {
+    const out: number[] = [];
+    await Promise.all(
+      this.kvs.map(async (kv) => {
+        if (kv.state !== "up") return;
+        const r = await this.http(kv, "/status", "GET", 300);
+        if ("status" in r && r.body.state === "leader") out.push(kv.index);
+      }),
+    );
+    return out;
+  }
+
+  async waitKvLeader(timeoutMs: number): Promise<number> {
+    const until = performance.now() + timeoutMs;
+    while (performance.now() < until) {
+      const l = await this.kvLeaders();
+      if (l.length > 0) {
+        this.leaderHint = l[0]!;
+        return l[0]!;
+      }
+      await sleep(100);
+    }
+    throw new Error(`no KV leader within ${timeoutMs} ms`);
+  }
+
+  /** Polls who leads (etcd and KV) while the faults run, for "leader" targets. */
+  async poll(): Promise<void> {
+    while (this.running) {
+      const [kv, etcd] = await Promise.all([this.kvLeaders(), this.cluster!.leaderIndex().catch(() => -1)]);
+      if (kv.length === 1) this.leaderHint = kv[0]!;
+      if (etcd >= 0) this.etcdLeader = etcd;
+      await sleep(150);
+    }
+  }
+
+  // ---- clients ----
+
+  async client(c: number, endAt: number, r: () => number): Promise<void> {
+    const last = new Map<string, string | null>();
+    while (performance.now() < endAt) {
+      const key = `k${Math.floor(r() * this.opts.keys)}`;
+      const x = r();
+      const kind: NemesisOp["kind"] = x < 0.5 ? "read" : x < 0.75 ? "write" : "cas";
+      let target = this.leaderHint;
+      if (target < 0 || r() < 0.25 || this.kvs[target]?.state !== "up") target = Math.floor(r() * 3);
+      const kv = this.kvs[target]!;
+      if (kv.state !== "up") {
+        await sleep(20);
+        continue;
+      }
+      const op = await this.op(c, kind, key, kv, last.get(key) ?? null, r() < 0.3);
+      if (op === null) await sleep(15);
+      else if (op.returnAt !== Infinity) last.set(key, op.kind === "cas" && op.ok === false ? (op.found ?? null) : op.value);
+    }
+  }
+
+  async op(client: number, kind: NemesisOp["kind"], key: string, kv: Kv, expected: string | null, linearizable: boolean, timeoutMs = 1000): Promise<NemesisOp | null> {
+    const value = kind === "read" ? null : `c${client}-${++this.#seq}`;
+    const q = `key=${encodeURIComponent(key)}` +
+      (value === null ? (linearizable ? "&consistency=linearizable" : "") : `&value=${encodeURIComponent(value)}`) +
+      (kind === "cas" ? (expected === null ? "&absent=1" : `&expected=${encodeURIComponent(expected)}`) : "");
+    const callAt = performance.now();
+    const res = await this.http(kv, `/kv?${q}`, kind === "read" ? "GET" : "POST", timeoutMs);
+    const returnAt = performance.now();
+    if ("status" in res && res.status === 503) {
+      const i = this.kvs.findIndex((k) => k.id === res.body.leader);
+      if (i >= 0) this.leaderHint = i;
+    } else if ("status" in res && res.status === 200 && this.leaderHint !== kv.index && this.leaderHint >= 0 && r0() < 0.2) {
+      this.leaderHint = kv.index;
+    }
+    const base = { client, key, kind, callAt, by: kv.id };
+    let op: NemesisOp | null = null;
+    if (kind === "read") {
+      if ("status" in res && res.status === 200) op = { ...base, value: (res.body.value as string | null) ?? null, returnAt };
+    } else if ("error" in res && res.error === "refused") {
+      op = null; // never reached the service: no effect
+    } else if ("status" in res && res.status === 503) {
+      op = null; // not leader, or the fence failed: not applied
+    } else if ("status" in res && res.status === 200) {
+      if (kind === "write") op = { ...base, value, returnAt };
+      else if (res.body.ok === true) op = { ...base, value, expected, ok: true, returnAt };
+      else op = { ...base, value, expected, ok: false, found: (res.body.value as string | null) ?? null, returnAt };
+    } else {
+      // A 500 or no answer: it may have applied, at any time after its call.
+      op = { ...base, value, ...(kind === "cas" ? { expected } : {}), returnAt: Infinity };
+    }
+    if (op !== null) this.history.push(op);
+    return op;
+  }
+
+  // ---- faults ----
+
+  count(kind: FaultKind | "skipped"): void {
+    this.faults[kind] = (this.faults[kind] ?? 0) + 1;
+  }
+
+  kvOf(t: Target | undefined): Kv | undefined {
+    const i = t === "leader" ? this.leaderHint : t;
+    const kv = i === undefined || i < 0 ? undefined : this.kvs[i];
+    return kv !== undefined && kv.state === "up" && !kv.busy ? kv : undefined;
+  }
+  memberOf(t: Target | undefined): number | undefined {
+    const i = t === "leader" ? this.etcdLeader : t;
+    return i === undefined || i < 0 || this.memberBusy[i] ? undefined : i;
+  }
+
+  later(ms: number, fn: () => Promise<void> | void): void {
+    const p = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        Promise.resolve()
+          .then(fn)
+          .catch((err: unknown) => this.note(`error: ${(err as Error).message}`))
+          .finally(resolve);
+      }, ms);
+      this.timers.add(timer);
+      // A run that ends first resolves it through heal (the undo list).
+      this.undo.push(() => {
+        if (this.timers.delete(timer)) {
+          clearTimeout(timer);
+          return Promise.resolve().then(fn).catch(() => undefined).finally(resolve);
+        }
+        return undefined;
+      });
+    });
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  setLink(kv: number, member: number, direction: ProxyDirection, fault: LinkFault, durMs: number, what: string): boolean {
+    const id = `${kv}/${member}/${direction}`;
+    if (this.linkBusy.has(id)) return false;
+    this.linkBusy.add(id);
+    this.proxies[kv]![member]!.set(direction, fault);
+    this.later(durMs, () => {
+      this.proxies[kv]![member]!.set(direction, { kind: "pass" });
+      this.linkBusy.delete(id);
+      this.note(`end ${what}`);
+    });
+    return true;
+  }
+
+  async clockFault(kv: Kv, kind: ClockFaultKind, ms: number): Promise<void> {
+    const r = await this.http(kv, `/clock?fault=${kind}&ms=${ms}`, "POST", ms + 3000);
+    if (!("status" in r) || r.status !== 200) throw new Error(`clock ${kind} on ${kv.id}: ${"status" in r ? JSON.stringify(r.body) : r.error}`);
+  }
+
+  async apply(f: PlannedFault): Promise<void> {
+    const c = this.cluster!;
+    const skip = (why: string) => {
+      this.count("skipped");
+      this.note(`skip ${f.kind}: ${why}`);
+    };
+    const dur = f.durMs;
+    switch (f.kind) {
+      case "kv-pause": {
+        const kv = this.kvOf(f.kv);
+        if (kv === undefined) return skip("target busy or down");
+        kv.busy = true;
+        kv.child!.kill("SIGSTOP");
+        kv.state = "paused";
+        this.note(`kv-pause ${kv.id} for ${dur} ms`);
+        this.later(dur, () => {
+          if (kv.state === "paused") {
+            kv.child?.kill("SIGCONT");
+            kv.state = "up";
+          }
+          kv.busy = false;
+          this.note(`end kv-pause ${kv.id}`);
+        });
+        break;
+      }
+      case "kv-kill": case "kv-restart": {
+        const kv = this.kvOf(f.kv);
+        if (kv === undefined) return skip("target busy or down");
+        kv.busy = true;
+        this.note(`${f.kind} ${kv.id}${f.kind === "kv-kill" ? ` (-9), back in ${dur} ms` : " (SIGTERM: close() with requests in flight)"}`);
+        if (f.kind === "kv-kill") this.killKv(kv);
+        else await this.stopKvGracefully(kv);
+        this.later(f.kind === "kv-kill" ? dur : 0, async () => {
+          await this.respawn(kv.index);
+          kv.busy = false;
+          this.note(`${kv.id} restarted`);
+        });
+        break;
+      }
+      case "resign": {
+        const kv = this.kvOf(f.kv);
+        if (kv === undefined) return skip("no leader known");
+        this.note(`resign ${kv.id}`);
+        const r = await this.http(kv, "/resign", "POST", 5000);
+        if (!("status" in r) || r.body.resigned !== true) this.note(`resign ${kv.id}: not leading`);
+        break;
+      }
+      case "etcd-kill": case "etcd-pause": case "etcd-isolate": {
+        const m = this.memberOf(f.member);
+        if (m === undefined) return skip("member busy or unknown");
+        if (f.kind === "etcd-isolate" && !canIsolate()) return skip("isolation needs root and iptables");
+        this.memberBusy[m] = true;
+        this.note(`${f.kind} m${m} for ${dur} ms`);
+        if (f.kind === "etcd-kill") c.kill(m);
+        else if (f.kind === "etcd-pause") c.pause(m);
+        else {
+          c.isolate(m);
+          this.isolated.add(m);
+        }
+        this.later(dur, () => {
+          if (f.kind === "etcd-kill") c.restart(m);
+          else if (f.kind === "etcd-pause") c.resume(m);
+          else {
+            this.isolated.delete(m);
+            c.heal(); // heals every isolation: put the others back
+            for (const o of this.isolated) c.isolate(o);
+          }
+          this.memberBusy[m] = false;
+          this.note(`end ${f.kind} m${m}`);
+        });
+        break;
+      }
+      case "slow-disk": {
+        const m = this.memberOf(f.member);
+        if (m === undefined) return skip("member busy or unknown");
+        const slow = (c as unknown as { slowDisk?: (i: number, delayMs: number) => Promise<() => Promise<void>> }).slowDisk;
+        if (typeof slow !== "function") return skip("EtcdCluster.slowDisk is not available");
+        this.memberBusy[m] = true;
+        this.note(`slow-disk m${m}: fdatasync +${f.ms} ms for ${dur} ms`);
+        let heal: () => Promise<void>;
+        try {
+          heal = await slow.call(c, m, f.ms!);
+        } catch (err) {
+          this.memberBusy[m] = false;
+          return skip(`slowDisk: ${(err as Error).message}`);
+        }
+        this.slowHeals.set(m, heal);
+        this.later(dur, async () => {
+          this.slowHeals.delete(m);
+          await heal();
+          this.memberBusy[m] = false;
+          this.note(`end slow-disk m${m}`);
+        });
+        break;
+      }
+      case "link": {
+        const kv = this.kvOf(f.kv);
+        const i = kv?.index ?? (typeof f.kv === "number" ? f.kv : -1);
+        if (i < 0) return skip("no leader known");
+        const what = `link kv-${i}→m${f.member} ${f.direction} ${f.link!.kind}${f.link!.kind === "delay" ? ` ${f.link!.delayMs} ms` : ""}`;
+        if (!this.setLink(i, f.member!, f.direction!, f.link!, dur, what)) return skip("link busy");
+        this.note(`${what} for ${dur} ms`);
+        break;
+      }
+      case "clock": {
+        const kv = this.kvOf(f.kv);
+        if (kv === undefined) return skip("target busy or down");
+        this.note(`clock ${f.clock} ${f.ms} ms on ${kv.id}`);
+        await this.clockFault(kv, f.clock!, f.ms!);
+        break;
+      }
+      case "lagging-failover": {
+        // Finding 1's shape: a follower whose link to one member answers late (its watch, if
+        // there, lags past the catch-up wait; a campaign answered there is lost to the deadline),
+        // the other follower paused, and the leader resigning by a graceful stop.
+        const a = this.kvOf("leader");
+        const followers = this.kvs.filter((k) => k !== a && k.state === "up" && !k.busy);
+        if (a === undefined || followers.length < 2) return skip("needs a leader and two idle followers");
+        const [b, c2] = followers[0]!.index === (f.member! % 2) ? [followers[0]!, followers[1]!] : [followers[1]!, followers[0]!];
+        const what = `link kv-${b.index}→m${f.member} down delay ${f.ms} ms`;
+        if (!this.setLink(b.index, f.member!, "down", { kind: "delay", delayMs: f.ms! }, dur, what)) return skip("link busy");
+        this.note(`lagging-failover: ${what}; pause ${c2.id}; stop leader ${a.id} gracefully; for ${dur} ms`);
+        c2.busy = a.busy = true;
+        c2.child!.kill("SIGSTOP");
+        c2.state = "paused";
+        await sleep(300);
+        await this.stopKvGracefully(a);
+        this.later(dur, async () => {
+          if (c2.state === "paused") {
+            c2.child?.kill("SIGCONT");
+            c2.state = "up";
+          }
+          c2.busy = false;
+          await this.respawn(a.index);
+          a.busy = false;
+          this.note(`end lagging-failover (${a.id} back, ${c2.id} resumed)`);
+        });
+        break;
+      }
+      case "lagging-close": {
+        // Finding 3's shape: the leader's answers from two members come late (its watch lags, its
+        // keepalives fail, another node may take over and write), linearizable reads wait on
+        // the lagging watch, and the process is stopped gracefully (close() with them in flight).
+        const a = this.kvOf("leader");
+        if (a === undefined) return skip("no leader known");
+        const m2 = (f.member! + 1) % 3;
+        const ok1 = this.setLink(a.index, f.member!, "down", { kind: "delay", delayMs: f.ms! }, dur, `link kv-${a.index}→m${f.member} down delay`);
+        const ok2 = ok1 && this.setLink(a.index, m2, "down", { kind: "delay", delayMs: f.ms! }, dur, `link kv-${a.index}→m${m2} down delay`);
+        if (!ok1 || !ok2) return skip("link busy");
+        a.busy = true;
+        this.note(`lagging-close: kv-${a.index}→m${f.member},m${m2} down delay ${f.ms} ms; graceful stop of ${a.id} in ${f.ms! - 300} ms`);
+        this.later(f.ms! - 300, async () => {
+          await this.stopKvGracefully(a);
+          this.note(`${a.id} stopped (lagging-close)`);
+          this.later(Math.max(0, dur - f.ms!), async () => {
+            await this.respawn(a.index);
+            a.busy = false;
+            this.note(`${a.id} restarted`);
+          });
+        });
+        break;
+      }
+      case "clock-step-cut": {
+        // Finding 4's shape: a leader holding a fresh ack steps its clock back, then cannot reach
+        // etcd (its requests stall) while its etcd lease runs out and another node takes over.
+        const a = this.kvOf("leader");
+        if (a === undefined) return skip("no leader known");
+        for (let m = 0; m < 3; m++) if (this.linkBusy.has(`${a.index}/${m}/up`)) return skip("link busy");
+        this.note(`clock-step-cut: ${a.id} clock step-back ${f.ms} ms, its requests to every member stalled for ${dur} ms`);
+        await this.clockFault(a, "step-back", f.ms!);
+        for (let m = 0; m < 3; m++) this.setLink(a.index, m, "up", { kind: "stall" }, dur, `link kv-${a.index}→m${m} up stall`);
+        break;
+      }
+    }
+    this.count(f.kind);
+  }
+
+  /** Lifts every fault now: links, processes, members, isolation, slow disks. */
+  async heal(): Promise<void> {
+    // Ending a fault may schedule another step (a restart): run until none is left.
+    while (this.undo.length > 0) for (const u of this.undo.splice(0)) await u();
+    await Promise.race([Promise.all([...this.pending]), sleep(25_000)]);
+    for (const row of this.proxies) for (const p of row) p.heal();
+    this.linkBusy.clear();
+    const c = this.cluster!;
+    c.heal();
+    this.isolated.clear();
+    for (const [m, h] of this.slowHeals) {
+      await h().catch(() => undefined);
+      this.slowHeals.delete(m);
+    }
+    c.members.forEach((m, i) => {
+      if (m.paused) c.resume(i);
+      if (m.process === undefined) c.restart(i);
+      this.memberBusy[i] = false;
+    });
+    for (const kv of this.kvs) {
+      if (kv.state === "paused") {
+        kv.child?.kill("SIGCONT");
+        kv.state = "up";
+      }
+      if (kv.state === "down" && kv.child === undefined) await this.respawn(kv.index).catch((err: unknown) => this.note(`restart ${kv.id}: ${(err as Error).message}`));
+      kv.busy = false;
+    }
+  }
+
+  /** Stops everything this run started. Idempotent. */
+  cleanup(): Promise<void> {
+    this.#cleaned ??= (async () => {
+      this.running = false;
+      for (const t of this.timers) clearTimeout(t);
+      this.timers.clear();
+      for (const h of this.slowHeals.values()) await h().catch(() => undefined);
+      this.slowHeals.clear();
+      await Promise.all(this.kvs.map(async (kv) => {
+        const ch = kv.child;
+        if (ch === undefined || ch.exitCode !== null || ch.signalCode !== null) return;
+        const exited = new Promise<void>((r) => ch.once("exit", () => r()));
+        ch.kill("SIGCONT");
+        ch.kill("SIGKILL");
+        await Promise.race([exited, sleep(3000)]);
+      }));
+      for (const row of this.proxies) for (const p of row) await p.close();
+      await this.cluster?.stop();
+    })();
+    return this.#cleaned;
+  }
+}
+
+// A tie-break coin for the client's leader hint, outside the seeded draws (it follows answers).
+const r0 = Math.random;
+
+async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose">> & { unsafe: string }): Promise<RunReport> {
+  const started = performance.now();
+  const r = new Run(seed, opts);
+  const cleanup = () => r.cleanup();
+  live.add(cleanup);
+  try {
+    await r.start();
+    const schedule = planSchedule(seed, opts.durationS);
+    const clientRng = rng(seed ^ 0x5bd1e995);
+    const phaseStart = performance.now();
+    const endAt = phaseStart + opts.durationS * 1000;
+    const poller = r.poll();
+    const clients = Array.from({ length: opts.clients }, (_, c) => r.client(c, endAt, rng(Math.floor(clientRng() * 2 ** 32))));
+    for (const f of schedule) {
+      const wait = phaseStart + f.atMs - performance.now();
+      if (wait > 0) await sleep(wait);
+      await r.apply(f).catch((err: unknown) => r.note(`error in ${f.kind}: ${(err as Error).message}`));
+    }
+    await Promise.all(clients);
+    r.note("heal");
+    await r.heal();
+    r.running = false;
+    await poller;
+    // Recovery: an etcd leader and a KV leader, then every key written (progress) and read.
+    await r.cluster!.waitForLeader(20_000);
+    const leader = await r.waitKvLeader(30_000);
+    r.note(`recovered: kv-${leader} leads`);
+    const finals = new Map<string, NemesisOp>();
+    const stuck: string[] = [];
+    for (let k = 0; k < opts.keys; k++) {
+      const key = `k${k}`;
+      const until = performance.now() + 20_000;
+      let wrote = false;
+      while (!wrote && performance.now() < until) {
+        const op = await r.op(1000, "write", key, r.kvs[r.leaderHint]!, null, false, 3000);
+        wrote = op !== null && op.returnAt !== Infinity;
+        if (!wrote) await sleep(100);
+      }
+      if (!wrote) stuck.push(key);
+      while (performance.now() < until) {
+        const op = await r.op(1001, "read", key, r.kvs[r.leaderHint]!, null, true, 3000);
+        if (op !== null) {
+          finals.set(key, op);
+          break;
+        }
+        await sleep(100);
+      }
+    }
+    let verdict: Verdict;
+    const lost = lostWrites(r.history, finals);
+    if (stuck.length > 0) verdict = { ok: false, why: `no progress after healing: no write to ${stuck.join(", ")} succeeded within 20 s` };
+    else if (finals.size < opts.keys) verdict = { ok: false, why: "no progress after healing: final reads failed" };
+    else verdict = checkHistory(r.history);
+    if (verdict.ok === true && lost.length > 0) verdict = { ok: false, why: `acknowledged write lost: ${lost.join("; ")}` };
+    const ops = { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0 };
+    for (const op of r.history) {
+      ops[op.kind]++;
+      if (op.returnAt === Infinity) ops.unknown++;
+    }
+    return { run, seed, verdict, faults: r.faults, ops, wallMs: performance.now() - started, timeline: r.timeline };
+  } catch (err) {
+    return { run, seed, verdict: { ok: "unknown", why: `run aborted: ${(err as Error).message}` }, faults: r.faults, ops: { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0 }, wallMs: performance.now() - started, timeline: r.timeline };
+  } finally {
+    await r.cleanup();
+    live.delete(cleanup);
+  }
+}
+
+function formatOp(op: RegisterOp, t0: number): string {
+  const ret = op.returnAt === Infinity ? "    ?    " : `${(op.returnAt - t0).toFixed(1).padStart(9)}`;
+  return `  client ${String(op.client).padStart(4)}  ${op.kind.padEnd(5)} ${JSON.stringify(op.value).padEnd(14)} [${(op.callAt - t0).toFixed(1).padStart(9)}, ${ret}] ms`;
+}
+
+/** Runs the batch; resolves with every run's report (stops at the first failing run by default). */
+export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: boolean; reports: RunReport[]; seed: number }> {
+  installSignalHandlers();
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const seed = (options.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
+  const runs = options.runs ?? 1;
+  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 3, unsafe: options.unsafe ?? "" };
+  const script = opts.unsafe ? UNSAFE_SERVICE_JS : SERVICE_JS;
+  if (!existsSync(script)) throw new Error(`${script} is missing: run node scripts/build.mjs first`);
+  log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}`);
+  const reports: RunReport[] = [];
+  let ok = true;
+  for (let i = 0; i < runs; i++) {
+    const s = runSeed(seed, i);
+    const rep = await oneRun(i, s, opts);
+    reports.push(rep);
+    const faults = Object.entries(rep.faults).map(([k, n]) => `${k} ${n}`).join(", ");
+    const v = rep.verdict.ok === true ? "ok" : rep.verdict.ok === false ? "VIOLATION" : "UNKNOWN";
+    log(`run ${i + 1}/${runs} seed ${s}: ${v} in ${(rep.wallMs / 1000).toFixed(1)} s; ${rep.ops.total} ops (read ${rep.ops.read}, write ${rep.ops.write}, cas ${rep.ops.cas}, unknown ${rep.ops.unknown}); faults: ${faults || "none"}`);
+    if (rep.verdict.ok === true && options.verbose) for (const line of rep.timeline) log(`    ${line}`);
+    if (rep.verdict.ok !== true) {
+      ok = false;
+      log(`  ${rep.verdict.why}`);
+      log(`  replay: npm run nemesis -- --seed ${s} --runs 1 --duration-s ${opts.durationS}${opts.unsafe ? ` --unsafe ${opts.unsafe}` : ""}`);
+      log("  fault timeline:");
+      for (const line of rep.timeline) log(`    ${line}`);
+      if (rep.verdict.ok === false && rep.verdict.minimal !== undefined) {
+        const t0 = Math.min(...rep.verdict.minimal.map((o) => o.callAt));
+        log(`  minimal failing history of key ${rep.verdict.key} (ms from its first call${t0 > 0 ? "" : ""}):`);
+        for (const op of rep.verdict.minimal) log(formatOp(op, t0));
+      }
+      if (options.stopOnFailure ?? true) break;
+    }
+  }
+  return { ok, reports, seed };
+}
+
+/** The CLI: `--runs N --seed S --duration-s D --unsafe names --clients C --keys K`. */
+export async function main(argv: string[]): Promise<number> {
+  const args = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
+    const [k, v] = a.includes("=") ? [a.slice(2, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : a === "--verbose" ? ["verbose", ""] : [a.slice(2), argv[++i] ?? ""];
+    args.set(k, v);
+  }
+  const num = (name: string, lo: number, hi: number): number | undefined => {
+    if (!args.has(name)) return undefined;
+    const n = Number(args.get(name));
+    if (!Number.isInteger(n) || n < lo || n > hi) throw new Error(`--${name} must be an integer in [${lo}, ${hi}], got ${args.get(name)}`);
+    return n;
+  };
+  const verbose = args.has("verbose");
+  for (const k of args.keys()) if (!["runs", "seed", "duration-s", "unsafe", "clients", "keys", "verbose"].includes(k)) throw new Error(`unknown option --${k}`);
+  const result = await runNemesis({
+    runs: num("runs", 1, 100_000),
+    seed: num("seed", 0, 2 ** 32 - 1),
+    durationS: num("duration-s", 3, 3600),
+    clients: num("clients", 1, 100),
+    keys: num("keys", 1, 1000),
+    unsafe: args.get("unsafe"),
+    verbose,
+  });
+  const totals: Record<string, number> = {};
+  let ops = 0;
+  for (const rep of result.reports) {
+    ops += rep.ops.total;
+    for (const [k, n] of Object.entries(rep.faults)) totals[k] = (totals[k] ?? 0) + n;
+  }
+  const wall = result.reports.reduce((s, r) => s + r.wallMs, 0) / 1000;
+  process.stdout.write(`nemesis: ${result.ok ? "PASS" : "FAIL"}: ${result.reports.length} run(s), ${wall.toFixed(0)} s, ${ops} ops checked; faults: ${Object.entries(totals).map(([k, n]) => `${k} ${n}`).join(", ")}; seed ${result.seed}\n`);
+  return result.ok ? 0 : 1;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`nemesis: ${(err as Error).message}\n`);
+      process.exit(2);
+    },
+  );
+}
