@@ -151,6 +151,8 @@ export interface NemesisOp {
   callAt: number;
   returnAt: number;
   by: string;
+  /** read: where the service answered from (`local` under its lease, or `etcd`). */
+  served?: "local" | "etcd";
 }
 
 /**
@@ -160,10 +162,10 @@ export interface NemesisOp {
  * history admits every order the atomic one does, so it never reports a false violation (it may
  * miss a cas-only one: the issue's cas-aware checker, when merged, takes the history as is).
  */
-export function toRegisterHistory(history: readonly NemesisOp[]): RegisterOp[] {
-  const out: RegisterOp[] = [];
+export function toRegisterHistory(history: readonly NemesisOp[]): (RegisterOp & { from: NemesisOp })[] {
+  const out: (RegisterOp & { from: NemesisOp })[] = [];
   for (const op of history) {
-    const base = { client: op.client, key: op.key, callAt: op.callAt, returnAt: op.returnAt };
+    const base = { client: op.client, key: op.key, callAt: op.callAt, returnAt: op.returnAt, from: op };
     if (op.kind === "read") out.push({ ...base, kind: "read", value: op.value });
     else if (op.kind === "write") out.push({ ...base, kind: "write", value: op.value });
     else if (op.ok === true) out.push({ ...base, kind: "read", value: op.expected ?? null }, { ...base, kind: "write", value: op.value });
@@ -256,6 +258,10 @@ export interface RunReport {
   ops: { total: number; read: number; write: number; cas: number; unknown: number };
   wallMs: number;
   timeline: string[];
+  /** The run's etcd data dir (removed at its end). */
+  dataDir: string | undefined;
+  /** The instant (performance.now(), ms) the timeline and the printed history count from. */
+  t0Ms: number;
 }
 
 class Run {
@@ -317,7 +323,7 @@ class Run {
       },
     });
     let stderr = "";
-    child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-400)));
+    child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     const kv: Kv = this.kvs[index] ?? { index, id, child, port: 0, state: "down", busy: false };
     kv.child = child;
     this.kvs[index] = kv;
@@ -336,7 +342,8 @@ class Run {
       });
       child.once("exit", (code, sig) => {
         clearTimeout(timer);
-        reject(new Error(`${id} exited (${code ?? sig}) before it was ready: ${stderr.trim().split("\n").slice(-1)[0] ?? ""}`));
+        const why = stderr.split("\n").find((l) => /Error|error:/.test(l)) ?? stderr.trim().split("\n").slice(-1)[0] ?? "";
+        reject(new Error(`${id} exited (${code ?? sig}) before it was ready: ${why.trim()}`));
       });
     });
     if (kv.child === child) {
@@ -466,7 +473,7 @@ class Run {
     const base = { client, key, kind, callAt, by: kv.id };
     let op: NemesisOp | null = null;
     if (kind === "read") {
-      if ("status" in res && res.status === 200) op = { ...base, value: (res.body.value as string | null) ?? null, returnAt };
+      if ("status" in res && res.status === 200) op = { ...base, value: (res.body.value as string | null) ?? null, returnAt, served: res.body.served as "local" | "etcd" };
     } else if ("error" in res && res.error === "refused") {
       op = null; // never reached the service: no effect
     } else if ("status" in res && res.status === 503) {
@@ -831,18 +838,20 @@ async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOpti
       ops[op.kind]++;
       if (op.returnAt === Infinity) ops.unknown++;
     }
-    return { run, seed, verdict, faults: r.faults, ops, wallMs: performance.now() - started, timeline: r.timeline };
+    return { run, seed, verdict, faults: r.faults, ops, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0 };
   } catch (err) {
-    return { run, seed, verdict: { ok: "unknown", why: `run aborted: ${(err as Error).message}` }, faults: r.faults, ops: { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0 }, wallMs: performance.now() - started, timeline: r.timeline };
+    return { run, seed, verdict: { ok: "unknown", why: `run aborted: ${(err as Error).message}` }, faults: r.faults, ops: { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0 }, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0 };
   } finally {
     await r.cleanup();
     live.delete(cleanup);
   }
 }
 
-function formatOp(op: RegisterOp, t0: number): string {
-  const ret = op.returnAt === Infinity ? "    ?    " : `${(op.returnAt - t0).toFixed(1).padStart(9)}`;
-  return `  client ${String(op.client).padStart(4)}  ${op.kind.padEnd(5)} ${JSON.stringify(op.value).padEnd(14)} [${(op.callAt - t0).toFixed(1).padStart(9)}, ${ret}] ms`;
+function formatOp(op: RegisterOp & { from?: NemesisOp }, t0: number): string {
+  const s = (ms: number) => ((ms - t0) / 1000).toFixed(3).padStart(8);
+  const from = op.from;
+  const what = from === undefined ? op.kind : from.kind === "cas" ? `cas(${JSON.stringify(from.expected ?? null)}→${JSON.stringify(from.value)}) ${from.ok === undefined ? "unknown" : from.ok ? "applied" : `failed, found ${JSON.stringify(from.found ?? null)}`}, as ${op.kind}` : from.kind === "read" ? `read (${from.served ?? "?"})` : from.returnAt === Infinity ? "write (unknown)" : "write";
+  return `    client ${String(op.client).padStart(4)} via ${from?.by ?? "?"}  [${s(op.callAt)}s, ${op.returnAt === Infinity ? "       ?" : s(op.returnAt)}s]  ${what.padEnd(18)} ${JSON.stringify(op.value)}`;
 }
 
 /** Runs the batch; resolves with every run's report (stops at the first failing run by default). */
@@ -872,9 +881,8 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
       log("  fault timeline:");
       for (const line of rep.timeline) log(`    ${line}`);
       if (rep.verdict.ok === false && rep.verdict.minimal !== undefined) {
-        const t0 = Math.min(...rep.verdict.minimal.map((o) => o.callAt));
-        log(`  minimal failing history of key ${rep.verdict.key} (ms from its first call${t0 > 0 ? "" : ""}):`);
-        for (const op of rep.verdict.minimal) log(formatOp(op, t0));
+        log(`  minimal failing history of key ${rep.verdict.key} (times as in the timeline):`);
+        for (const op of rep.verdict.minimal) log(formatOp(op, rep.t0Ms));
       }
       if (options.stopOnFailure ?? true) break;
     }
