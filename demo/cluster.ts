@@ -10,10 +10,17 @@
  * uid it runs as: `-m owner --uid-owner`, iptables-extensions(8)). Client traffic is untouched,
  * so an isolated old leader keeps answering clients (etcd-io/etcd #15247). Isolation needs root
  * and iptables; `canIsolate()` says whether this host has both.
+ *
+ * A slow disk (`slowDisk`) is strace's syscall fault injection on the running member: every
+ * fdatasync/fsync/sync_file_range it enters is held for a fixed delay (strace(1), "-e inject",
+ * `delay_enter`). etcd 3.4 syncs its WAL with fdatasync (wal.sync → fileutil.Fdatasync) inside
+ * the raft loop, so the member's raft stalls (no heartbeats, no applies) while its other
+ * goroutines (gRPC, the lessor) run on: the stuck leader of etcd-io/etcd #15247 and #12528.
+ * Needs root (or ptrace rights over the member) and strace; `canSlowDisk()` says whether both.
  * @module
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -84,6 +91,19 @@ export function canIsolate(): boolean {
   return process.getuid?.() === 0 && spawnSync("iptables", ["-w", "-S", "OUTPUT"], { stdio: "ignore" }).status === 0;
 }
 
+/** Whether `slowDisk` works here (strace installed and allowed to attach: root). */
+export function canSlowDisk(): boolean {
+  return process.getuid?.() === 0 && spawnSync("strace", ["-V"], { stdio: "ignore" }).status === 0;
+}
+
+/** What a slow disk holds: every sync ("all": WAL and bbolt's commits; reads and Status wait
+ *  behind a held bbolt commit), or only the WAL's ("wal": raft stalls, everything else runs). */
+export type SlowDiskScope = "all" | "wal";
+
+/** The syscalls a slow disk delays: etcd's WAL and bbolt use fdatasync on Linux; fsync and
+ *  sync_file_range are included so an etcd build that uses them is slowed too. */
+const SYNC_SYSCALLS = "fdatasync,fsync,sync_file_range";
+
 export class EtcdCluster {
   readonly dir: string;
   readonly token: string;
@@ -95,6 +115,8 @@ export class EtcdCluster {
   readonly #chain: string;
   #chainMade = false;
   #stopped = false;
+  /** The strace processes holding a member's disk syncs (slowDisk), per member index. */
+  readonly #slow = new Map<number, ChildProcess>();
 
   /** @internal Use `startEtcdCluster`. */
   constructor(bin: string, options: EtcdClusterOptions) {
@@ -271,10 +293,66 @@ export class EtcdCluster {
     for (const m of this.members) m.isolated = false;
   }
 
+  /**
+   * Makes member i's disk slow (scope "all") or only its raft log (scope "wal"): strace attaches to every thread of the running member
+   * (`-f -p`) and holds each fdatasync/fsync/sync_file_range it enters for `delayMs`
+   * (`-e inject=...:delay_enter=<delay>ms`, strace(1) "Tampering"). Resolves once strace has
+   * attached; returns `heal`, which detaches strace (SIGINT: it lets the tracees go, strace(1)
+   * `-p`) and resolves once it has exited. stop() heals every slow disk. One slow disk per
+   * member at a time (a second call replaces the first). Every other syscall also stops for
+   * ptrace (seccomp-bpf filtering does not apply to `-p`), a small cost next to the delay.
+   * @throws Error when the member is not running, strace is missing, or it could not attach.
+   */
+  async slowDisk(i: number, delayMs: number, scope: SlowDiskScope = "all"): Promise<() => Promise<void>> {
+    const m = this.members[i];
+    if (m === undefined) throw new RangeError(`no member ${i}`);
+    if (!Number.isFinite(delayMs) || delayMs <= 0) throw new RangeError(`delayMs must be > 0, got ${delayMs}`);
+    if (scope !== "all" && scope !== "wal") throw new RangeError(`scope must be "all" or "wal", got ${String(scope)}`);
+    const pid = m.process?.pid;
+    if (pid === undefined || m.process?.exitCode !== null) throw new Error(`member ${m.name} is not running`);
+    await this.#healSlowDisk(i);
+    // "wal": only syscalls on the WAL segments (strace -P: "trace only system calls accessing
+    // path", fds resolved to their paths), so bbolt's commits, and the reads and status calls
+    // that wait on them, run at full speed and only raft stalls.
+    const walDir = join(m.dataDir, "member", "wal");
+    const paths = scope === "wal" && existsSync(walDir) ? readdirSync(walDir).filter((f) => f.endsWith(".wal")).flatMap((f) => ["-P", join(walDir, f)]) : [];
+    if (scope === "wal" && paths.length === 0) throw new Error(`member ${m.name} has no WAL segment yet`);
+    const child = spawn("strace", ["-f", "-qq", "-o", "/dev/null", ...paths, "-p", String(pid), "-e", `trace=${SYNC_SYSCALLS}`, "-e", `inject=${SYNC_SYSCALLS}:delay_enter=${delayMs}ms`], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    this.#slow.set(i, child);
+    // With -qq strace prints nothing on attach; it prints errors (no such process, ptrace
+    // refused). Attached = still running after a short while with nothing on stderr.
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const early = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 300))]);
+    if (early || stderr.length > 0) {
+      this.#slow.delete(i);
+      child.kill("SIGKILL");
+      throw new Error(`strace could not slow ${m.name}'s disk: ${stderr.trim() || "it exited"}`);
+    }
+    let healed: Promise<void> | undefined;
+    return () => (healed ??= this.#slow.get(i) === child ? this.#healSlowDisk(i) : Promise.resolve());
+  }
+
+  async #healSlowDisk(i: number): Promise<void> {
+    const child = this.#slow.get(i);
+    if (child === undefined) return;
+    this.#slow.delete(i);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGINT");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+
   /** Kills every member, removes the iptables chain and the temp dir. Idempotent. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    await Promise.all([...this.#slow.keys()].map((i) => this.#healSlowDisk(i)));
     const exits = this.members.map((m) => {
       const child = m.process;
       if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
