@@ -9,7 +9,7 @@
  *   POST /kv?key=K&value=V&expected=E (or &absent=1: expect no value)
  *                           → compare-and-set: 200 {ok: true, revision} (applied) |
  *                             200 {ok: false, value} (not applied: the value was `value`) |
- *                             503 (not leader: not applied) | 500 {unknown: true}
+ *                             503 (not leader, or its read failed: not applied) | 500 {unknown: true}
  *   GET  /status            → the node's status, its clock, and latency percentiles per kind
  *
  * For the nemesis (demo/nemesis.ts), when KV_CLOCK_FAULTS=1 (the lease clock is then a
@@ -160,8 +160,16 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   return send(res, 405, { error: "method" });
 }
 
-// The service's own etcd client, for compare-and-set and resign (same endpoints as the node).
-const etcd = new Etcd3({ hosts: endpoints });
+// The service's own etcd client, for compare-and-set (same endpoints as the node), with no
+// retries and no circuit breaker, as the engine's: etcd3's default policy retries a failed call,
+// and a txn retried after it applied would answer "not applied" (and a breaker opened by a
+// fault would refuse calls long after it).
+const NOOP_POLICY = {
+  execute: <T>(fn: (context: { signal: AbortSignal }) => T | Promise<T>): Promise<T> => Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
+  onSuccess: () => ({ dispose() {} }),
+  onFailure: () => ({ dispose() {} }),
+};
+const etcd = new Etcd3({ hosts: endpoints, faultHandling: { host: () => NOOP_POLICY as never, global: NOOP_POLICY as never } });
 const leaderKey = Buffer.from(`${prefix}/leader`);
 const metaKey = Buffer.from(`${prefix}/d/`); // the engine's revision marker (every write bumps it)
 const dataKey = (key: string) => Buffer.from(`${prefix}/d/${key}`);
@@ -174,9 +182,10 @@ async function compareAndSet(res: ServerResponse, key: string, expected: string 
   try {
     read = await node0.read(key);
   } catch (err) {
+    // Nothing was written yet: whatever failed, the cas did not apply.
     const e = err as { code?: string; message?: string };
     const notLeader = e.code === "ERR_LEASE_NOT_LEADER" || e.code === "ERR_LEASE_LEADERSHIP_LOST";
-    return send(res, notLeader ? 503 : 500, { error: notLeader ? "not-leader" : "failed", unknown: false, message: e.message });
+    return send(res, 503, { error: notLeader ? "not-leader" : "read-failed", message: e.message, leader: node0.status().leaderId });
   }
   if (read.value !== expected) return send(res, 200, { ok: false, value: read.value, served: read.served });
   const createRevision = node0.status().leaderCreateRevision;

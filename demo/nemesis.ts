@@ -32,8 +32,8 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { checkKvHistory as checkRegisterHistory, type KvOp as RegisterOp } from "../host/linearizability.js";
-import { canIsolate, startEtcdCluster, type EtcdCluster } from "./cluster.js";
+import { checkKvHistory, type KvOp as CheckerOp } from "../host/testing/index.js"; // → lease-core/testing when bundled
+import { canIsolate, canSlowDisk, startEtcdCluster, type EtcdCluster, type SlowDiskScope } from "./cluster.js";
 import type { ClockFaultKind } from "./fault-clock.js";
 import { FaultProxy, type LinkFault, type ProxyDirection } from "./proxy.js";
 
@@ -86,6 +86,8 @@ export interface PlannedFault {
   link?: LinkFault;
   clock?: ClockFaultKind;
   ms?: number;
+  /** slow-disk: every sync of the member, or only its WAL's (raft stalls, gRPC and the lessor run on). */
+  scope?: SlowDiskScope;
 }
 
 /** The run's schedule: a pure function of (seed, duration). */
@@ -109,7 +111,7 @@ export function planSchedule(seed: number, durationS: number): PlannedFault[] {
       case "kv-pause": case "kv-kill": case "kv-restart": f.kv = target(); break;
       case "resign": f.kv = "leader"; break;
       case "etcd-kill": case "etcd-pause": case "etcd-isolate": f.member = target(); break;
-      case "slow-disk": f.member = "leader"; f.ms = int(50, 800); break;
+      case "slow-disk": f.member = "leader"; f.ms = int(50, 800); f.scope = r() < 0.5 ? "wal" : "all"; break;
       case "link": {
         f.kv = target();
         f.member = int(0, 2);
@@ -155,27 +157,30 @@ export interface NemesisOp {
   served?: "local" | "etcd";
 }
 
+/** One operation as lease-core/testing's `checkKvHistory` takes it, with the recorded one it came from. */
+export type CheckedOp = CheckerOp & { from: NemesisOp };
+
 /**
- * The history in the register checker's terms (host/linearizability.ts: reads and writes). A cas
- * that applied becomes a read of `expected` and a write of its value over the same interval; one
- * that did not, a read of what it found; an unknown one, a write of unknown outcome. The split
- * history admits every order the atomic one does, so it never reports a false violation (it may
- * miss a cas-only one: the issue's cas-aware checker, when merged, takes the history as is).
+ * The history as `checkKvHistory` (lease-core/testing) takes it: reads, writes and cas as they
+ * are; a cas that did not apply also says what it found (the service found it at one instant
+ * inside the call: its read, or its txn's), so it adds a read of that value over the same
+ * interval, which admits every order the cas alone does.
  */
-export function toRegisterHistory(history: readonly NemesisOp[]): (RegisterOp & { from: NemesisOp })[] {
-  const out: (RegisterOp & { from: NemesisOp })[] = [];
+export function toCheckerHistory(history: readonly NemesisOp[]): CheckedOp[] {
+  const out: CheckedOp[] = [];
   for (const op of history) {
     const base = { client: op.client, key: op.key, callAt: op.callAt, returnAt: op.returnAt, from: op };
     if (op.kind === "read") out.push({ ...base, kind: "read", value: op.value });
     else if (op.kind === "write") out.push({ ...base, kind: "write", value: op.value });
-    else if (op.ok === true) out.push({ ...base, kind: "read", value: op.expected ?? null }, { ...base, kind: "write", value: op.value });
-    else if (op.ok === false) out.push({ ...base, kind: "read", value: op.found ?? null });
-    else out.push({ ...base, kind: "write", value: op.value, returnAt: Infinity });
+    else {
+      out.push({ ...base, kind: "cas", value: op.value, expected: op.expected ?? null, ...(op.ok === undefined ? {} : { ok: op.ok }) });
+      if (op.ok === false) out.push({ ...base, kind: "read", value: op.found ?? null });
+    }
   }
   return out;
 }
 
-export type Verdict = { ok: true } | { ok: false; why: string; key?: string; minimal?: RegisterOp[] } | { ok: "unknown"; why: string };
+export type Verdict = { ok: true } | { ok: false; why: string; key?: string; minimal?: CheckedOp[] } | { ok: "unknown"; why: string };
 
 /** No acknowledged write lost: each key's final linearizable read must come from a write that
  *  no acknowledged write followed in real time (a write entirely after it would have replaced it). */
@@ -196,7 +201,7 @@ export function lostWrites(history: readonly NemesisOp[], finals: ReadonlyMap<st
 }
 
 export function checkHistory(history: readonly NemesisOp[], maxStates = 2_000_000): Verdict {
-  const r = checkRegisterHistory(toRegisterHistory(history), { maxStates });
+  const r = checkKvHistory(toCheckerHistory(history), { maxStates });
   if (r.ok === true) return { ok: true };
   if (r.ok === "unknown") return { ok: "unknown", why: r.reason };
   return { ok: false, why: "not linearizable", key: r.key, minimal: r.minimal };
@@ -255,13 +260,17 @@ export interface RunReport {
   seed: number;
   verdict: Verdict;
   faults: Partial<Record<FaultKind | "skipped", number>>;
-  ops: { total: number; read: number; write: number; cas: number; unknown: number };
+  ops: { total: number; read: number; write: number; cas: number; unknown: number; timeouts: number };
   wallMs: number;
   timeline: string[];
   /** The run's etcd data dir (removed at its end). */
   dataDir: string | undefined;
   /** The instant (performance.now(), ms) the timeline and the printed history count from. */
   t0Ms: number;
+  /** How long the check took. */
+  checkMs: number;
+  /** The services' 500 answers by message. */
+  errors: Map<string, number>;
 }
 
 class Run {
@@ -283,6 +292,11 @@ class Run {
   timers = new Set<ReturnType<typeof setTimeout>>();
   undo: (() => Promise<void> | void)[] = [];
   running = true;
+  /** Clients whose last call timed out; calls that timed out, in all. */
+  timedOut = new Set<number>();
+  timeouts = 0;
+  /** 500 answers by message (digits folded), for the report. */
+  errors = new Map<string, number>();
   #seq = 0;
   #cleaned: Promise<void> | undefined;
 
@@ -439,6 +453,9 @@ class Run {
 
   async client(c: number, endAt: number, r: () => number): Promise<void> {
     const last = new Map<string, string | null>();
+    // A process that did not answer in time is left alone for a while: piling more calls of
+    // unknown outcome on it adds nothing but search for the checker.
+    const avoidUntil = [0, 0, 0];
     while (performance.now() < endAt) {
       const key = `k${Math.floor(r() * this.opts.keys)}`;
       const x = r();
@@ -446,13 +463,20 @@ class Run {
       let target = this.leaderHint;
       if (target < 0 || r() < 0.25 || this.kvs[target]?.state !== "up") target = Math.floor(r() * 3);
       const kv = this.kvs[target]!;
-      if (kv.state !== "up") {
+      if (kv.state !== "up" || performance.now() < avoidUntil[target]!) {
         await sleep(20);
         continue;
       }
+      this.timedOut.delete(c);
       const op = await this.op(c, kind, key, kv, last.get(key) ?? null, r() < 0.3);
-      if (op === null) await sleep(15);
-      else if (op.returnAt !== Infinity) last.set(key, op.kind === "cas" && op.ok === false ? (op.found ?? null) : op.value);
+      if (this.timedOut.has(c)) {
+        avoidUntil[target] = performance.now() + 1000;
+        await sleep(100);
+      } else if (op === null) await sleep(15);
+      else {
+        if (op.returnAt !== Infinity) last.set(key, op.kind === "cas" && op.ok === false ? (op.found ?? null) : op.value);
+        await sleep(5);
+      }
     }
   }
 
@@ -464,6 +488,14 @@ class Run {
     const callAt = performance.now();
     const res = await this.http(kv, `/kv?${q}`, kind === "read" ? "GET" : "POST", timeoutMs);
     const returnAt = performance.now();
+    if ("status" in res && res.status === 500) {
+      const m = `${kind} ${String(res.body.message ?? res.body.error).replace(/[0-9]+/g, "N").slice(0, 90)}`;
+      this.errors.set(m, (this.errors.get(m) ?? 0) + 1);
+    }
+    if ("error" in res && res.error === "timeout") {
+      this.timedOut.add(client);
+      this.timeouts++;
+    }
     if ("status" in res && res.status === 503) {
       const i = this.kvs.findIndex((k) => k.id === res.body.leader);
       if (i >= 0) this.leaderHint = i;
@@ -622,13 +654,12 @@ class Run {
       case "slow-disk": {
         const m = this.memberOf(f.member);
         if (m === undefined) return skip("member busy or unknown");
-        const slow = (c as unknown as { slowDisk?: (i: number, delayMs: number) => Promise<() => Promise<void>> }).slowDisk;
-        if (typeof slow !== "function") return skip("EtcdCluster.slowDisk is not available");
+        if (!canSlowDisk()) return skip("a slow disk needs root and strace");
         this.memberBusy[m] = true;
-        this.note(`slow-disk m${m}: fdatasync +${f.ms} ms for ${dur} ms`);
+        this.note(`slow-disk m${m} (${f.scope}): syncs +${f.ms} ms for ${dur} ms`);
         let heal: () => Promise<void>;
         try {
-          heal = await slow.call(c, m, f.ms!);
+          heal = await c.slowDisk(m, f.ms!, f.scope);
         } catch (err) {
           this.memberBusy[m] = false;
           return skip(`slowDisk: ${(err as Error).message}`);
@@ -647,7 +678,7 @@ class Run {
         const i = kv?.index ?? (typeof f.kv === "number" ? f.kv : -1);
         if (i < 0) return skip("no leader known");
         const what = `link kv-${i}→m${f.member} ${f.direction} ${f.link!.kind}${f.link!.kind === "delay" ? ` ${f.link!.delayMs} ms` : ""}`;
-        if (!this.setLink(i, f.member!, f.direction!, f.link!, dur, what)) return skip("link busy");
+        if (!this.setLink(i, (f.member as number), f.direction!, f.link!, dur, what)) return skip("link busy");
         this.note(`${what} for ${dur} ms`);
         break;
       }
@@ -665,9 +696,9 @@ class Run {
         const a = this.kvOf("leader");
         const followers = this.kvs.filter((k) => k !== a && k.state === "up" && !k.busy);
         if (a === undefined || followers.length < 2) return skip("needs a leader and two idle followers");
-        const [b, c2] = followers[0]!.index === (f.member! % 2) ? [followers[0]!, followers[1]!] : [followers[1]!, followers[0]!];
+        const [b, c2] = (f.member as number) % 2 === 0 ? [followers[0]!, followers[1]!] : [followers[1]!, followers[0]!];
         const what = `link kv-${b.index}→m${f.member} down delay ${f.ms} ms`;
-        if (!this.setLink(b.index, f.member!, "down", { kind: "delay", delayMs: f.ms! }, dur, what)) return skip("link busy");
+        if (!this.setLink(b.index, (f.member as number), "down", { kind: "delay", delayMs: f.ms! }, dur, what)) return skip("link busy");
         this.note(`lagging-failover: ${what}; pause ${c2.id}; stop leader ${a.id} gracefully; for ${dur} ms`);
         c2.busy = a.busy = true;
         c2.child!.kill("SIGSTOP");
@@ -692,8 +723,8 @@ class Run {
         // the lagging watch, and the process is stopped gracefully (close() with them in flight).
         const a = this.kvOf("leader");
         if (a === undefined) return skip("no leader known");
-        const m2 = (f.member! + 1) % 3;
-        const ok1 = this.setLink(a.index, f.member!, "down", { kind: "delay", delayMs: f.ms! }, dur, `link kv-${a.index}→m${f.member} down delay`);
+        const m2 = ((f.member as number) + 1) % 3;
+        const ok1 = this.setLink(a.index, (f.member as number), "down", { kind: "delay", delayMs: f.ms! }, dur, `link kv-${a.index}→m${f.member} down delay`);
         const ok2 = ok1 && this.setLink(a.index, m2, "down", { kind: "delay", delayMs: f.ms! }, dur, `link kv-${a.index}→m${m2} down delay`);
         if (!ok1 || !ok2) return skip("link busy");
         a.busy = true;
@@ -828,29 +859,34 @@ async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOpti
       }
     }
     let verdict: Verdict;
+    let checkMs = 0;
     const lost = lostWrites(r.history, finals);
     if (stuck.length > 0) verdict = { ok: false, why: `no progress after healing: no write to ${stuck.join(", ")} succeeded within 20 s` };
     else if (finals.size < opts.keys) verdict = { ok: false, why: "no progress after healing: final reads failed" };
-    else verdict = checkHistory(r.history);
+    else {
+      const c0 = performance.now();
+      verdict = checkHistory(r.history);
+      checkMs = performance.now() - c0;
+    }
     if (verdict.ok === true && lost.length > 0) verdict = { ok: false, why: `acknowledged write lost: ${lost.join("; ")}` };
-    const ops = { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0 };
+    const ops = { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0, timeouts: r.timeouts };
     for (const op of r.history) {
       ops[op.kind]++;
       if (op.returnAt === Infinity) ops.unknown++;
     }
-    return { run, seed, verdict, faults: r.faults, ops, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0 };
+    return { run, seed, verdict, faults: r.faults, ops, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0, checkMs, errors: r.errors };
   } catch (err) {
-    return { run, seed, verdict: { ok: "unknown", why: `run aborted: ${(err as Error).message}` }, faults: r.faults, ops: { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0 }, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0 };
+    return { run, seed, verdict: { ok: "unknown", why: `run aborted: ${(err as Error).message}` }, faults: r.faults, ops: { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0, timeouts: r.timeouts }, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0, checkMs: 0, errors: r.errors };
   } finally {
     await r.cleanup();
     live.delete(cleanup);
   }
 }
 
-function formatOp(op: RegisterOp & { from?: NemesisOp }, t0: number): string {
+function formatOp(op: CheckedOp, t0: number): string {
   const s = (ms: number) => ((ms - t0) / 1000).toFixed(3).padStart(8);
   const from = op.from;
-  const what = from === undefined ? op.kind : from.kind === "cas" ? `cas(${JSON.stringify(from.expected ?? null)}→${JSON.stringify(from.value)}) ${from.ok === undefined ? "unknown" : from.ok ? "applied" : `failed, found ${JSON.stringify(from.found ?? null)}`}, as ${op.kind}` : from.kind === "read" ? `read (${from.served ?? "?"})` : from.returnAt === Infinity ? "write (unknown)" : "write";
+  const what = from === undefined ? op.kind : from.kind === "cas" ? `cas(${JSON.stringify(from.expected ?? null)}→${JSON.stringify(from.value)}) ${from.ok === undefined ? "unknown" : from.ok ? "applied" : `failed, found ${JSON.stringify(from.found ?? null)}`}${op.kind === "read" ? " (its read)" : ""}` : from.kind === "read" ? `read (${from.served ?? "?"})` : from.returnAt === Infinity ? "write (unknown)" : "write";
   return `    client ${String(op.client).padStart(4)} via ${from?.by ?? "?"}  [${s(op.callAt)}s, ${op.returnAt === Infinity ? "       ?" : s(op.returnAt)}s]  ${what.padEnd(18)} ${JSON.stringify(op.value)}`;
 }
 
@@ -860,7 +896,7 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const seed = (options.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
   const runs = options.runs ?? 1;
-  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 3, unsafe: options.unsafe ?? "" };
+  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 4, unsafe: options.unsafe ?? "" };
   const script = opts.unsafe ? UNSAFE_SERVICE_JS : SERVICE_JS;
   if (!existsSync(script)) throw new Error(`${script} is missing: run node scripts/build.mjs first`);
   log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}`);
@@ -872,7 +908,8 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
     reports.push(rep);
     const faults = Object.entries(rep.faults).map(([k, n]) => `${k} ${n}`).join(", ");
     const v = rep.verdict.ok === true ? "ok" : rep.verdict.ok === false ? "VIOLATION" : "UNKNOWN";
-    log(`run ${i + 1}/${runs} seed ${s}: ${v} in ${(rep.wallMs / 1000).toFixed(1)} s; ${rep.ops.total} ops (read ${rep.ops.read}, write ${rep.ops.write}, cas ${rep.ops.cas}, unknown ${rep.ops.unknown}); faults: ${faults || "none"}`);
+    log(`run ${i + 1}/${runs} seed ${s}: ${v} in ${(rep.wallMs / 1000).toFixed(1)} s; ${rep.ops.total} ops (read ${rep.ops.read}, write ${rep.ops.write}, cas ${rep.ops.cas}, unknown ${rep.ops.unknown}, timeouts ${rep.ops.timeouts}); check ${(rep.checkMs / 1000).toFixed(1)} s; faults: ${faults || "none"}`);
+    if (options.verbose) for (const [m, n] of [...rep.errors].sort((a, b) => b[1] - a[1]).slice(0, 8)) log(`  500 x${n}: ${m}`);
     if (rep.verdict.ok === true && options.verbose) for (const line of rep.timeline) log(`    ${line}`);
     if (rep.verdict.ok !== true) {
       ok = false;
