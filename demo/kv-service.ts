@@ -75,6 +75,8 @@ const makeNode = () => createEtcdLeaseNode({
 });
 /** The node serving now; /resign replaces it (the old one closed, a new one started). */
 let node = makeNode();
+/** Set while `node` is being closed: new requests are refused (503) without reaching it. */
+let closingNode = false;
 
 /** A ring of the last 4096 latencies (ns) per kind. */
 class Latencies {
@@ -125,6 +127,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   if (url.pathname === "/resign" && req.method === "POST") return send(res, 200, { resigned: await resign() });
   if (url.pathname !== "/kv" || key.length === 0) return send(res, 404, { error: "not-found" });
+  // While the node is being closed (a resign, a shutdown), new requests are refused before they
+  // reach it: nothing is sent, so a refused write is a definite failure, not an unknown one.
+  if (closingNode) return send(res, 503, { error: "not-leader", message: "closing", leader: null });
   if (req.method === "POST" && (url.searchParams.has("expected") || url.searchParams.get("absent") === "1")) {
     return compareAndSet(res, key, url.searchParams.get("absent") === "1" ? null : url.searchParams.get("expected"), url.searchParams.get("value") ?? "");
   }
@@ -230,9 +235,11 @@ async function compareAndSet(res: ServerResponse, key: string, expected: string 
 async function resign(): Promise<boolean> {
   const old = node;
   if (old.status().state !== "leader" || stopping) return false;
+  closingNode = true;
   await old.close();
   if (stopping) return true;
   node = makeNode();
+  closingNode = false;
   await node.start();
   return true;
 }
@@ -249,6 +256,7 @@ let stopping = false;
 async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
+  closingNode = true;
   server.close(); // no new connections
   server.closeIdleConnections();
   // The node closes while the requests in flight are still being answered (a rolling restart):

@@ -28,7 +28,8 @@
  * @module
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -271,6 +272,8 @@ export interface RunReport {
   checkMs: number;
   /** The services' 500 answers by message. */
   errors: Map<string, number>;
+  /** Every recorded operation (for a failing run: written to a file, for a closer look). */
+  history: NemesisOp[];
 }
 
 class Run {
@@ -874,9 +877,9 @@ async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOpti
       ops[op.kind]++;
       if (op.returnAt === Infinity) ops.unknown++;
     }
-    return { run, seed, verdict, faults: r.faults, ops, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0, checkMs, errors: r.errors };
+    return { run, seed, verdict, faults: r.faults, ops, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0, checkMs, errors: r.errors, history: r.history };
   } catch (err) {
-    return { run, seed, verdict: { ok: "unknown", why: `run aborted: ${(err as Error).message}` }, faults: r.faults, ops: { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0, timeouts: r.timeouts }, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0, checkMs: 0, errors: r.errors };
+    return { run, seed, verdict: { ok: "unknown", why: `run aborted: ${(err as Error).message}` }, faults: r.faults, ops: { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0, timeouts: r.timeouts }, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0, checkMs: 0, errors: r.errors, history: r.history };
   } finally {
     await r.cleanup();
     live.delete(cleanup);
@@ -890,6 +893,18 @@ function formatOp(op: CheckedOp, t0: number): string {
   return `    client ${String(op.client).padStart(4)} via ${from?.by ?? "?"}  [${s(op.callAt)}s, ${op.returnAt === Infinity ? "       ?" : s(op.returnAt)}s]  ${what.padEnd(18)} ${JSON.stringify(op.value)}`;
 }
 
+/** A negative control whose switch is misspelt would pass silently: every name must be a switch
+ *  the test build reads (`globalThis.__leaseCoreUnsafe.<NAME>`, scripts/build.mjs). */
+export function checkUnsafeNames(names: string): void {
+  const dir = dirname(UNSAFE_SERVICE_JS);
+  const text = ["kv-service.js", "etcd.js", "node.js"].map((f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "")).join("\n");
+  for (const name of names.split(",")) {
+    if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(name)) throw new Error(`--unsafe: ${JSON.stringify(name)} is not a kebab-case switch name`);
+    const constant = name.toUpperCase().replaceAll("-", "_");
+    if (!text.includes(`__leaseCoreUnsafe.${constant}`)) throw new Error(`--unsafe: no switch ${name} in the test build (build/unsafe/); rebuild, or check the name`);
+  }
+}
+
 /** Runs the batch; resolves with every run's report (stops at the first failing run by default). */
 export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: boolean; reports: RunReport[]; seed: number }> {
   installSignalHandlers();
@@ -899,6 +914,7 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 4, unsafe: options.unsafe ?? "" };
   const script = opts.unsafe ? UNSAFE_SERVICE_JS : SERVICE_JS;
   if (!existsSync(script)) throw new Error(`${script} is missing: run node scripts/build.mjs first`);
+  if (opts.unsafe) checkUnsafeNames(opts.unsafe);
   log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}`);
   const reports: RunReport[] = [];
   let ok = true;
@@ -920,6 +936,11 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
       if (rep.verdict.ok === false && rep.verdict.minimal !== undefined) {
         log(`  minimal failing history of key ${rep.verdict.key} (times as in the timeline):`);
         for (const op of rep.verdict.minimal) log(formatOp(op, rep.t0Ms));
+        const key = rep.verdict.key;
+        const file = join(tmpdir(), `nemesis-${s}-${key}.json`);
+        const ofKey = rep.history.filter((o) => o.key === key).map((o) => ({ ...o, callAt: +((o.callAt - rep.t0Ms) / 1000).toFixed(4), returnAt: o.returnAt === Infinity ? null : +((o.returnAt - rep.t0Ms) / 1000).toFixed(4) }));
+        writeFileSync(file, `${JSON.stringify(ofKey, null, 1)}\n`);
+        log(`  the key's whole history (s, as in the timeline; returnAt null = unknown): ${file}`);
       }
       if (options.stopOnFailure ?? true) break;
     }

@@ -4,7 +4,13 @@
 import { describe, expect, test } from "vitest";
 import { createLeaseCore } from "lease-core";
 import { ClockFaultError, FaultClock, MAX_FREEZE_MS } from "../demo/fault-clock.js";
-import { checkHistory, FAULT_KINDS, lostWrites, planSchedule, runSeed, type NemesisOp } from "../demo/nemesis.js";
+import { checkHistory, checkUnsafeNames, FAULT_KINDS, lostWrites, planSchedule, runSeed, type NemesisOp } from "../demo/nemesis.js";
+
+test("a negative control's switch must exist in the test build, or the run refuses to start", () => {
+  expect(() => checkUnsafeNames("no-such-switch")).toThrow(/no switch no-such-switch/);
+  expect(() => checkUnsafeNames("Retake_Without")).toThrow(/kebab-case/);
+  expect(() => checkUnsafeNames("")).toThrow(/kebab-case/);
+});
 
 describe("the seeded schedule", () => {
   test("a seed gives the same schedule every time; seeds differ; run 0 of a batch is the seed itself", () => {
