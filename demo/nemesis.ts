@@ -232,8 +232,12 @@ let handlersInstalled = false;
 function installSignalHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
+  let cleaning = false;
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.once(sig, () => {
+    // A second Ctrl-C while cleaning up is ignored: exiting then would leave the rest behind.
+    process.on(sig, () => {
+      if (cleaning) return;
+      cleaning = true;
       process.stderr.write(`\nnemesis: ${sig}: cleaning up\n`);
       void Promise.all([...live].map((c) => c().catch(() => undefined))).finally(() => process.exit(130));
     });
@@ -319,7 +323,7 @@ class Run {
     for (let i = 0; i < 3; i++) {
       this.proxies.push(await Promise.all(this.cluster.members.map((m) => FaultProxy.start(m.clientPort))));
     }
-    await Promise.all([0, 1, 2].map((i) => this.spawnKv(i)));
+    await Promise.all([0, 1, 2].map((i) => this.respawn(i)));
     await this.waitKvLeader(20_000);
   }
 
@@ -336,11 +340,17 @@ class Run {
         KV_TTL_S: "2",
         KV_ETCD_ELECTION_MS: String(this.cluster!.electionTimeoutMs),
         KV_CLOCK_FAULTS: "1",
+        KV_LOG_EVENTS: "1",
         LEASE_CORE_UNSAFE: this.opts.unsafe,
       },
     });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    // The node's leadership events go into the timeline (KV_LOG_EVENTS: "<id> <reason> <detail>").
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      const m = /^(kv-\d) (elected|own-key-deleted|own-key-overwritten|key-missing|etcd-lease-expired|fence-failed|term-mismatch|closed)\b(.*)$/.exec(line);
+      if (m !== null) this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 60)}]`);
+    });
     const kv: Kv = this.kvs[index] ?? { index, id, child, port: 0, state: "down", busy: false };
     kv.child = child;
     this.kvs[index] = kv;
@@ -813,13 +823,14 @@ class Run {
 // A tie-break coin for the client's leader hint, outside the seeded draws (it follows answers).
 const r0 = Math.random;
 
-async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose">> & { unsafe: string }): Promise<RunReport> {
+async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose">> & { unsafe: string }, onStarted?: (r: Run) => void): Promise<RunReport> {
   const started = performance.now();
   const r = new Run(seed, opts);
   const cleanup = () => r.cleanup();
   live.add(cleanup);
   try {
     await r.start();
+    onStarted?.(r);
     const schedule = planSchedule(seed, opts.durationS);
     const clientRng = rng(seed ^ 0x5bd1e995);
     const phaseStart = performance.now();
@@ -920,7 +931,10 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   let ok = true;
   for (let i = 0; i < runs; i++) {
     const s = runSeed(seed, i);
-    const rep = await oneRun(i, s, opts);
+    const rep = await oneRun(i, s, opts, options.verbose ? (r) => {
+      const pids = [...r.kvs.map((k) => k.child?.pid), ...r.cluster!.members.map((m) => m.process?.pid)].filter((p) => p !== undefined);
+      log(`run ${i + 1}/${runs} started: etcd data dir ${r.cluster!.dir}, pids ${pids.join(",")}`);
+    } : undefined);
     reports.push(rep);
     const faults = Object.entries(rep.faults).map(([k, n]) => `${k} ${n}`).join(", ");
     const v = rep.verdict.ok === true ? "ok" : rep.verdict.ok === false ? "VIOLATION" : "UNKNOWN";

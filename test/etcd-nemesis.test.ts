@@ -1,11 +1,12 @@
 // CI's bounded nemesis batch (demo/nemesis.ts): 6 runs of 20 s of randomized faults against a
 // real 3-member etcd and 3 KV service processes, from a random seed printed first so that a
 // failure can be replayed with `npm run nemesis -- --seed <run seed> --runs 1`.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { existsSync } from "node:fs";
 import { beforeAll, expect, test } from "vitest";
 import { runNemesis } from "../demo/nemesis.js";
-import { buildDemo } from "./etcd/support.js";
+import { buildDemo, root, sleep } from "./etcd/support.js";
 
 beforeAll(() => buildDemo());
 
@@ -38,3 +39,35 @@ test(`nemesis: ${RUNS} runs of ${DURATION_S} s from a random seed stay lineariza
   expect(ownChildren()).toEqual([]);
   expect(result.reports.filter((r) => r.dataDir === undefined || existsSync(r.dataDir))).toEqual([]);
 }, 420_000);
+
+test("Ctrl-C in the middle of a run leaves nothing behind: no process, no data dir", async () => {
+  const child = spawn(process.execPath, ["build/demo/nemesis.js", "--runs", "1", "--duration-s", "30", "--verbose"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  const started = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the run did not start in 60 s")), 60_000);
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (/started: etcd data dir/.test(line)) {
+        clearTimeout(timer);
+        resolve(line);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`nemesis exited (${code}) before the run started`)));
+  });
+  const dir = /data dir (\S+),/.exec(started)![1]!;
+  const pids = /pids ([\d,]+)/.exec(started)![1]!.split(",").map(Number);
+  expect(pids.length).toBe(6); // 3 KV processes, 3 etcd members
+  expect(existsSync(dir)).toBe(true);
+  await sleep(4000); // faults under way
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  child.kill("SIGINT");
+  expect(await exited).toBe(130);
+  const alive = pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  expect(alive).toEqual([]);
+  expect(existsSync(dir)).toBe(false);
+}, 120_000);
