@@ -26,7 +26,9 @@
  * fenced like the engine's writes on our leader key's create revision and guarded by the key's
  * mod revision not being past the revision the read saw (so nothing, not even a late write of
  * ours, came between); it also bumps the engine's revision marker `<prefix>/d/` as every engine
- * write does. The answer waits until the local state has applied it, as a write's does.
+ * write does. Either answer waits until the local state has applied the txn's revision, and a
+ * cas that found the key changed answers with the local value then, never with etcd's (a value
+ * etcd holds before the leader applied it is not yet visible to any read of the service).
  *
  * Configured by environment (the demo and the tests spawn it): KV_ID, KV_ENDPOINTS (comma
  * separated), KV_PREFIX, KV_PORT (0: any), KV_TTL_S, KV_ETCD_ELECTION_MS, KV_CLOCK_FAULTS, and
@@ -180,6 +182,16 @@ const metaKey = Buffer.from(`${prefix}/d/`); // the engine's revision marker (ev
 const dataKey = (key: string) => Buffer.from(`${prefix}/d/${key}`);
 const deadline = (ms: number) => ({ deadline: new Date(Date.now() + ms) });
 
+/** Whether `n`'s local state reaches `revision` within 2 s (polled: the engine has no public wait). */
+async function appliedBy(n: typeof node, revision: bigint): Promise<boolean> {
+  const until = performance.now() + 2000;
+  while (BigInt(n.status().appliedRevision) < revision) {
+    if (performance.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return true;
+}
+
 async function compareAndSet(res: ServerResponse, key: string, expected: string | null, value: string): Promise<void> {
   const t0 = process.hrtime.bigint();
   const node0 = node; // one node from the read to the answer (a resign replaces `node`)
@@ -215,16 +227,16 @@ async function compareAndSet(res: ServerResponse, key: string, expected: string 
   if (!txn.succeeded) {
     const leader = txn.responses[0]?.response_range.kvs[0];
     if (leader === undefined || BigInt(leader.create_revision) !== createRevision) return send(res, 503, { error: "not-leader", leader: leader?.value.toString() ?? null });
-    const current = txn.responses[1]?.response_range.kvs[0];
-    return send(res, 200, { ok: false, value: current === undefined ? null : current.value.toString(), served: "etcd" });
+    // The key changed after the state our read saw. Answer with the value the LOCAL state has
+    // once it holds the txn's revision, never with etcd's: the engine's order is the order its
+    // local state applies writes in (a write is visible once the leader applied it), and a value
+    // taken from etcd ahead of that would be a view no read of this service can have yet.
+    if (!(await appliedBy(node0, BigInt(txn.header.revision)))) return send(res, 503, { error: "not-applied", message: "not applied; the local state did not catch up within 2 s" });
+    return send(res, 200, { ok: false, value: node0.peek(key), served: "local" });
   }
   // Answer once the local state holds it, as the engine's write does (read-your-writes).
   const revision = BigInt(txn.header.revision);
-  const until = performance.now() + 2000;
-  while (BigInt(node0.status().appliedRevision) < revision) {
-    if (performance.now() > until) return send(res, 500, { error: "failed", unknown: true, message: "applied, but not seen locally within 2 s" });
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  if (!(await appliedBy(node0, revision))) return send(res, 500, { error: "failed", unknown: true, message: "applied, but not seen locally within 2 s" });
   latency.write.add(Number(process.hrtime.bigint() - t0));
   return send(res, 200, { ok: true, revision });
 }

@@ -71,7 +71,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
 ];
 const WEIGHTS: Record<FaultKind, number> = {
   "kv-pause": 3, "kv-kill": 2, "kv-restart": 2, resign: 2, "etcd-kill": 2, "etcd-pause": 2, "etcd-isolate": 2, "slow-disk": 2, link: 6, clock: 4,
-  "lagging-failover": 2, "lagging-close": 2, "clock-step-cut": 2,
+  "lagging-failover": 3, "lagging-close": 3, "clock-step-cut": 3,
 };
 
 /** A KV process or etcd member by index, or whichever leads when the fault starts. */
@@ -127,9 +127,9 @@ export function planSchedule(seed: number, durationS: number): PlannedFault[] {
         f.ms = f.clock === "freeze" ? int(50, 400) : f.clock === "suspend" ? int(100, 3000) : int(100, 3000);
         break;
       }
-      case "lagging-failover": f.member = int(0, 2); f.ms = int(2600, 4000); f.durMs = Math.max(f.durMs, f.ms + 2500); break;
-      case "lagging-close": f.member = int(0, 2); f.ms = int(2600, 4500); f.durMs = Math.max(f.durMs, f.ms + 1500); break;
-      case "clock-step-cut": f.ms = int(1500, 2500); f.durMs = Math.max(f.durMs, f.ms + 3000); break;
+      case "lagging-failover": f.member = int(0, 1); f.ms = int(2800, 4500); f.durMs = Math.max(f.durMs, f.ms + 2500); break;
+      case "lagging-close": f.ms = int(2500, 3500); f.durMs = f.ms + int(4500, 6000); break;
+      case "clock-step-cut": f.ms = int(3500, 6000); f.durMs = Math.max(f.durMs, f.ms + 3000); break;
     }
     out.push(f);
   }
@@ -587,6 +587,15 @@ class Run {
     return true;
   }
 
+  /** Which member carries process `kv`'s data watch: the proxy whose `down` bytes grow the most
+   *  over 400 ms of load (every write is one event on the watch, unary answers spread over all). */
+  async watchMember(kv: number): Promise<number> {
+    const before = this.proxies[kv]!.map((p) => p.bytes.down);
+    await sleep(400);
+    const grown = this.proxies[kv]!.map((p, m) => p.bytes.down - before[m]!);
+    return grown.indexOf(Math.max(...grown));
+  }
+
   async clockFault(kv: Kv, kind: ClockFaultKind, ms: number): Promise<void> {
     const r = await this.http(kv, `/clock?fault=${kind}&ms=${ms}`, "POST", ms + 3000);
     if (!("status" in r) || r.status !== 200) throw new Error(`clock ${kind} on ${kv.id}: ${"status" in r ? JSON.stringify(r.body) : r.error}`);
@@ -703,15 +712,17 @@ class Run {
         break;
       }
       case "lagging-failover": {
-        // Finding 1's shape: a follower whose link to one member answers late (its watch, if
-        // there, lags past the catch-up wait; a campaign answered there is lost to the deadline),
-        // the other follower paused, and the leader resigning by a graceful stop.
+        // Finding 1's shape: a follower whose watch lags past the new leader's catch-up wait (its
+        // member's answers delayed; a campaign answered there is lost to the deadline too), the
+        // other follower paused, and the leader resigning by a graceful stop: the follower must
+        // take over, and must catch up before it serves.
         const a = this.kvOf("leader");
         const followers = this.kvs.filter((k) => k !== a && k.state === "up" && !k.busy);
         if (a === undefined || followers.length < 2) return skip("needs a leader and two idle followers");
-        const [b, c2] = (f.member as number) % 2 === 0 ? [followers[0]!, followers[1]!] : [followers[1]!, followers[0]!];
-        const what = `link kv-${b.index}→m${f.member} down delay ${f.ms} ms`;
-        if (!this.setLink(b.index, (f.member as number), "down", { kind: "delay", delayMs: f.ms! }, dur, what)) return skip("link busy");
+        const [b, c2] = f.member === 0 ? [followers[0]!, followers[1]!] : [followers[1]!, followers[0]!];
+        const m = await this.watchMember(b.index);
+        const what = `link kv-${b.index}→m${m} (its watch) down delay ${f.ms} ms`;
+        if (!this.setLink(b.index, m, "down", { kind: "delay", delayMs: f.ms! }, dur, what)) return skip("link busy");
         this.note(`lagging-failover: ${what}; pause ${c2.id}; stop leader ${a.id} gracefully; for ${dur} ms`);
         c2.busy = a.busy = true;
         c2.child!.kill("SIGSTOP");
@@ -731,24 +742,33 @@ class Run {
         break;
       }
       case "lagging-close": {
-        // Finding 3's shape: the leader's answers from two members come late (its watch lags, its
-        // keepalives fail, another node may take over and write), linearizable reads wait on
-        // the lagging watch, and the process is stopped gracefully (close() with them in flight).
+        // Finding 3's shape: the leader's watch lags (its member's answers delayed) and the
+        // leader is paused past its etcd lease, so another node takes over and writes; resumed,
+        // it still takes linearizable reads, whose etcd revision its lagging watch has not
+        // reached, and is stopped gracefully with them in flight: close() must not answer them.
         const a = this.kvOf("leader");
         if (a === undefined) return skip("no leader known");
-        const m2 = ((f.member as number) + 1) % 3;
-        const ok1 = this.setLink(a.index, (f.member as number), "down", { kind: "delay", delayMs: f.ms! }, dur, `link kv-${a.index}→m${f.member} down delay`);
-        const ok2 = ok1 && this.setLink(a.index, m2, "down", { kind: "delay", delayMs: f.ms! }, dur, `link kv-${a.index}→m${m2} down delay`);
-        if (!ok1 || !ok2) return skip("link busy");
+        const m = await this.watchMember(a.index);
+        const lag = dur + 2000;
+        if (!this.setLink(a.index, m, "down", { kind: "delay", delayMs: lag }, dur, `link kv-${a.index}→m${m} (its watch) down delay ${lag} ms`)) return skip("link busy");
         a.busy = true;
-        this.note(`lagging-close: kv-${a.index}→m${f.member},m${m2} down delay ${f.ms} ms; graceful stop of ${a.id} in ${f.ms! - 300} ms`);
-        this.later(f.ms! - 300, async () => {
-          await this.stopKvGracefully(a);
-          this.note(`${a.id} stopped (lagging-close)`);
-          this.later(Math.max(0, dur - f.ms!), async () => {
-            await this.respawn(a.index);
-            a.busy = false;
-            this.note(`${a.id} restarted`);
+        this.note(`lagging-close: kv-${a.index}→m${m} (its watch) down delay ${lag} ms; pause ${a.id} for ${f.ms} ms; graceful stop 1500 ms after`);
+        a.child!.kill("SIGSTOP");
+        a.state = "paused";
+        this.later(f.ms!, async () => {
+          if (a.state === "paused") {
+            a.child?.kill("SIGCONT");
+            a.state = "up";
+          }
+          this.note(`${a.id} resumed (lagging-close)`);
+          this.later(1500, async () => {
+            await this.stopKvGracefully(a);
+            this.note(`${a.id} stopped (lagging-close)`);
+            this.later(Math.max(0, dur - f.ms! - 1500), async () => {
+              await this.respawn(a.index);
+              a.busy = false;
+              this.note(`${a.id} restarted`);
+            });
           });
         });
         break;
