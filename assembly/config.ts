@@ -1,4 +1,4 @@
-// Configuration rules (lease-contract.md §5), each checked once with its own error code.
+// Configuration rules (docs/contract.md §5), each checked once with its own error code.
 //
 //   leaseDurationNs = electionTimeoutNs - safetyMarginNs
 //

@@ -1,10 +1,11 @@
-// The lease-read and dispatch decisions (lease-contract.md §3 engine check, §4).
+// The lease-read and dispatch decisions (docs/contract.md §3 engine check, §4).
 //
 // Pure: each takes the one clock sample of the operation (`nowNs`) and the engine's answers,
 // and returns an outcome: a reason code, plus flags saying where the read is served. The host
 // does the I/O (the linearizable read, the commit) and calls back into the lease table.
 
 import { CAUSE_REGRESSION, CAUSE_SUSPEND, causeOf, extend, validAt } from "./lease";
+import { faultFloor } from "./fault";
 
 // Reason codes. Stable: they are part of the ABI (docs/abi.md) and of every host's metrics.
 export const REASON_VALID: i32 = 0;
@@ -55,9 +56,11 @@ export function decideRead(
 
 /** After a quorum operation that began at `sampleNs` under generation `generation`: extend to
  *  sampleNs + leaseDurationNs. A zero sample never extends (no lease from 0 + duration); an
- *  instant past i64 never wraps into the past. */
+ *  instant past i64 never wraps into the past; a sample from before the last clock fault never
+ *  extends (fault.ts; the fault also bumped the generation, this holds without it). */
 export function extendFrom(slot: i32, sampleNs: i64, leaseDurationNs: i64, generation: i64): bool {
   if (sampleNs <= 0 || leaseDurationNs <= 0) return false;
+  if (sampleNs <= faultFloor()) return false;
   if (sampleNs > i64.MAX_VALUE - leaseDurationNs) return false;
   return extend(slot, sampleNs + leaseDurationNs, generation);
 }
@@ -78,7 +81,8 @@ export const READ_ACK_TERM: i32 = 0x4;
  * #8034); term-mismatch when the leader has not applied an entry of its own term (its commit
  * index may lag entries a previous leader committed); then the engine's ack, which counts only
  * if it was proved in the current term and sent after `rearmAfterNs` (the end of the last
- * transfer); then the caller lease. When only a foreign-term ack stood between the read and
+ * transfer; hosts also fold in the last clock fault, `clockLastFaultNs()`: host/reader.ts); then
+ * the caller lease. When only a foreign-term ack stood between the read and
  * the lease, the reason is term-mismatch rather than expired.
  */
 export function decideRead2(

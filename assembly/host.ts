@@ -1,4 +1,4 @@
-// Every host import of the core, declared in one place (style.md §1).
+// Every host import of the core, declared in one place, so a host knows exactly what to supply.
 //
 // The decisions never call these: time is an argument everywhere. The clock import exists
 // for hosts that let the module sample for itself (`sampleNow`), and for the WASI build,

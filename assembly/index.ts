@@ -6,6 +6,7 @@
 // catch a host bug, and trap rather than continue on a broken invariant.
 
 import * as clock from "./instant";
+import * as fault from "./fault";
 import * as lease from "./lease";
 import * as quorum from "./quorum";
 import * as decision from "./decision";
@@ -44,6 +45,16 @@ export function clockRegressions(): i64 { return clock.regressions; }
 export function clockSuspends(): i64 { return clock.suspends; }
 export function clockSuspendedNs(): i64 { return clock.suspendedNs; }
 export function clockLastInstant(): i64 { return clock.lastInstant(); }
+/** The last instant handed out before the latest clock fault (0: none): no ack at or before it
+ *  proves anything (assembly/fault.ts). Hosts pass it to decideRead2 within rearmAfterNs. */
+export function clockLastFaultNs(): i64 { return fault.faultFloor(); }
+/** This instance's sleep-offset baseline (its zero): instants of two instances on one clock
+ *  differ by the difference of their zeros. */
+export function clockOffsetBase(): i64 { return clock.offsetBase(); }
+/** Another instance on this clock saw it step back past this one's last reading (a shared
+ *  table's high-water mark): counted as a regression, the fault instant raised to the last
+ *  instant handed out, every lease invalidated, every tracker reset. */
+export function clockReportRegression(): void { clock.reportRegression(); }
 /** Regressions + suspends, wrapping: a cheap "did a clock fault happen since I last looked"
  *  for tables outside this instance (the shared lease table invalidates on a change). */
 export function clockFaults(): i32 { return <i32>(clock.regressions + clock.suspends); }
@@ -96,12 +107,21 @@ export function trackerPeerCount(t: i32): i32 { return quorum.peerCount(t); }
 /** Enters `term` (a new one forgets every ack); returns whether it changed. */
 export function trackerSetTerm(t: i32, term: i64): bool { assert(quorum.isTracker(t)); return quorum.setTerm(t, term); }
 export function trackerTerm(t: i32): i64 { return quorum.termOf(t); }
-/** 0 = ok, -1 = too many peers, -2 = the reply's term is not the tracker's (refused, counted). */
+/** 0 = ok, -1 = too many peers, -2 = the reply's term is not the tracker's (refused, counted),
+ *  -3 = sent at or before the last clock fault (refused, not recorded). */
 export function trackerRecordAckInTerm(t: i32, peerId: i32, followerQuorum: i32, sentAtNs: i64, term: i64): i32 {
   assert(quorum.isTracker(t) && peerId >= 0 && followerQuorum >= 0);
   return quorum.recordAckInTerm(t, peerId, followerQuorum, sentAtNs, term);
 }
 export function trackerRefusedAcks(t: i32): i64 { return quorum.refusedAcks(t); }
+/** The voter set changed: a new follower quorum forgets every ack and republishes at once.
+ *  Returns whether the quorum changed. */
+export function trackerSetQuorum(t: i32, followerQuorum: i32): bool {
+  assert(quorum.isTracker(t) && followerQuorum >= 0 && followerQuorum <= quorum.MAX_PEERS);
+  return quorum.setQuorum(t, followerQuorum);
+}
+/** The follower quorum the tracker was last given (-1: none yet). */
+export function trackerQuorum(t: i32): i32 { assert(quorum.isTracker(t)); return quorum.quorumOf(t); }
 
 // Decisions.
 export function engineAckValid(isLeader: bool, ackNs: i64, nowNs: i64, leaseDurationNs: i64): bool {

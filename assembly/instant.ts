@@ -1,4 +1,4 @@
-// Instants and the clock rules (lease-contract.md §1).
+// Instants and the clock rules (docs/contract.md §1).
 //
 // An instant is an i64 count of nanoseconds on this process's monotonic lease clock; 0 means
 // "no reading". The host writes each raw reading into the *clock cell* (two i64s in linear
@@ -20,6 +20,7 @@
 
 import { CAUSE_REGRESSION, CAUSE_SUSPEND, invalidateAllLeases } from "./lease";
 import { resetAllTrackers } from "./quorum";
+import { raiseFaultFloor, resetFaultFloorForTest } from "./fault";
 
 /** A suspend shorter than this is not reported as an event (it still moves the lease clock
  *  forward). 1 ms: far below any lease duration worth having (contract §5 uses 700 ms), and far
@@ -67,6 +68,7 @@ export function observe(rawNs: i64, sleepOffsetNs: i64): i64 {
     const growthNs = sleepOffsetNs - offsetMaxNs;
     offsetMaxNs = sleepOffsetNs;
     if (growthNs > SUSPEND_TOLERANCE_NS) {
+      raiseFaultFloor(lastInstantNs); // every earlier sample is from before the suspend (fault.ts)
       suspends++;
       suspendedNs += growthNs;
       invalidateAllLeases(CAUSE_SUSPEND);
@@ -75,6 +77,9 @@ export function observe(rawNs: i64, sleepOffsetNs: i64): i64 {
   }
   const instantNs = rawNs + (offsetMaxNs - offsetBaseNs);
   if (instantNs < lastInstantNs) {
+    // Readings are refused until they pass lastInstantNs again; every sample handed out so far
+    // is at or before it, and none of them may prove anything once the clock gets there (fault.ts).
+    raiseFaultFloor(lastInstantNs);
     regressions++;
     invalidateAllLeases(CAUSE_REGRESSION);
     resetAllTrackers();
@@ -87,7 +92,7 @@ export function observe(rawNs: i64, sleepOffsetNs: i64): i64 {
 // The timespec area, for hosts whose FFI writes `struct timespec`s (clock_gettime(2)) straight
 // into linear memory: [tv_sec: i64, tv_nsec: i64] x 3 = the lease clock, then CLOCK_BOOTTIME and
 // CLOCK_MONOTONIC for the sleep offset. Converting here costs one wasm call instead of JS
-// arithmetic per reading (JavaScriptCore's BigInt math is slow: runtimes.md, Bun).
+// arithmetic per reading (JavaScriptCore's BigInt math is slow: docs/runtimes.md, Bun).
 export const TIMESPEC_AREA: usize = memory.data(48, 16);
 
 /** Writes the clock cell from `count` timespecs (1: the clock alone; 3: with the sleep offset
@@ -107,8 +112,27 @@ export function observeCell(): i64 {
   return observe(load<i64>(CLOCK_CELL), load<i64>(CLOCK_CELL, 8));
 }
 
+/** A step back that this instance's own readings could not show (its last reading was not past
+ *  the point the clock stepped back to) but another instance on the same clock saw, e.g.
+ *  through a shared lease table's high-water mark: handled as a regression of this clock. Every
+ *  sample handed out so far is at or before lastInstantNs, so none proves anything afterwards. */
+export function reportRegression(): void {
+  raiseFaultFloor(lastInstantNs);
+  regressions++;
+  invalidateAllLeases(CAUSE_REGRESSION);
+  resetAllTrackers();
+}
+
 export function lastInstant(): i64 {
   return lastInstantNs;
+}
+
+/** The sleep-offset baseline: this instance's zero. A lease instant is raw + (offsetMax - base),
+ *  so two instances on one clock differ by exactly the difference of their bases (a suspend
+ *  between their creations); the shared table translates by it (host/shared.ts). Fixed after
+ *  the first reading (and after priming, which happens before any). */
+export function offsetBase(): i64 {
+  return offsetBaseNs;
 }
 
 /** Forgets every reading, the sleep-offset baseline and the event counts, as a new instance
@@ -124,4 +148,5 @@ export function resetClockForTest(): void {
   regressions = 0;
   suspends = 0;
   suspendedNs = 0;
+  resetFaultFloorForTest();
 }

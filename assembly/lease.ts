@@ -1,4 +1,4 @@
-// The lease table (lease-contract.md §2).
+// The lease table (docs/contract.md §2).
 //
 // A lease is { expiryNs, generation } in a slot of a table in linear memory, so that many
 // leases can be checked against one clock sample.

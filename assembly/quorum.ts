@@ -1,4 +1,4 @@
-// The quorum-ack tracker (lease-contract.md §3).
+// The quorum-ack tracker (docs/contract.md §3).
 //
 // The leader records, per follower, the instant that proves the follower heard from it: the
 // *send* time of the message the follower answered, so queueing delay never stretches a lease.
@@ -13,16 +13,27 @@
 //   Q4. every recorded ack belongs to the tracker's term: setTerm to a new term forgets them,
 //       and an ack for another term is refused and counted, never recorded (contract §3: a
 //       reply carrying a higher term is never an ack). Term 0 = the engine gives no terms.
+//   Q5. every recorded ack was sent after the last clock fault (fault.ts): a reply to a message
+//       sent before a regression or a suspend is refused, so it never proves a lease after it.
+//   Q6. every recorded ack was recorded under the tracker's current follower quorum q, and q > 0:
+//       with q = 0 (one voter) nothing is recorded, and a new q (the voter set changed, told by
+//       setQuorum or by recordAck's argument) forgets every ack, as the joint tracker does on a
+//       configuration change. Otherwise a re-election into a multi-node configuration would
+//       surface an ack from when the peer was no voter.
+
+import { faultFloor } from "./fault";
 
 export const MAX_PEERS: i32 = 64;
 
-const HEADER_BYTES: usize = 32; // [count: i32, inUse: i32, publishedNs: i64, term: i64, refused: i64]
+const HEADER_BYTES: usize = 40; // [count: i32, inUse: i32, publishedNs: i64, term: i64, refused: i64, quorum: i32, pad: i32]
+const NO_QUORUM: i32 = -1; // a new tracker has not been given a follower quorum yet
 const ENTRY_BYTES: usize = 16; // [peerId: i32, pad: i32, ackNs: i64]
 const TRACKER_BYTES: usize = HEADER_BYTES + <usize>MAX_PEERS * ENTRY_BYTES;
 
 export const ACK_OK: i32 = 0;
 export const ACK_TOO_MANY_PEERS: i32 = -1;
 export const ACK_TERM_MISMATCH: i32 = -2;
+export const ACK_BEFORE_FAULT: i32 = -3;
 
 let trackersPtr: usize = 0;
 let trackerCapacity: i32 = 0;
@@ -54,6 +65,7 @@ export function allocTracker(): i32 {
     if (load<i32>(p, 4) == 0) {
       memory.fill(p, 0, TRACKER_BYTES);
       store<i32>(p, 1, 4);
+      store<i32>(p, NO_QUORUM, 32);
       return t;
     }
   }
@@ -123,9 +135,31 @@ function republish(p: usize, followerQuorum: i32): void {
   store<i64>(p, kthLargest(scratch, count, followerQuorum), 8);
 }
 
+export function quorumOf(t: i32): i32 {
+  return load<i32>(trackerAt(t), 32);
+}
+
+/** Enters follower quorum q: a different q than the tracker's is a configuration change and
+ *  forgets every ack (Q6), and the published instant is recomputed at once (0 with no acks;
+ *  a single voter, q = 0, then publishes through recordSelfAck). Returns whether q changed. */
+export function setQuorum(t: i32, followerQuorum: i32): bool {
+  const p = trackerAt(t);
+  const current = load<i32>(p, 32);
+  const changed = current != followerQuorum;
+  if (changed) {
+    if (current != NO_QUORUM) resetTracker(t);
+    store<i32>(p, followerQuorum, 32);
+  }
+  republish(p, followerQuorum);
+  return changed;
+}
+
 export function recordAck(t: i32, peerId: i32, followerQuorum: i32, sentAtNs: i64): i32 {
   if (sentAtNs <= 0) return ACK_OK; // a zero sample proves nothing: ignored (contract §1)
+  if (sentAtNs <= faultFloor()) return ACK_BEFORE_FAULT; // Q5
   const p = trackerAt(t);
+  if (load<i32>(p, 32) != followerQuorum) setQuorum(t, followerQuorum); // Q6: a new voter set
+  if (followerQuorum == 0) return ACK_OK; // Q6: one voter; a peer's ack is recorded nowhere
   let i = indexOf(p, peerId);
   if (i < 0) {
     const count = load<i32>(p);
@@ -147,9 +181,11 @@ export function ackOf(t: i32, peerId: i32): i64 {
   return i < 0 ? 0 : load<i64>(entryAt(p, i), 8);
 }
 
-/** Deletes the peer's ack (if any) and recomputes with the new quorum. */
+/** Deletes the peer's ack (if any) and recomputes with the new quorum: the removal half of a
+ *  configuration change keeps the other voters' acks (q = 0 keeps the published instant). */
 export function removePeer(t: i32, peerId: i32, followerQuorum: i32): void {
   const p = trackerAt(t);
+  store<i32>(p, followerQuorum, 32);
   const i = indexOf(p, peerId);
   if (i >= 0) {
     const last = load<i32>(p) - 1;
@@ -161,7 +197,8 @@ export function removePeer(t: i32, peerId: i32, followerQuorum: i32): void {
 
 /** A single voter is its own quorum: each engine tick publishes a fresh sample; 0 clears. */
 export function recordSelfAck(t: i32, sampleNs: i64): void {
-  store<i64>(trackerAt(t), sampleNs > 0 ? sampleNs : 0, 8);
+  // A sample at or before the last clock fault clears, as 0 does (Q5).
+  store<i64>(trackerAt(t), sampleNs > faultFloor() && sampleNs > 0 ? sampleNs : 0, 8);
 }
 
 export function resetTracker(t: i32): void {

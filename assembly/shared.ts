@@ -19,15 +19,23 @@
 //
 // Memory layout (all offsets from the table's base, fixed by the creator, page 1 and up, so
 // nothing AssemblyScript places in low memory can overlap it):
-//   +0  u32 magic, +4 u32 version, +8 u32 capacity, +16 i64 epochNs, +64 W[capacity], then H[capacity]
+//   +0  u32 magic, +4 u32 version, +8 u32 capacity, +16 i64 epochNs, [+24, +64) the creator's clock
+//   identity (UTF-8, 0-padded), +64 i64 the creator's clock zero, +72 i64 the high-water mark
+//   (the latest instant any thread sampled, table frame; the hosts keep both: host/shared.ts),
+//   +128 W[capacity], then H[capacity]
 
 const MAGIC: u32 = 0x4c534554; // "LSET"
-const VERSION: u32 = 1;
-const HEADER_BYTES: usize = 64;
+const VERSION: u32 = 2; // 2: a 128-byte header with the creator's clock zero and the high-water mark
+const HEADER_BYTES: usize = 128;
 const GEN_BITS: u64 = 20;
 const GEN_MASK: u64 = 0xfffff;
 const UNIT_SHIFT: u64 = 12;
 const Q_MAX: u64 = (<u64>1 << 44) - 1;
+
+const HIGH_WATER_OFFSET: usize = 72;
+/** Z3 of host/shared.ts: a sample more than this below the high-water mark is a step back; the
+ *  mark is published in steps of it. The core's suspend tolerance (assembly/instant.ts). */
+const HIGH_WATER_SLACK_NS: i64 = 1_000_000;
 
 export const SHARED_TABLE_BASE: usize = 65536;
 export const SHARED_ERR_BAD_TABLE: i32 = -1;
@@ -35,6 +43,7 @@ export const SHARED_ERR_BAD_TABLE: i32 = -1;
 let base: usize = 0;
 let capacity: i32 = 0;
 let epochNs: i64 = 0;
+let highSeenNs: i64 = 0; // this thread's (this instance's) last load of the high-water mark
 
 @inline function wAt(slot: i32): usize { return base + HEADER_BYTES + (<usize>slot << 3); }
 @inline function hAt(slot: i32): usize { return base + HEADER_BYTES + (<usize>capacity << 3) + (<usize>slot << 3); }
@@ -50,6 +59,7 @@ export function sharedCreate(slots: i32, tableEpochNs: i64): void {
   base = SHARED_TABLE_BASE;
   memory.fill(base, 0, sharedTableBytes(slots));
   store<i64>(base, tableEpochNs, 16);
+  store<i64>(base, tableEpochNs, HIGH_WATER_OFFSET); // the mark starts at the epoch
   store<u32>(base, <u32>slots, 8);
   store<u32>(base, VERSION, 4);
   atomic.store<u32>(base, MAGIC); // last: a table is usable once the magic is seen
@@ -69,6 +79,36 @@ export function sharedAttach(): i32 {
 }
 
 export function sharedCapacity(): i32 { return capacity; }
+
+/** Loads the high-water mark (the latest instant any thread published) for the next
+ *  `sharedCheckSample`. Call it BEFORE reading the clock: every instant in the mark was then
+ *  read before this thread's reading, so on one monotone clock the reading is not smaller. */
+export function sharedLoadHighWater(): void {
+  highSeenNs = atomic.load<i64>(base, HIGH_WATER_OFFSET);
+}
+
+/** Checks a sample (table frame) against the mark loaded before it was read: more than 1 ms
+ *  below it, the clock stepped back past what another thread read, so every lease is
+ *  invalidated and false returned (treat it as no reading); otherwise true, and the sample is
+ *  published as the new mark when it is at least 1 ms past it (one compare-and-swap per ms,
+ *  not per read). */
+export function sharedCheckSample(nowNs: i64): bool {
+  if (nowNs <= 0) return false;
+  const highNs = highSeenNs;
+  if (nowNs < highNs - HIGH_WATER_SLACK_NS) {
+    sharedInvalidateAll();
+    return false;
+  }
+  if (nowNs >= highNs + HIGH_WATER_SLACK_NS) {
+    let seen = highNs;
+    while (seen < nowNs) {
+      const prev = atomic.cmpxchg<i64>(base, seen, nowNs, HIGH_WATER_OFFSET);
+      if (prev == seen) break;
+      seen = prev; // another thread published; keep the larger
+    }
+  }
+  return true;
+}
 export function sharedEpoch(): i64 { return epochNs; }
 
 // The full generation from H (loaded first) and W's low bits: exact while W.gen - H < 2^20.

@@ -1,4 +1,4 @@
-// Every host import of the WASI builds, declared in one place (style.md §1), as assembly/host.ts
+// Every host import of the WASI builds, declared in one place, as assembly/host.ts
 // does for lease_host: wasi_snapshot_preview1 and nothing else. Signatures follow the preview1
 // witx (WebAssembly/WASI, legacy/preview1/witx/wasi_snapshot_preview1.witx); every call returns
 // an errno (0 = success).
@@ -9,7 +9,7 @@
 import { CLOCK_CELL } from "./instant";
 
 /** clockid MONOTONIC: "cannot be adjusted, never goes backwards"; its origin is the host's
- *  (uvwasi: CLOCK_MONOTONIC since boot; Bun and Deno: process start; runtimes.md trap 1). */
+ *  (uvwasi: CLOCK_MONOTONIC since boot; Bun and Deno: process start; docs/runtimes.md trap 1). */
 export const WASI_CLOCK_MONOTONIC: u32 = 1;
 /** The precision hint of clock_time_get, in ns: ask for the finest the host has. */
 const PRECISION_NS: u64 = 1;
@@ -50,7 +50,7 @@ export function wasiClockResolutionNs(): i64 {
 }
 
 // --- abort ---------------------------------------------------------------------------------
-// Asserts stay on in release builds (style.md §4). The default `abort` is an `env.abort` import,
+// Asserts stay on in release builds (a lease core that breaks an invariant must trap, not go on). The default `abort` is an `env.abort` import,
 // which a plain WASI host cannot satisfy; asconfig.wasi.json routes it here with
 // `--use abort=assembly/wasi-host/wasiAbort`. It writes one line to stderr, then traps: the host
 // sees the call fail (a RuntimeError in JS hosts, like CoreInvariantError from the JS build),

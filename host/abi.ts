@@ -24,6 +24,9 @@ export interface CoreExports {
   clockSuspendedNs(): bigint;
   clockLastInstant(): bigint;
   clockFaults(): number;
+  clockLastFaultNs(): bigint;
+  clockOffsetBase(): bigint;
+  clockReportRegression(): void;
   leaseAlloc(): number;
   leaseFree(slot: number): void;
   leaseValid(slot: number, nowNs: bigint): number;
@@ -51,6 +54,8 @@ export interface CoreExports {
   trackerTerm(t: number): bigint;
   trackerRecordAckInTerm(t: number, peerId: number, followerQuorum: number, sentAtNs: bigint, term: bigint): number;
   trackerRefusedAcks(t: number): bigint;
+  trackerSetQuorum(t: number, followerQuorum: number): number;
+  trackerQuorum(t: number): number;
   engineAckValid(isLeader: number, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): number;
   decideRead(slot: number, nowNs: bigint, hasCapability: number, leaseDurationNs: bigint, isLeader: number, ackNs: bigint): number;
   decideRead2(

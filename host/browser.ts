@@ -1,10 +1,13 @@
 /**
- * Browser host. Module: `lease-core.wasm` fetched from `wasmUrl` (default: beside this bundle,
- * `new URL("./lease-core.wasm", import.meta.url)`) and compiled with
+ * Browser host. Module, by default: the bytes of `lease-core.wasm` inlined in this bundle
+ * (base64, ~7 KB; scripts/build.mjs), compiled with `WebAssembly.compile`. Nothing is fetched,
+ * so esbuild, Vite and webpack builds work as they come, with no asset to copy or serve.
+ * With `wasmUrl`: the module is fetched from there and compiled with
  * `WebAssembly.compileStreaming`, which compiles while the bytes arrive, when the runtime has it
  * and the server labels the file `application/wasm` (compileStreaming rejects any other type,
- * WebAssembly Web API §3); otherwise `arrayBuffer()` + `WebAssembly.compile`. One compiled
- * module per URL per page; a failed load is not cached, so the next call retries.
+ * WebAssembly Web API §3); otherwise `arrayBuffer()` + `WebAssembly.compile`. A failed fetch or
+ * compile is a `WasmLoadError` (code `ERR_LEASE_WASM_LOAD`) that says what to serve where.
+ * One compiled module per source per page; a failed load is not cached, so the next call retries.
  *
  * Clock: `performance.now()` (High Resolution Time), ms since the page's time origin on the
  * browser's monotonic clock. It is:
@@ -23,13 +26,19 @@
  * @module
  */
 import { createCoreWith, customHostClock, jsHostClock, type ClockInfo, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
-import { InvalidOptionError } from "./errors.js";
+import { InvalidOptionError, WasmLoadError } from "./errors.js";
+import { refuseUnknownOptions } from "./options.js";
 
 export * from "./api.js";
 
 /** Options of the browser host's `createLeaseCore`. */
 export interface BrowserLeaseCoreOptions extends CoreOptions {
-  /** Where `lease-core.wasm` is served (default: beside this module). Relative URLs resolve against the document. */
+  /**
+   * Where `lease-core.wasm` is served, to fetch it (streaming compile, its own cache entry)
+   * instead of using the copy inlined in this bundle (the default). Relative URLs resolve
+   * against the document. Serve `node_modules/lease-core/build/lease-core.wasm` there as
+   * `application/wasm`.
+   */
   wasmUrl?: string | URL;
   /** A custom clock (a simulation, a test); replaces `performance.now()`. */
   clock?: ClockSource;
@@ -89,11 +98,15 @@ function performanceHostClock(): HostClock {
   return jsHostClock(readNs, clockInfo);
 }
 
-/** The compiled core for `url`, cached per page; a failed load is dropped so the next call retries. */
+/** The cache key of the inlined module (never a URL: URLs are absolute). */
+const INLINE = "inline";
+
+/** The compiled core for `url` (or the inlined one), cached per page; a failed load is dropped
+ *  so the next call retries. */
 function compileCore(url: string): Promise<WebAssembly.Module> {
   let pending = compiled.get(url);
   if (pending === undefined) {
-    pending = fetchAndCompile(url).catch((err: unknown) => {
+    pending = (url === INLINE ? compileInline() : fetchAndCompile(url)).catch((err: unknown) => {
       compiled.delete(url);
       throw err;
     });
@@ -102,20 +115,42 @@ function compileCore(url: string): Promise<WebAssembly.Module> {
   return pending;
 }
 
+function compileInline(): Promise<WebAssembly.Module> {
+  const text = atob(__LEASE_CORE_WASM_BASE64__);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return WebAssembly.compile(bytes).catch((err: unknown) => {
+    // A page whose Content-Security-Policy lacks 'wasm-unsafe-eval' refuses every compile.
+    throw new WasmLoadError("inline", `lease-core: compiling the inlined lease-core.wasm failed (${String(err)}); a Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src`, { cause: err });
+  });
+}
+
+const SERVE_HINT = "serve node_modules/lease-core/build/lease-core.wasm at that URL as application/wasm, or omit wasmUrl to use the copy inlined in the bundle";
+
 async function fetchAndCompile(url: string): Promise<WebAssembly.Module> {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`lease-core: fetching ${url} failed: HTTP ${response.status}`);
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new WasmLoadError(url, `lease-core: fetching ${url} failed (${String(err)}); ${SERVE_HINT}`, { cause: err });
+  }
+  if (!response.ok) throw new WasmLoadError(url, `lease-core: fetching ${url} failed: HTTP ${response.status}; ${SERVE_HINT}`);
   // Decide by the header rather than try-and-fall-back: a rejected compileStreaming has
   // consumed the body, and re-fetching would double the traffic on every misconfigured server.
   const mime = (response.headers.get("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (typeof WebAssembly.compileStreaming === "function" && mime === "application/wasm") {
-    return WebAssembly.compileStreaming(response);
+  try {
+    if (typeof WebAssembly.compileStreaming === "function" && mime === "application/wasm") {
+      return await WebAssembly.compileStreaming(response);
+    }
+    return await WebAssembly.compile(await response.arrayBuffer());
+  } catch (err) {
+    // Typically an HTML page (a single-page app's fallback route) served in the module's place.
+    throw new WasmLoadError(url, `lease-core: ${url} is not a loadable wasm module (${String(err)}; served as ${mime || "no type"}); ${SERVE_HINT}`, { cause: err });
   }
-  return WebAssembly.compile(await response.arrayBuffer());
 }
 
 function resolveWasmUrl(value: unknown): string {
-  if (value === undefined) return new URL("./lease-core.wasm", import.meta.url).href;
+  if (value === undefined) return INLINE;
   if (value instanceof URL) return value.href;
   if (typeof value === "string" && value !== "") {
     // Relative to the document, as fetch() itself would resolve it; the cache key is absolute.
@@ -127,10 +162,12 @@ function resolveWasmUrl(value: unknown): string {
 /**
  * Loads a lease core in a browser (or a Web Worker). Retryable: a failed fetch or compile
  * leaves nothing cached.
- * @throws InvalidOptionError for a bad `wasmUrl`, `clock` or sizes.
+ * @throws InvalidOptionError for a bad `wasmUrl`, `clock` or sizes; WasmLoadError when the
+ *   module cannot be fetched or compiled (the message says what to serve where).
  */
 export async function createLeaseCore(options: BrowserLeaseCoreOptions = {}): Promise<LeaseCore> {
   if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+  refuseUnknownOptions(options, ["maxLeases", "maxTrackers", "wasmUrl", "clock"], "createLeaseCore");
   const url = resolveWasmUrl(options.wasmUrl);
   const clock = options.clock === undefined ? performanceHostClock() : customHostClock(options.clock);
   return createCoreWith(await compileCore(url), clock, options);

@@ -79,7 +79,7 @@ export const createSharedLeaseTable = shared.createSharedLeaseTable;
  * the same clock source. @throws SharedTableError when the memory holds no table or another clock's.
  */
 export const attachSharedLeaseTable = shared.attachSharedLeaseTable;
-export { SharedLeaseTable, SharedLease, SharedTableError, InvalidLeaseIndexError } from "./shared.js";
+export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "./shared.js";
 
 function openLibc(): Promise<Libc | string> {
   libc ??= (async () => {
@@ -115,7 +115,7 @@ function ffiHostClock({ ptr, symbols, clocks }: Libc, policy: BunClockPolicy): H
     timespecs: withOffset ? 3 : 1,
     bind(memory, byteOffset) {
       // The core never grows its memory after init (assembly/index.ts), so these pointers into
-      // it stay valid for the life of the core (runtimes.md trap 7).
+      // it stay valid for the life of the core (docs/runtimes.md trap 7).
       const area = new Uint32Array(memory.buffer, byteOffset, 12);
       const rawPtr = ptr(memory.buffer, byteOffset);
       const gettime = symbols.clock_gettime;

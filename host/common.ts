@@ -6,6 +6,7 @@
  */
 import { jsHostClock, type ClockSource, type CoreOptions, type HostClock } from "./core.js";
 import { InvalidOptionError } from "./errors.js";
+import { refuseUnknownOptions } from "./options.js";
 
 /** The clock policies of the native hosts (Node, Deno, Bun), default first: `raw+sleep`
  *  (CLOCK_MONOTONIC_RAW plus the sleep offset: slew-immune, counts suspend), `boottime` (one
@@ -23,6 +24,7 @@ export interface NativeLeaseCoreOptions extends CoreOptions {
 /** @internal Checks the options object and the policy; returns the policy. */
 export function checkNativeOptions(options: unknown): ClockPolicy {
   if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+  refuseUnknownOptions(options, ["maxLeases", "maxTrackers", "clock", "clockPolicy"], "createLeaseCore");
   const policy = (options as NativeLeaseCoreOptions).clockPolicy ?? "raw+sleep";
   if (policy !== "raw+sleep" && policy !== "boottime" && policy !== "raw") {
     throw new InvalidOptionError("clockPolicy", '"raw+sleep", "boottime" or "raw"', policy);
@@ -87,7 +89,7 @@ export function performanceFallback(why: string): HostClock {
     console.warn(`lease-core: raw clock unavailable (${why}); using performance.now(), which is NTP-slewed and blind to suspend`);
   }
   // ms since process start as a float; × 1e6 is exact to the ns for 104 days of process life
-  // (2^53 ns) and stays monotone after that (rounding is monotone). runtimes.md trap 2.
+  // (2^53 ns) and stays monotone after that (rounding is monotone). docs/runtimes.md trap 2.
   return jsHostClock(() => BigInt(Math.round(performance.now() * 1e6)), {
     source: "performance.now",
     raw: false,

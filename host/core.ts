@@ -67,6 +67,10 @@ export interface HostClock {
   bind(memory: WebAssembly.Memory, byteOffset: number): () => void;
   /** How many readings to prime the sleep-offset baseline with (0: the host has no offset). */
   primeReadings?: number;
+  /** What proves two cores read the same clock (compared when a shared lease table is attached):
+   *  a process-wide clock's name (default: `info.source`), or a token unique to one custom
+   *  `ClockSource` object (two custom clocks are never proven to agree). */
+  identity?: string;
   /** Set when the fill writes `struct timespec`s into the core's timespec area instead of ns
    *  into the clock cell (1: the clock alone; 3: the clock, BOOTTIME, MONOTONIC). `bind` then
    *  gets the area's offset, and the core converts in wasm: cheaper than JS arithmetic where
@@ -158,7 +162,7 @@ function checkCapacity(option: string, value: unknown, fallback: number, max: nu
  */
 export function followerQuorum(voters: number): number {
   if (typeof voters !== "number" || !Number.isInteger(voters) || voters < 1 || voters > I32_MAX) {
-    throw new InvalidQuorumError("voters", voters, I32_MAX);
+    throw new InvalidQuorumError("voters", voters, I32_MAX, 1);
   }
   return Math.floor(voters / 2);
 }
@@ -167,6 +171,8 @@ export function followerQuorum(voters: number): number {
  * The engine-side lease check of contract §3:
  * `leader && now != 0 && ack != 0 && ack <= now && now - ack < leaseDuration`.
  * (The same rule as the wasm core's `engineAckValid`; a property test keeps them equal.)
+ * A pure function: it does not know the core's clock faults. A reader applies them for you;
+ * code that calls this directly must also require `ackNs > core.lastClockFaultNs()`.
  */
 export function engineLeaseAckValid(state: string, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): boolean {
   checkInstant(ackNs, "ackNs");
@@ -183,6 +189,7 @@ export class LeaseCore {
   /** @internal One fresh reading into the clock cell. */ readonly fill: () => void;
   /** @internal The host's own fill (into the timespec area when `timespecs` is not 0). */ readonly hostFill: () => void;
   /** @internal 0, or how many timespecs the host's fill writes. */ readonly timespecs: number;
+  /** @internal What proves two cores read the same clock (HostClock.identity). */ readonly clockIdentity: string;
   readonly #maxPeers: number;
   /** The frozen-clock budget the readers take off every lease, in ns (0n: the clock does not freeze). */
   readonly freezeBudgetNs: bigint;
@@ -193,8 +200,9 @@ export class LeaseCore {
   readonly #trackers = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<number>((t) => this.exports.trackerFree(t)) : undefined;
 
   /** @internal Use a host's `createLeaseCore()`. */
-  constructor(exports: CoreExports, clock: ClockInfo, fill: () => void, hostFill: () => void = fill, timespecs = 0) {
+  constructor(exports: CoreExports, clock: ClockInfo, fill: () => void, hostFill: () => void = fill, timespecs = 0, clockIdentity = clock.source) {
     this.exports = exports;
+    this.clockIdentity = clockIdentity;
     this.clock = Object.freeze({ ...clock });
     this.freezeBudgetNs = clock.freezeBudgetNs ?? 0n;
     this.fill = fill;
@@ -207,6 +215,17 @@ export class LeaseCore {
   now(): bigint {
     this.fill();
     return this.exports.clockObserveCell();
+  }
+
+  /**
+   * The last instant this core handed out before its latest clock fault (a regression or a
+   * suspend); 0n when there was none. No ack sampled at or before it proves a lease after the
+   * fault: readers refuse an engine's `lastQuorumAck()` at or before it, trackers refuse to
+   * record one, and an extend from such a sample fails. An engine that keeps its own ack
+   * instant should drop it when it is not later than this (docs/safety.md, clock faults).
+   */
+  lastClockFaultNs(): bigint {
+    return this.exports.clockLastFaultNs();
   }
 
   /** Clock events counted so far (zero readings, regressions, suspends). */
@@ -426,8 +445,12 @@ export class QuorumAckTracker {
    * `followerQuorum`-th newest ack. A zero sample is ignored; a peer's ack never moves back.
    * With `term` (the term the reply carries) the ack is term-checked: unless it is this
    * tracker's term (`setTerm`) it is refused, counted in `refusedAcks()`, and `false` is
-   * returned: a reply with a higher term is never an ack (contract §3).
-   * @returns false when refused for its term, true otherwise.
+   * returned: a reply with a higher term is never an ack (contract §3). An ack sent at or
+   * before the core's last clock fault (`core.lastClockFaultNs()`) is refused too: a reply to a
+   * message sent before a regression or a suspend never proves a lease after it. With
+   * `followerQuorum` 0 (one voter) nothing is recorded; a `followerQuorum` other than the
+   * tracker's is a configuration change (see `setQuorum`) and forgets every ack first.
+   * @returns false when refused for its term or for a clock fault, true otherwise.
    * @throws TooManyPeersError when a new peer would exceed MAX_PEERS (nothing recorded).
    */
   recordAck(peerId: number, followerQuorum: number, sentAtNs: bigint, term?: bigint): boolean {
@@ -440,6 +463,27 @@ export class QuorumAckTracker {
       : this.#ex.trackerRecordAckInTerm(t, peerId, followerQuorum, sentAtNs, checkTerm(term, "term"));
     if (code === -1) throw new TooManyPeersError(peerId, this.#maxPeers);
     return code === 0;
+  }
+
+  /**
+   * The voter set changed: enters follower quorum `followerQuorum` (`followerQuorum(voters)`)
+   * and republishes at once. A quorum other than the tracker's forgets every ack, as the joint
+   * tracker does on a configuration change: the published instant is 0n until a new quorum of
+   * acks arrives (a single voter, q = 0, publishes through `recordSelfAck`). An engine calls it
+   * when a configuration change that adds or removes voters is applied, BEFORE the next read
+   * (docs/guards.md): otherwise an instant proved by the old, smaller quorum stays published.
+   * @returns whether the quorum changed.
+   * @throws InvalidQuorumError unless an integer in [0, MAX_PEERS] (nothing changes).
+   */
+  setQuorum(followerQuorum: number): boolean {
+    const t = this.#index();
+    checkQuorum(followerQuorum, this.#maxPeers);
+    return this.#ex.trackerSetQuorum(t, followerQuorum) !== 0;
+  }
+
+  /** The follower quorum the tracker was last given (by setQuorum, recordAck or removePeer); -1 before any. */
+  followerQuorum(): number {
+    return this.#ex.trackerQuorum(this.#index());
   }
 
   /**
@@ -468,7 +512,8 @@ export class QuorumAckTracker {
     this.#ex.trackerRecordSelfAck(t, checkInstant(sampleNs, "sampleNs"));
   }
 
-  /** Deletes the peer's ack and recomputes with the new quorum (`followerQuorum` 0 keeps the published instant). */
+  /** Deletes the peer's ack and recomputes with the new quorum, keeping the other acks: the
+   *  removal half of a configuration change (`followerQuorum` 0 keeps the published instant). */
   removePeer(peerId: number, followerQuorum: number): void {
     const t = this.#index();
     checkPeerId(peerId);
@@ -532,8 +577,10 @@ function checkVoters(value: unknown, option: string): number[] {
  * set) never count. A configuration change forgets every ack: conservative, and rare.
  */
 export class JointQuorumAckTracker {
+  readonly #core: LeaseCore;
   readonly #incoming: QuorumAckTracker;
   readonly #outgoing: QuorumAckTracker;
+  readonly #maxPeers: number;
   #self = 0;
   #voters: number[] = [];
   #outgoingVoters: number[] = [];
@@ -543,6 +590,8 @@ export class JointQuorumAckTracker {
 
   /** @internal Use `core.createJointQuorumAckTracker(config)`. */
   constructor(core: LeaseCore, config: VoterConfig) {
+    this.#core = core;
+    this.#maxPeers = Number(core.exports.MAX_PEERS.value);
     this.#incoming = core.createQuorumAckTracker();
     try {
       this.#outgoing = core.createQuorumAckTracker();
@@ -553,18 +602,27 @@ export class JointQuorumAckTracker {
     this.setConfig(config);
   }
 
-  /** Enters a configuration (joint while `outgoingVoters` is given). Forgets every ack. */
+  /** Enters a configuration (joint while `outgoingVoters` is given). Forgets every ack and
+   *  republishes at once: call it when the configuration change is applied, before the next
+   *  read (docs/guards.md). */
   setConfig(config: VoterConfig): void {
     if (typeof config !== "object" || config === null) throw new InvalidOptionError("config", "a VoterConfig", config);
     const self = checkPeerId(config.selfId);
     const voters = checkVoters(config.voters, "voters");
     const outgoing = config.outgoingVoters === undefined ? [] : checkVoters(config.outgoingVoters, "outgoingVoters");
     const need = (set: number[]) => (set.length === 0 ? 0 : set.includes(self) ? Math.floor(set.length / 2) : Math.floor(set.length / 2) + 1);
+    for (const [name, set] of [["voters", voters], ["outgoingVoters", outgoing]] as const) {
+      if (need(set) > this.#maxPeers) throw new InvalidVoterConfigError(`${name} needs ${need(set)} follower acks; a tracker holds ${this.#maxPeers} peers`);
+    }
     this.#self = self;
     this.#voters = voters;
     this.#outgoingVoters = outgoing;
     this.#qIn = need(voters);
     this.#qOut = need(outgoing);
+    // The counterpart of QuorumAckTracker.setQuorum: both sets enter their new quorum and
+    // republish at once (an engine calls setConfig when a configuration change is applied).
+    this.#incoming.setQuorum(this.#qIn);
+    this.#outgoing.setQuorum(this.#qOut);
     this.reset();
   }
 
@@ -599,16 +657,22 @@ export class JointQuorumAckTracker {
     return counted;
   }
 
-  /** A configuration whose only voter is the leader: publish one fresh sample per tick (0n clears). */
+  /** A configuration whose only voter is the leader: publish one fresh sample per tick (0n, or
+   *  a sample at or before the core's last clock fault, clears). */
   recordSelfAck(sampleNs: bigint): void {
-    this.#selfAckNs = checkInstant(sampleNs, "sampleNs");
+    checkInstant(sampleNs, "sampleNs");
+    this.#selfAckNs = sampleNs > this.#core.lastClockFaultNs() ? sampleNs : 0n;
   }
 
   /** The published instant: the minimum over the voter sets that need follower acks. */
   quorumAck(): bigint {
     const needIn = this.#qIn > 0;
     const needOut = this.#qOut > 0;
-    if (!needIn && !needOut) return this.#selfAckNs;
+    if (!needIn && !needOut) {
+      // The sample lives here, not in the core's trackers, so a clock fault does not reset it:
+      // it is checked against the fault instead (a sample from before a fault proves nothing).
+      return this.#selfAckNs > this.#core.lastClockFaultNs() ? this.#selfAckNs : 0n;
+    }
     const a = needIn ? this.#incoming.quorumAck() : I64_MAX;
     const b = needOut ? this.#outgoing.quorumAck() : I64_MAX;
     const min = a < b ? a : b;
@@ -657,7 +721,7 @@ export async function createCoreWith(module: WebAssembly.Module, clock: HostCloc
     fill();
     exports.clockPrimeCell();
   }
-  return new LeaseCore(exports, clock.info, fill, hostFill, timespecs);
+  return new LeaseCore(exports, clock.info, fill, hostFill, timespecs, clock.identity ?? clock.info.source);
 }
 
 /**
@@ -701,5 +765,24 @@ export function customHostClock(source: ClockSource): HostClock {
     mayFreeze: false,
     ...source.info,
   };
-  return jsHostClock(() => source.now(), info, typeof sleepOffsetNs === "function" ? () => sleepOffsetNs.call(source) : undefined);
+  const clock = jsHostClock(() => source.now(), info, typeof sleepOffsetNs === "function" ? () => sleepOffsetNs.call(source) : undefined);
+  return { ...clock, identity: customClockIdentity(source) };
+}
+
+// One token per custom ClockSource object in this realm: cores made from the same object read
+// the same function, so they agree; anything else (another object, another thread's copy) is
+// never proven to, and a shared table refuses to attach it (host/shared.ts).
+// Not a secret, only unique: a random prefix per realm (another thread never draws the same
+// one in practice), then a counter per object. At most 31 bytes, which the table header holds.
+const customIdentities = new WeakMap<object, string>();
+const realmToken = Math.floor(Math.random() * 2 ** 52).toString(36);
+let customCount = 0;
+
+function customClockIdentity(source: ClockSource): string {
+  let identity = customIdentities.get(source);
+  if (identity === undefined) {
+    identity = `custom#${realmToken}.${(customCount++).toString(36)}`;
+    customIdentities.set(source, identity);
+  }
+  return identity;
 }

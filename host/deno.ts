@@ -19,6 +19,7 @@
  */
 import { cachedPerProcess, checkNativeOptions, performanceFallback, PLATFORM_CLOCKS, policySource, type ClockPolicy, type NativeLeaseCoreOptions, type PlatformClocks } from "./common.js";
 import { createCoreWith, customHostClock, type HostClock, type LeaseCore } from "./core.js";
+import { WasmLoadError } from "./errors.js";
 
 export * from "./api.js";
 export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";
@@ -56,7 +57,20 @@ let libc: Libc | string | undefined; // opened once per process; a string says w
 /** Compiles a module beside this bundle (`--allow-read`; `fetch` for a remote URL). */
 async function compileBeside(file: string): Promise<WebAssembly.Module> {
   const url = new URL(`./${file}`, import.meta.url);
-  const bytes = url.protocol === "file:" ? await Deno.readFile(url) : await (await fetch(url)).arrayBuffer();
+  let bytes: Uint8Array<ArrayBuffer> | ArrayBuffer;
+  try {
+    bytes = url.protocol === "file:" ? await Deno.readFile(url) : await (await fetch(url)).arrayBuffer();
+  } catch (err) {
+    // Deno's own message names the permission but not why lease-core needs it, nor the other flag.
+    const permission = (err as { name?: unknown } | null)?.name === "NotCapable" || (err as { name?: unknown } | null)?.name === "PermissionDenied";
+    throw new WasmLoadError(
+      url.href,
+      permission
+        ? `lease-core: reading ${file} needs --allow-read (run: deno run --allow-read --allow-ffi ...; --allow-ffi reads the raw clock)`
+        : `lease-core: loading ${url.href} failed (${String(err)})`,
+      { cause: err },
+    );
+  }
   return WebAssembly.compile(bytes);
 }
 
@@ -79,7 +93,7 @@ export const createSharedLeaseTable = shared.createSharedLeaseTable;
  * the same clock source. @throws SharedTableError when the memory holds no table or another clock's.
  */
 export const attachSharedLeaseTable = shared.attachSharedLeaseTable;
-export { SharedLeaseTable, SharedLease, SharedTableError, InvalidLeaseIndexError } from "./shared.js";
+export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "./shared.js";
 
 /** libc's clock functions, or why not. Asks `Deno.permissions` first: `dlopen` without the
  *  permission would prompt on a terminal or throw `NotCapable`, and the host must do neither. */
@@ -111,7 +125,7 @@ function ffiHostClock({ symbols, clocks }: Libc, policy: DenoClockPolicy): HostC
     primeReadings: withOffset ? 5 : 0,
     bind(memory, byteOffset) {
       // The core never grows its memory after init (assembly/index.ts), so this pointer into it
-      // stays valid for the life of the core (runtimes.md trap 7). A 16-byte timespec
+      // stays valid for the life of the core (docs/runtimes.md trap 7). A 16-byte timespec
       // {tv_sec, tv_nsec} fits the cell exactly: libc writes it there, and it becomes ns in place.
       // BigInt math on a BigInt64Array element compiles to plain i64 ops in V8 (no allocation):
       // measured ~56 ns per raw+sleep fill (three ~20 ns reads) against ~79 ns in Number words.

@@ -53,8 +53,8 @@ export class InvalidQuorumError extends LeaseCoreError {
   constructor(
     /** The argument that was refused, e.g. `untilNs`. */
     readonly argument: string,
-    value: unknown, limit: number) {
-    super(`${argument} must be an integer in [0, ${limit}], got ${describe(value)}`, "ERR_LEASE_INVALID_QUORUM");
+    value: unknown, limit: number, min = 0) {
+    super(`${argument} must be an integer in [${min}, ${limit}], got ${describe(value)}`, "ERR_LEASE_INVALID_QUORUM");
   }
 }
 
@@ -96,10 +96,11 @@ export class InvalidCommitResultError extends LeaseCoreError {
   }
 }
 
-/** An engine answered with a value of the wrong type (an index that is not a bigint, ...). */
+/** An engine answered with a value of the wrong type (an index that is not a bigint, a state
+ *  that is not an EngineState, an `onLeaderLoss` that returns no deregister function...). */
 export class InvalidEngineAnswerError extends LeaseCoreError {
-  constructor(method: string, value: unknown) {
-    super(`engine.${method}() must return a bigint >= 0, got ${describe(value)}`, "ERR_LEASE_INVALID_ENGINE_ANSWER");
+  constructor(method: string, value: unknown, expected = "a bigint >= 0") {
+    super(`engine.${method}() must return ${expected}, got ${describe(value)}`, "ERR_LEASE_INVALID_ENGINE_ANSWER");
   }
 }
 
@@ -175,6 +176,22 @@ export class InvalidHistoryError extends LeaseCoreError {
   }
 }
 
+/**
+ * The core module (`lease-core.wasm`) could not be loaded: fetched with an HTTP error, not
+ * readable (Deno without `--allow-read`), or not a wasm module (an HTML page served in its
+ * place). The message says what to do; `url` is where it was looked for.
+ */
+export class WasmLoadError extends LeaseCoreError {
+  constructor(
+    /** Where the module was looked for. */
+    readonly url: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, "ERR_LEASE_WASM_LOAD", options);
+  }
+}
+
 /** The wasm core hit a broken invariant (a bug in lease-core): it refuses to continue. */
 export class CoreInvariantError extends LeaseCoreError {
   constructor(message: string) {
@@ -209,13 +226,11 @@ const LEADERSHIP_LOSS_CODES = new Set([
   "ERR_LEASE_LEADERSHIP_TRANSFER",
 ]);
 
-/**
- * Whether `err` says leadership is gone (not leader, leadership lost, transfer in progress):
- * one of the three classes above, or any error carrying one of their codes (so an engine's own
- * error types can opt in by setting `code`). Such an error invalidates the lease; any other
- * error leaves it alone (contract §4).
- */
-export function isLeadershipLossError(err: unknown): boolean {
+/** How many `cause` links `isLeadershipLossError` follows: engines wrap errors a few times; a
+ *  longer chain (or a cycle) is not taken for a leadership loss. */
+const MAX_CAUSE_DEPTH = 16;
+
+function isOwnLeadershipLoss(err: unknown): boolean {
   if (err instanceof NotLeaderError || err instanceof LeadershipLostError || err instanceof LeadershipTransferInProgressError) {
     return true;
   }
@@ -223,12 +238,53 @@ export function isLeadershipLossError(err: unknown): boolean {
   return typeof code === "string" && LEADERSHIP_LOSS_CODES.has(code);
 }
 
-function describe(value: unknown): string {
+/**
+ * Whether `err` says leadership is gone (not leader, leadership lost, transfer in progress):
+ * one of the three classes above, or any error carrying one of their codes (so an engine's own
+ * error types can opt in by setting `code`), itself or through its `cause` chain (engines wrap
+ * errors: `new Error("readIndex failed", { cause: new NotLeaderError() })`), followed at most
+ * 16 links deep. Such an error invalidates the lease; any other error leaves it alone
+ * (contract §4).
+ */
+export function isLeadershipLossError(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth <= MAX_CAUSE_DEPTH; depth++) {
+    if (isOwnLeadershipLoss(e)) return true;
+    if (typeof e !== "object" || e === null || !("cause" in e)) return false;
+    try {
+      e = (e as { cause?: unknown }).cause;
+    } catch {
+      return false; // a throwing `cause` getter says nothing about leadership
+    }
+  }
+  return false;
+}
+
+/**
+ * A refused value as a message shows it: `5n`, `"text"`, `the number 5`, `undefined`, and an
+ * object by its first fields (`{ commitIndex: the number 1 }`), so the message names what was
+ * wrong inside it rather than saying "an object".
+ */
+function describe(value: unknown, depth = 0): string {
   if (typeof value === "bigint") return `${value}n`;
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value);
   if (value === null) return "null";
-  if (typeof value === "object") return Array.isArray(value) ? "an array" : "an object";
-  return `${typeof value} ${String(value)}`;
+  if (value === undefined) return "undefined";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object") {
+    if (Array.isArray(value)) return `an array of ${value.length}`;
+    const proto = Object.getPrototypeOf(value) as object | null;
+    if (proto !== null && proto !== Object.prototype) {
+      const name = (value as object).constructor?.name || "object";
+      return `${/^[aeiou]/i.test(name) ? "an" : "a"} ${name}`;
+    }
+    const keys = Object.keys(value);
+    if (keys.length === 0) return "{}";
+    if (depth > 0) return "{ … }";
+    const shown = keys.slice(0, 3).map((k) => `${k}: ${describe((value as Record<string, unknown>)[k], depth + 1)}`);
+    return `{ ${shown.join(", ")}${keys.length > 3 ? ", …" : ""} }`;
+  }
+  return `the ${typeof value} ${String(value)}`;
 }
 
 /** Base class of the configuration rules of contract §5; each rule has its own subclass. */

@@ -7,12 +7,12 @@
 // - boottime: CLOCK_BOOTTIME, like CLOCK_MONOTONIC but it also counts suspend.
 // - monotonic: CLOCK_MONOTONIC, what process.hrtime.bigint() reads; NTP-slewed, stops in suspend.
 // - sleep offset: boottime - monotonic, the total time suspended since boot. It only grows, and
-//   only across a suspend, which is how the core detects one (lease-contract.md 1.2).
+//   only across a suspend, which is how the core detects one (docs/contract.md 1.2).
 // Every reading is ns as a signed 64-bit count; 0 means "no reading" (the clock failed).
 //
 // When the shim is missing the caller falls back to process.hrtime.bigint() and reports that it
 // is not raw and not suspend-aware: nothing here is silent, the error says why.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
@@ -42,6 +42,22 @@ export interface NativeClock {
 // package's build/ directory.
 const CANDIDATES = ["../build/lease_clock.node", "./lease_clock.node"] as const;
 
+/** What builds the shim in an installed package: its `install` script, run again by npm. */
+const REBUILD_HINT = "install a C compiler, make and Python 3, then run: npm rebuild lease-core";
+
+/** Why the build at install failed, as scripts/build-native.mjs recorded it. */
+function installFailure(): string | null {
+  for (const candidate of ["../build/lease_clock.error", "./lease_clock.error"]) {
+    try {
+      const line = readFileSync(fileURLToPath(new URL(candidate, import.meta.url)), "utf8").trim();
+      if (line !== "") return `the shim was not built at install: ${line}; ${REBUILD_HINT}`;
+    } catch {
+      // no record: never built, or built fine
+    }
+  }
+  return null;
+}
+
 /** Loads the shim. Never throws: a missing or broken shim is `{ clock: null, error }`.
  *  `LEASE_CORE_NO_NATIVE=1` forces the fallback; it is read on every call so tests can flip it. */
 export function loadNativeClock(): { clock: NativeClock } | { clock: null; error: string } {
@@ -59,7 +75,7 @@ export function loadNativeClock(): { clock: NativeClock } | { clock: null; error
       // clock (a kernel or sandbox without CLOCK_MONOTONIC_RAW) would fail every lease closed.
       // Both are better reported as "not available" so the host falls back and says why.
       if (typeof clock.bindFill !== "function" || typeof clock.readRaw !== "function") {
-        failures.push(`${path}: not the expected shim (rebuild with node scripts/build-native.mjs)`);
+        failures.push(`${path}: not the expected shim (${REBUILD_HINT})`);
         continue;
       }
       if (clock.readRaw() === 0n) {
@@ -72,8 +88,5 @@ export function loadNativeClock(): { clock: NativeClock } | { clock: null; error
     }
   }
   if (failures.length > 0) return { clock: null, error: failures.join("; ") };
-  return {
-    clock: null,
-    error: `lease_clock.node not found (looked in ${paths.join(", ")}); build it with node scripts/build-native.mjs`,
-  };
+  return { clock: null, error: installFailure() ?? `lease_clock.node not found (looked in ${paths.join(", ")}); ${REBUILD_HINT}` };
 }

@@ -66,7 +66,7 @@ export const createSharedLeaseTable = shared.createSharedLeaseTable;
  * the same clock source. @throws SharedTableError when the memory holds no table or another clock's.
  */
 export const attachSharedLeaseTable = shared.attachSharedLeaseTable;
-export { SharedLeaseTable, SharedLease, SharedTableError, InvalidLeaseIndexError } from "./shared.js";
+export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "./shared.js";
 export type { SharedLeaseTableOptions } from "./shared.js";
 
 function nativeHostClock(native: NativeClock, policy: NodeClockPolicy): HostClock {

@@ -7,6 +7,7 @@
 import { READ_ACK_TERM, READ_OWN_TERM, READ_SUSPECT, REASONS, REASON_DISABLED, SERVE_LOCAL, type CoreExports, type Reason } from "./abi.js";
 import { checkDuration, checkInstant, checkTerm, type Lease, type LeaseCore } from "./core.js";
 import {
+  DisposedError,
   InvalidCommitResultError,
   InvalidEngineAnswerError,
   InvalidOptionError,
@@ -35,7 +36,9 @@ export interface LeaseEngine {
   linearizableRead(signal?: AbortSignal): Promise<bigint>;
   /** The lease duration in ns; <= 0 disables lease reads (reported once, never silent). */
   leaseDurationNs?(): bigint;
-  /** The engine's published quorum-ack instant on the same clock as the core (0n: none). */
+  /** The engine's published quorum-ack instant (0n: none), sampled with `core.now()` of the
+   *  core this reader runs on: another core's instants are on another zero and outside this
+   *  core's clock-fault record. An ack at or before `core.lastClockFaultNs()` never serves. */
   lastQuorumAck?(): bigint;
   /** Registers a callback run when leadership is lost; returns a deregister function. */
   onLeaderLoss?(callback: () => void): () => void;
@@ -113,6 +116,18 @@ export interface CommitResult {
 
 const readAt = Symbol("readAt");
 
+const ENGINE_STATES: ReadonlySet<unknown> = new Set<EngineState>(["leader", "follower", "candidate", "shutdown", "unknown"]);
+
+/** `engine.state()`, checked: a value outside EngineState ("LEADER", a boolean...) would
+ *  otherwise read as "not the leader" without a word. */
+function stateOf(engine: LeaseEngine): EngineState {
+  const state: unknown = engine.state();
+  if (!ENGINE_STATES.has(state)) throw new InvalidEngineAnswerError("state", state, '"leader", "follower", "candidate", "shutdown" or "unknown"');
+  return state as EngineState;
+}
+
+const READER_OPTIONS = new Set(["observer", "onWarning"]);
+
 function checkIndex(value: unknown, method: string): bigint {
   if (typeof value !== "bigint" || value < 0n) throw new InvalidEngineAnswerError(method, value);
   return value;
@@ -152,17 +167,30 @@ export class LeaseReader {
     this.#ex = core.exports;
     this.#engine = engine;
     this.#capable = missing.length === 0;
+    if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+    for (const name of Object.keys(options)) {
+      if (!READER_OPTIONS.has(name)) throw new InvalidOptionError(name, "one of the reader's options (observer, onWarning)", (options as Record<string, unknown>)[name]);
+    }
+    if (options.observer !== undefined && (typeof options.observer !== "object" || options.observer === null)) throw new InvalidOptionError("observer", "a LeaseObserver object", options.observer);
+    if (options.onWarning !== undefined && typeof options.onWarning !== "function") throw new InvalidOptionError("onWarning", "a function", options.onWarning);
     this.#observer = options.observer;
     this.#onWarning = options.onWarning ?? ((message) => console.warn(message));
     this.lease = core.createLease();
     if (this.#capable) {
       const lease = this.lease;
-      this.#deregister = engine.onLeaderLoss!(() => {
+      const deregister: unknown = engine.onLeaderLoss!(() => {
         if (this.#closed) return;
         lease.invalidate();
         // A transfer that ended in a step-down is over; a later leadership re-arms as usual.
         if (this.#transferring) this.#endTransfer();
       });
+      // close() must be able to stop the callback (an EventEmitter's `on` returns the emitter).
+      if (typeof deregister !== "function") {
+        this.#closed = true; // the callback stays registered with the engine: make it a no-op
+        lease.dispose();
+        throw new InvalidEngineAnswerError("onLeaderLoss", deregister, "a function that deregisters the callback (e.g. () => emitter.off(event, cb))");
+      }
+      this.#deregister = deregister as () => void;
     }
   }
 
@@ -294,7 +322,7 @@ export class LeaseReader {
     const engine = this.#engine;
     let leaseDurationNs = 0n;
     let ackNs = 0n;
-    const isLeader = engine.state() === "leader";
+    const isLeader = stateOf(engine) === "leader";
     let guards = 0;
     let currentTerm = 0n;
     let appliedTerm = 0n;
@@ -331,9 +359,19 @@ export class LeaseReader {
     }
     const slot = this.lease.slot;
     const generation = this.#ex.leaseGeneration(slot); // step 3: before the quorum operation
+    // The engine's ack must be later than the end of the last transfer AND than the core's last
+    // clock fault: an ack sampled before a regression or a suspend never proves a lease after it,
+    // whatever the engine still holds (read after nowNs, whose reading may itself be the fault).
+    let rearmAfterNs = this.#rearmAfterNs;
+    const faultNs = this.#ex.clockLastFaultNs();
+    if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) {
+      // negative control: the engine's ack is not checked against the last clock fault
+    } else if (faultNs > rearmAfterNs) {
+      rearmAfterNs = faultNs;
+    }
     const outcome = this.#ex.decideRead2(
       slot, nowNs, this.#capable ? 1 : 0, leaseDurationNs, isLeader ? 1 : 0, ackNs,
-      guards, currentTerm, appliedTerm, ackTerm, this.#rearmAfterNs,
+      guards, currentTerm, appliedTerm, ackTerm, rearmAfterNs,
     );
     return { outcome, reason: REASONS[outcome & 0xff]!, generation, leaseDurationNs, isLeader, term, suspect: (guards & READ_SUSPECT) !== 0 };
   }
@@ -361,8 +399,9 @@ export class LeaseReader {
     // Only a leader that is still leader warms its lease: a follower's read proves that
     // *some* leader had a quorum, not this node. A read begun while suspect proves nothing
     // about after the transfer (and the generation guard voids one begun before it).
-    const mayExtend = d.isLeader && d.reason !== REASONS[REASON_DISABLED] && !d.suspect;
-    if (mayExtend && this.#engine.state() === "leader") {
+    // A closed reader's lease is never extended: leadership loss can no longer reach it.
+    const mayExtend = d.isLeader && d.reason !== REASONS[REASON_DISABLED] && !d.suspect && !this.#closed;
+    if (mayExtend && stateOf(this.#engine) === "leader") {
       this.#ex.leaseExtendFrom(this.lease.slot, nowNs, d.leaseDurationNs, d.generation);
     }
     return index;
@@ -379,7 +418,7 @@ export class LeaseReader {
     if (this.#closed) throw new ReaderClosedError();
     if (typeof commit !== "function") throw new InvalidOptionError("commit", "a function", commit);
     const engine = this.#engine;
-    if (engine.state() !== "leader") throw new NotLeaderError();
+    if (stateOf(engine) !== "leader") throw new NotLeaderError();
     const sampleNs = this.#core.now();
     const slot = this.lease.slot;
     const generation = this.#ex.leaseGeneration(slot);
@@ -394,7 +433,7 @@ export class LeaseReader {
     const commitIndex = (result as { commitIndex?: unknown } | null | undefined)?.commitIndex;
     if (typeof commitIndex !== "bigint" || commitIndex < 0n) throw new InvalidCommitResultError(result);
     const local = result.forwarded !== true && result.local !== false;
-    if (this.#capable && commitIndex > 0n && local && !suspectAtStart && !this.#isSuspect() && engine.state() === "leader") {
+    if (this.#capable && !this.#closed && commitIndex > 0n && local && !suspectAtStart && !this.#isSuspect() && stateOf(engine) === "leader") {
       this.#ex.leaseExtendFrom(slot, sampleNs, this.#leaseDurationNs(), generation);
     }
     return result;
@@ -405,10 +444,17 @@ export class LeaseReader {
     return this.#transferring || this.#rearmAtNextSample || (typeof e.transferInProgress === "function" && e.transferInProgress() === true);
   }
 
-  /** Deregisters the leader-loss callback and refuses further reads. Idempotent. */
+  /** Deregisters the leader-loss callback, refuses further reads and invalidates the lease:
+   *  once leadership loss can no longer reach it, the lease must not outlive the reader, and a
+   *  read or commit still in flight never extends it. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    try {
+      this.lease.invalidate();
+    } catch (err) {
+      if (!(err instanceof DisposedError)) throw err; // the caller disposed the lease itself: nothing to void
+    }
     const deregister = this.#deregister;
     this.#deregister = undefined;
     deregister?.();

@@ -5,9 +5,21 @@
  * guarantee of contract §2 (docs/shared-lease.md, model-checked in spec/shared-lease.pml).
  *
  * Each thread instantiates `lease-core.shared.wasm` over the same memory and reads the clock of
- * its own `LeaseCore`. Every thread must read the same clock with the same origin: the table
- * records the creator's clock source and refuses to attach a core on another, and refuses
- * clocks whose origin is per thread (`performance.now`).
+ * its own `LeaseCore`. Every thread must read the same clock with the same zero
+ * (docs/shared-lease.md §6):
+ *   Z1. the table records its creator's clock identity and refuses to attach a core whose clock
+ *       is not proven to be the same: another process-wide clock, or a custom `ClockSource`
+ *       other than the creator's own object (SharedTableClockError); clocks whose origin is
+ *       per thread (`performance.now`) are refused at creation;
+ *   Z2. the table records its creator's zero (the sleep-offset baseline the core primed:
+ *       assembly/instant.ts), and every thread translates its instants into the creator's frame
+ *       by the exact difference of the two zeros, so a core created after a suspend reads the
+ *       same instant as one created before it;
+ *   Z3. the table keeps a high-water mark, the latest instant any thread sampled (published in
+ *       1 ms steps): a thread whose sample falls more than 1 ms below it saw the clock step back
+ *       although its own core never read past it (a core created after the step, or idle), and
+ *       it invalidates every lease as the core that did see it would, and reports the step to
+ *       its own core (a regression: its leases, trackers and acks before it are retired).
  * @module
  */
 import { I64_MAX, checkInstant, type LeaseCore } from "./core.js";
@@ -17,6 +29,15 @@ import { CoreInvariantError, InvalidGenerationError, InvalidOptionError, LeaseCo
 export class SharedTableError extends LeaseCoreError {
   constructor(message: string) {
     super(message, "ERR_LEASE_SHARED_TABLE");
+  }
+}
+
+/** The core's clock is not proven to be the table's: another clock, or a custom `ClockSource`
+ *  other than the creator's own object (threads would disagree on every lease's validity). */
+export class SharedTableClockError extends SharedTableError {
+  constructor(message: string) {
+    super(message);
+    (this as { code: string }).code = "ERR_LEASE_SHARED_TABLE_CLOCK"; // its own code; still a SharedTableError
   }
 }
 
@@ -40,13 +61,21 @@ interface SharedExports {
   sharedInvalidate(slot: number): void;
   sharedInvalidateAll(): void;
   sharedCountValid(first: number, count: number, nowNs: bigint): number;
+  sharedLoadHighWater(): void;
+  sharedCheckSample(nowNs: bigint): number;
   sharedFirstInvalid(first: number, count: number, nowNs: bigint): number;
 }
 
 const PAGE_BYTES = 65536;
 const MAX_PAGES = 16384; // the build's --maximumMemory
-const SOURCE_OFFSET = 24; // header bytes [24, 64): the creator's clock source, UTF-8, 0-padded
+const HEADER_BYTES = 128; // assembly/shared.ts
+const SOURCE_OFFSET = 24; // header bytes [24, 64): the creator's clock identity, UTF-8, 0-padded
 const SOURCE_BYTES = 40;
+const ZERO_OFFSET = 64; // i64: the creator's clock zero (Z2)
+// +72 i64, atomic: the high-water mark (Z3), kept by the shared module (sharedLoadHighWater,
+// sharedCheckSample: wasm atomics, no BigInt per read). Its 1 ms slack, the core's suspend
+// tolerance, is far above the few ns by which two cores' zeros can differ (each is the largest
+// of a few offset readings).
 const PER_THREAD_ORIGIN = /^performance\.now/;
 
 async function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<SharedExports> {
@@ -59,6 +88,11 @@ async function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memor
     },
   };
   return (await WebAssembly.instantiate(module, imports)).exports as unknown as SharedExports;
+}
+
+/** Z1: what the table records of a core's clock (the old per-source name under the negative control). */
+function identityOf(core: LeaseCore): string {
+  return __UNSAFE_SHARED_TABLE_PER_CORE_ZERO__ ? core.clock.source : core.clockIdentity;
 }
 
 function sourceBytes(source: string): Uint8Array {
@@ -78,28 +112,53 @@ export class SharedLeaseTable {
   readonly #core: LeaseCore;
   readonly #ex: SharedExports;
   readonly #leases: SharedLease[] = [];
+  /** @internal Z2: this thread's zero less the table's; a table instant is a core instant plus it. */
+  readonly deltaNs: bigint;
   #faults: number;
 
   /** @internal Use `createSharedLeaseTable` / `attachSharedLeaseTable`. */
-  constructor(core: LeaseCore, exports: SharedExports, memory: WebAssembly.Memory, capacity: number) {
+  constructor(core: LeaseCore, exports: SharedExports, memory: WebAssembly.Memory, capacity: number, deltaNs: bigint) {
     this.#core = core;
     this.#ex = exports;
     this.memory = memory;
     this.capacity = capacity;
-    this.epochNs = exports.sharedEpoch();
+    this.deltaNs = deltaNs;
+    this.epochNs = exports.sharedEpoch() - deltaNs;
     this.#faults = core.exports.clockFaults();
   }
 
-  /** @internal One fresh reading of this thread's clock; a clock fault seen by this thread's
-   *  core (regression, suspend) invalidates every shared lease before anything is checked. */
+  /** @internal One fresh reading of this thread's clock, in the table's frame (Z2); 0n for no
+   *  reading. A clock fault seen by this thread's core (regression, suspend), or a step back seen
+   *  through the high-water mark (Z3), invalidates every shared lease before anything is checked. */
   sample(): bigint {
-    const nowNs = this.#core.now();
+    // The mark is loaded BEFORE the clock is read: every instant in it was read before this
+    // reading, so on one monotone clock this reading cannot be smaller, bar the zeros' noise.
+    this.#ex.sharedLoadHighWater();
+    const coreNs = this.#core.now();
     const faults = this.#core.exports.clockFaults();
     if (faults !== this.#faults) {
       this.#faults = faults;
       this.#ex.sharedInvalidateAll();
     }
-    return nowNs;
+    if (coreNs === 0n) return 0n;
+    const nowNs = this.toTable(coreNs);
+    if (nowNs === 0n) return 0n;
+    if (__UNSAFE_SHARED_TABLE_PER_CORE_ZERO__) return nowNs; // negative control: the table as before Z2 and Z3
+    if (this.#ex.sharedCheckSample(nowNs) !== 0) return nowNs;
+    // Z3: the clock stepped back past what another thread read (every shared lease is now
+    // invalidated). It is this thread's clock too: its core retires every lease and ack it
+    // holds, so an engine's ack from before the step never proves a lease after it.
+    this.#core.exports.clockReportRegression();
+    this.#faults = this.#core.exports.clockFaults();
+    return 0n;
+  }
+
+  /** @internal An instant of this thread's clock in the table's frame (0n stays "no reading"). */
+  toTable(ns: bigint): bigint {
+    const deltaNs = this.deltaNs;
+    if (deltaNs === 0n || ns === 0n) return ns; // the creator's thread, and every core with its zero: no BigInt math
+    const t = ns + deltaNs;
+    return t <= 0n ? 0n : t > I64_MAX ? I64_MAX : t;
   }
 
   /** The lease at `index` (the same lease on every thread). */
@@ -111,13 +170,13 @@ export class SharedLeaseTable {
   /** How many of `count` leases from `first` (default: all) are valid at one instant. */
   countValid(nowNs?: bigint, first = 0, count = this.capacity - first): number {
     this.#range(first, count);
-    return this.#ex.sharedCountValid(first, count, nowNs === undefined ? this.sample() : checkInstant(nowNs, "nowNs"));
+    return this.#ex.sharedCountValid(first, count, nowNs === undefined ? this.sample() : this.toTable(checkInstant(nowNs, "nowNs")));
   }
 
   /** The first lease of the range not valid at one instant, or -1 when all are (fail closed on it). */
   firstInvalid(nowNs?: bigint, first = 0, count = this.capacity - first): number {
     this.#range(first, count);
-    return this.#ex.sharedFirstInvalid(first, count, nowNs === undefined ? this.sample() : checkInstant(nowNs, "nowNs"));
+    return this.#ex.sharedFirstInvalid(first, count, nowNs === undefined ? this.sample() : this.toTable(checkInstant(nowNs, "nowNs")));
   }
 
   /** Invalidates every lease of the table. */
@@ -148,7 +207,7 @@ export class SharedLease {
 
   /** Whether the lease holds at `nowNs` (default: a fresh reading of this thread's clock). One atomic load. */
   valid(nowNs?: bigint): boolean {
-    return this.#ex.sharedValid(this.index, nowNs === undefined ? this.#table.sample() : checkInstant(nowNs, "nowNs")) !== 0;
+    return this.#ex.sharedValid(this.index, nowNs === undefined ? this.#table.sample() : this.#table.toTable(checkInstant(nowNs, "nowNs"))) !== 0;
   }
 
   /** The invalidation counter: starts at 0, never decreases. */
@@ -156,9 +215,10 @@ export class SharedLease {
     return this.#ex.sharedGeneration(this.index);
   }
 
-  /** The expiry in ns (0n: none), on the table's 4096 ns grid. */
+  /** The expiry in ns on this thread's clock (0n: none), on the table's 4096 ns grid. */
   expiry(): bigint {
-    return this.#ex.sharedExpiry(this.index);
+    const expiryNs = this.#ex.sharedExpiry(this.index);
+    return expiryNs === 0n ? 0n : expiryNs - this.#table.deltaNs;
   }
 
   /**
@@ -169,7 +229,7 @@ export class SharedLease {
   extend(untilNs: bigint, expectedGen: bigint): boolean {
     checkInstant(untilNs, "untilNs");
     if (typeof expectedGen !== "bigint" || expectedGen < 0n || expectedGen > I64_MAX) throw new InvalidGenerationError("expectedGen", expectedGen);
-    return this.#ex.sharedExtend(this.index, untilNs, expectedGen) !== 0;
+    return this.#ex.sharedExtend(this.index, this.#table.toTable(untilNs), expectedGen) !== 0;
   }
 
   /** Clears the expiry and bumps the generation in one atomic step. Never blocks. */
@@ -201,14 +261,18 @@ export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
     const epochNs = core.now();
     if (epochNs === 0n) throw new SharedTableError("the clock gives no reading: cannot fix the table's epoch");
     const mod = await module();
-    const bytes = 65536 + 64 + capacity * 16;
+    const bytes = 65536 + HEADER_BYTES + capacity * 16;
     const pages = Math.ceil(bytes / PAGE_BYTES);
     if (pages > MAX_PAGES) throw new InvalidOptionError("capacity", "small enough for 1 GiB", capacity);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     const exports = await instantiate(mod, memory);
     exports.sharedCreate(capacity, epochNs);
-    new Uint8Array(memory.buffer, Number(exports.SHARED_TABLE_BASE.value) + SOURCE_OFFSET, SOURCE_BYTES).set(sourceBytes(core.clock.source));
-    return new SharedLeaseTable(core, exports, memory, capacity);
+    const base = Number(exports.SHARED_TABLE_BASE.value);
+    new Uint8Array(memory.buffer, base + SOURCE_OFFSET, SOURCE_BYTES).set(sourceBytes(identityOf(core)));
+    // Z2: the creator's zero defines the table's frame, written before the memory leaves this
+    // thread (sharedCreate started the mark, Z3, at the epoch).
+    new BigInt64Array(memory.buffer, base + ZERO_OFFSET, 1)[0] = core.exports.clockOffsetBase();
+    return new SharedLeaseTable(core, exports, memory, capacity, 0n);
   }
 
   /** Attaches to a table another thread created, on this thread's `core` (same clock source). */
@@ -219,13 +283,21 @@ export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
     const exports = await instantiate(await module(), memory);
     const capacity = exports.sharedAttach();
     if (capacity < 0) throw new SharedTableError("this memory holds no lease table");
-    const recorded = new Uint8Array(memory.buffer, Number(exports.SHARED_TABLE_BASE.value) + SOURCE_OFFSET, SOURCE_BYTES);
-    const mine = sourceBytes(core.clock.source);
+    const base = Number(exports.SHARED_TABLE_BASE.value);
+    const recorded = new Uint8Array(memory.buffer, base + SOURCE_OFFSET, SOURCE_BYTES);
+    const mine = sourceBytes(identityOf(core));
     if (!recorded.every((b, i) => b === mine[i])) {
       const theirs = new TextDecoder().decode(recorded.slice().filter((b) => b !== 0));
-      throw new SharedTableError(`the table runs on ${theirs}, this core on ${core.clock.source}: one table, one clock`);
+      throw new SharedTableClockError(
+        `the table runs on ${theirs}, this core on ${identityOf(core)}: one table, one clock` +
+          (identityOf(core).startsWith("custom#") ? " (a custom clock is proven the same only as the creator's own ClockSource object, on its thread)" : ""),
+      );
     }
-    return new SharedLeaseTable(core, exports, memory, capacity);
+    // Z2: the core's zero is fixed by its first reading (priming, or the first sample).
+    if (core.now() === 0n) throw new SharedTableError("the clock gives no reading: cannot fix this core's zero");
+    const tableZeroNs = new BigInt64Array(memory.buffer, base + ZERO_OFFSET, 1)[0]!;
+    const deltaNs = __UNSAFE_SHARED_TABLE_PER_CORE_ZERO__ ? 0n : core.exports.clockOffsetBase() - tableZeroNs;
+    return new SharedLeaseTable(core, exports, memory, capacity, deltaNs);
   }
 
   return { createSharedLeaseTable, attachSharedLeaseTable };

@@ -6,7 +6,7 @@
  * import external; `lease-core.wasm` must sit beside `workerd.js`.
  *
  * Clock: `performance.now()`, which in workerd is `Date.now()`: epoch ms, 1 ms steps
- * (runtimes.md). It is:
+ * (docs/runtimes.md). It is:
  * - not raw and not suspend-aware: a wall clock; if it ever stepped back the core would count
  *   a regression and invalidate every lease (contract §1), so a step fails closed;
  * - FROZEN while code runs in production: "Date.now() returns the time of the last I/O; it does
@@ -24,7 +24,8 @@
 // @ts-expect-error -- resolved by workerd's module loader (type CompiledWasm), not by tsc.
 import wasmModule from "./lease-core.wasm";
 import { I64_MAX, createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
-import { InvalidOptionError } from "./errors.js";
+import { InvalidOptionError, WasmLoadError } from "./errors.js";
+import { refuseUnknownOptions } from "./options.js";
 
 export * from "./api.js";
 
@@ -53,7 +54,7 @@ const NS_PER_MS = 1_000_000n;
 
 /**
  * One reading in ns. Epoch ms × 1e6 is past 2^53, so a Number of ns would be off by up to
- * 256 ns (runtimes.md trap 2); ms × 1000 is an exact Number of µs until the year 2255, and
+ * 256 ns (docs/runtimes.md trap 2); ms × 1000 is an exact Number of µs until the year 2255, and
  * rounding it keeps sub-ms readings exact should workerd ever offer them. The rest is BigInt.
  */
 function readNs(): bigint {
@@ -80,20 +81,38 @@ function performanceHostClock(budgetNs: bigint): HostClock {
 }
 
 /**
+ * The imported module, which must be a compiled `WebAssembly.Module`: a bundler that turned the
+ * import into bytes or a URL (esbuild's `binary` / `file` loaders, Vite's `?url`) cannot work
+ * here, since workerd refuses to compile wasm at run time.
+ */
+function importedModule(): WebAssembly.Module {
+  const value: unknown = wasmModule;
+  if (value instanceof WebAssembly.Module) return value;
+  const got = value instanceof Uint8Array || value instanceof ArrayBuffer ? "bytes" : typeof value === "string" ? `the string ${JSON.stringify(value.slice(0, 60))}` : typeof value;
+  throw new WasmLoadError(
+    "./lease-core.wasm",
+    `lease-core: the workerd entry's import of lease-core.wasm gave ${got}, not a compiled WebAssembly.Module (workerd does not compile wasm at run time); ` +
+      "bundle with wrangler (its default rules load *.wasm as CompiledWasm) or keep *.wasm external and upload lease-core.wasm beside the worker as a CompiledWasm module",
+  );
+}
+
+/**
  * Loads a lease core in workerd. Retryable (nothing is cached but the imported module).
- * @throws InvalidOptionError for a bad `freezeBudgetNs`, a budget next to a custom `clock`
+ * @throws WasmLoadError when the bundler did not keep `lease-core.wasm` a compiled module;
+ *   InvalidOptionError for a bad `freezeBudgetNs`, a budget next to a custom `clock`
  *   (it would be silently meaningless), or bad sizes.
  */
 export async function createLeaseCore(options: WorkerdLeaseCoreOptions = {}): Promise<LeaseCore> {
   if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+  refuseUnknownOptions(options, ["maxLeases", "maxTrackers", "clock", "freezeBudgetNs"], "createLeaseCore");
   const budget: unknown = options.freezeBudgetNs;
   if (budget !== undefined && (typeof budget !== "bigint" || budget < 0n || budget > I64_MAX)) {
     throw new InvalidOptionError("freezeBudgetNs", "a bigint of ns in [0, 2^63-1]", budget);
   }
   if (options.clock !== undefined) {
     if (budget !== undefined) throw new InvalidOptionError("freezeBudgetNs", "omitted with a custom clock (the budget is for performance.now)", budget);
-    return createCoreWith(wasmModule as WebAssembly.Module, customHostClock(options.clock), options);
+    return createCoreWith(importedModule(), customHostClock(options.clock), options);
   }
   const budgetNs = (budget as bigint | undefined) ?? DEFAULT_FREEZE_BUDGET_NS;
-  return createCoreWith(wasmModule as WebAssembly.Module, performanceHostClock(budgetNs), options);
+  return createCoreWith(importedModule(), performanceHostClock(budgetNs), options);
 }

@@ -2,9 +2,10 @@
  * lease_clock: the raw monotonic clock and the suspend signal for the Node and Bun hosts.
  *
  * Node's process.hrtime.bigint() reads CLOCK_MONOTONIC, which NTP may slew (adjtimex(2); POSIX
- * allows 500 ppm). Lease safety must not rest on NTP behaving (lease-contract.md 1.1), so this
- * shim reads CLOCK_MONOTONIC_RAW, and reports the sleep offset CLOCK_BOOTTIME - CLOCK_MONOTONIC,
- * which grows only while the machine is suspended (clock_gettime(2); lease-contract.md 1.2).
+ * allows 500 ppm). Lease safety must not rest on NTP behaving (contract §1.1, docs/safety.md),
+ * so this shim reads CLOCK_MONOTONIC_RAW, and reports the sleep offset CLOCK_BOOTTIME -
+ * CLOCK_MONOTONIC, which grows only while the machine is suspended (clock_gettime(2); contract
+ * §1.2, docs/safety.md).
  *
  * It uses only node_api.h (no libuv, no node-addon-api) so that Bun can load the same binary.
  * Contract: 0 means "no reading". A failed clock_gettime yields 0, never an exception.
@@ -156,8 +157,8 @@ static napi_value ResolutionNs(napi_env env, napi_callback_info info) {
 
 /* Checks (buffer, byteOffset) and returns the cell's address, or NULL with a JS exception
  * pending. The buffer is meant to be a WebAssembly.Memory's; growing that memory detaches it and
- * may move the bytes, leaving the pointer dangling (runtimes.md trap 7). The core never grows
- * memory after init; a host that does must bind again. */
+ * may move the bytes, leaving the pointer dangling. The core never grows memory after init; a
+ * host that does must bind again. */
 static int64_t *cell_of(napi_env env, size_t argc, napi_value *argv, const char *who) {
   char message[160];
   bool is_ab = false;

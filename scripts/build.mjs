@@ -39,7 +39,8 @@ const ENTRIES = [
   { name: "cli", platform: "node" },
   { name: "deno", platform: "neutral" },
   { name: "bun", platform: "node", external: ["bun:ffi"] },
-  { name: "browser", platform: "browser" },
+  // The core module inlined (base64, ~7 KB): a bundler (esbuild, Vite, webpack) copies nothing.
+  { name: "browser", platform: "browser", inlineWasm: true },
   { name: "workerd", platform: "neutral", external: ["./lease-core.wasm"] },
   { name: "etcd", source: "host/etcd/index.ts", platform: "node", external: ["etcd3"], shareCore: true },
   { name: "metrics/prometheus", platform: "neutral", external: ["prom-client"], shareCore: true },
@@ -98,7 +99,9 @@ for (const entry of ENTRIES) {
   const source = entry.source ?? join("host", `${entry.name}.ts`);
   if (!existsSync(join(root, source))) continue;
   await build({
-    define: PUBLISHED_DEFINE,
+    define: entry.inlineWasm
+      ? { ...PUBLISHED_DEFINE, __LEASE_CORE_WASM_BASE64__: JSON.stringify(readFileSync(join(root, "build", "lease-core.wasm")).toString("base64")) }
+      : PUBLISHED_DEFINE,
     minifySyntax: true, // drops the `if (false)` branches the switches leave (names and layout stay)
     absWorkingDir: root,
     entryPoints: { [entry.name]: source },

@@ -9,4 +9,4 @@ trap 'rm -rf "$dir"' EXIT
 npx publint --strict --pack false
 tarball=$(npm pack --ignore-scripts --silent --pack-destination "$dir" | tail -n 1)
 npx attw "$dir/$tarball" --profile esm-only \
-  --exclude-entrypoints lease-core.wasm lease-core.shared.wasm lease-core.wasi.wasm lease-core.wasi-selftest.wasm
+  --exclude-entrypoints lease-core.wasm lease-core.shared.wasm lease-core.wasi.wasm

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up on a fresh Debian machine, in one command (`npm run setup`): the system packages the
-# tests drive for real, then `npm ci`, which builds the wasm core, the N-API clock shim and the
-# host bundles. Needs root for apt-get; without it, it prints what to install and goes on.
+# tests drive for real, then `npm ci` (its install script builds the N-API clock shim) and the
+# build of the wasm core and the host bundles. Needs root for apt-get; without it, it prints
+# what to install and goes on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +27,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 npm ci
+# The build (wasm core, hosts, demo). Not a `prepare` script: npm 11 lists a dependency's
+# prepare and install scripts for approval, and consumers of the package need only `install`.
+node scripts/build.mjs --skip-native

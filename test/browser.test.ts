@@ -84,10 +84,10 @@ interface PageResult {
   clockEvents: Record<string, string>;
 }
 
-async function runPage(variant: Variant): Promise<PageResult> {
+async function runPage(variant: Variant, fetched = true): Promise<PageResult> {
   const { page, errors } = await openPage(variant);
   try {
-    return await page.evaluate(() => (window as unknown as { leaseCoreTest(): Promise<PageResult> }).leaseCoreTest());
+    return await page.evaluate((f) => (window as unknown as { leaseCoreTest(fetched: boolean): Promise<PageResult> }).leaseCoreTest(f), fetched);
   } catch (err) {
     throw new Error(`${variant} page failed: ${String(err)}; page errors: ${errors.join(" | ")}`);
   } finally {
@@ -184,6 +184,30 @@ function expectHealthyCore(r: PageResult): bigint {
 }
 
 describe("browser host in Chromium", () => {
+  test("no wasmUrl: the module inlined in the bundle, compiled once, nothing fetched", async () => {
+    const before = requests.get("plain/build/lease-core.wasm") ?? 0;
+    const r = await runPage("plain", false);
+    expectHealthyCore(r);
+    expect(r.callsAfterFirstLoad).toEqual({ compileStreaming: 0, compile: 1 });
+    expect(r.callsAfterSecondLoad).toEqual({ compileStreaming: 0, compile: 1 });
+    expect(requests.get("plain/build/lease-core.wasm") ?? 0).toBe(before);
+  }, 30_000);
+
+  test("a wasmUrl that is missing or not a module: WasmLoadError, ERR_LEASE_WASM_LOAD, says what to serve", async () => {
+    const { page } = await openPage("plain");
+    try {
+      const r = await page.evaluate(() => (window as unknown as { leaseCoreLoadErrors(): Promise<Record<string, any>> }).leaseCoreLoadErrors());
+      for (const name of ["missing", "notWasm"]) {
+        expect(r[name], name).toMatchObject({ name: "WasmLoadError", code: "ERR_LEASE_WASM_LOAD", typed: true });
+        expect(r[name].message, name).toContain("serve node_modules/lease-core/build/lease-core.wasm at that URL as application/wasm, or omit wasmUrl");
+      }
+      expect(r.missing.message).toMatch(/HTTP 404/);
+      expect(r.notWasm.message).toMatch(/served as text\/html/);
+    } finally {
+      await page.close();
+    }
+  }, 30_000);
+
   test("plain page: vectors pass, coarse clock (>= 20 µs), module compiled by compileStreaming once", async () => {
     const r = await runPage("plain");
     expect(r.crossOriginIsolated).toBe(false);
@@ -215,8 +239,9 @@ describe("browser host in Chromium", () => {
   test("a failed module fetch is not cached: the next createLeaseCore retries and works", async () => {
     const { page, errors } = await openPage("flaky");
     try {
-      const r = await page.evaluate(() => (window as unknown as { leaseCoreRetry(): Promise<{ firstError?: string; extended: boolean; valid: boolean }> }).leaseCoreRetry());
-      expect(r.firstError).toMatch(/HTTP 503/);
+      const r = await page.evaluate(() => (window as unknown as { leaseCoreRetry(): Promise<{ firstError?: { name: string; code: string; message: string; typed: boolean }; extended: boolean; valid: boolean }> }).leaseCoreRetry());
+      expect(r.firstError).toMatchObject({ name: "WasmLoadError", code: "ERR_LEASE_WASM_LOAD", typed: true });
+      expect(r.firstError!.message).toMatch(/HTTP 503/);
       expect(r).toMatchObject({ extended: true, valid: true });
       expect(requests.get("flaky/build/lease-core.wasm")).toBe(2);
     } finally {

@@ -55,10 +55,10 @@ describe("lease-core/etcd node", () => {
     await a.close();
   }, 20_000);
 
-  test("a TTL too short for the margin is refused by name", async () => {
-    const bad = node("bad", "/t2", { ttlS: 1, etcdElectionTimeoutMs: 1000 });
-    await expect(bad.start()).rejects.toMatchObject({ code: "ERR_LEASE_ETCD_TTL_TOO_SHORT" });
-    await bad.close();
+  test("a TTL too short for the margin is refused by name, at creation", () => {
+    expect(() => node("bad", "/t2", { ttlS: 1, etcdElectionTimeoutMs: 1000 })).toThrow(
+      expect.objectContaining({ name: "EtcdNodeError", code: "ERR_LEASE_ETCD_TTL_TOO_SHORT", message: expect.stringContaining("use ttlS 2 or more") }),
+    );
   });
 
   test("one leader; the follower refuses; writes are fenced; reads are local under the lease and match etcd", async () => {

@@ -22,6 +22,7 @@ class Model {
   acks = new Map<number, bigint>();
   published = 0n;
   refused = 0n;
+  q = -1; // the follower quorum last given; a new one is a configuration change (forgets every ack)
   extend(until: bigint, gen: bigint): boolean {
     if (until <= 0n || gen !== this.generation || (this.expiry !== 0n && until <= this.expiry)) return false;
     this.expiry = until;
@@ -49,6 +50,12 @@ class Model {
       return false;
     }
     if (at === 0n) return true;
+    if (q !== this.q) {
+      if (this.q !== -1) this.reset();
+      this.q = q;
+      this.#republish(q);
+    }
+    if (q === 0) return true; // one voter: a peer's ack is recorded nowhere
     const old = this.acks.get(peer) ?? 0n;
     this.acks.set(peer, at > old ? at : old);
     this.#republish(q);
@@ -56,6 +63,7 @@ class Model {
   }
   remove(peer: number, q: number): void {
     this.acks.delete(peer);
+    this.q = q;
     this.#republish(q);
   }
   reset(): void {

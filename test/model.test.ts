@@ -32,6 +32,7 @@ class LeaseModel {
 class TrackerModel {
   acks = new Map<number, bigint>();
   published = 0n;
+  q = -1; // the follower quorum last given; a new one is a configuration change (forgets every ack)
   #republish(q: number) {
     if (q === 0) return;
     const sorted = [...this.acks.values()].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
@@ -39,11 +40,18 @@ class TrackerModel {
   }
   record(peer: number, q: number, t: bigint) {
     if (t === 0n) return;
+    if (q !== this.q) {
+      if (this.q !== -1) this.reset();
+      this.q = q;
+      this.#republish(q);
+    }
+    if (q === 0) return; // one voter: a peer's ack is recorded nowhere
     this.acks.set(peer, (this.acks.get(peer) ?? 0n) > t ? this.acks.get(peer)! : t);
     this.#republish(q);
   }
   remove(peer: number, q: number) {
     this.acks.delete(peer);
+    this.q = q;
     this.#republish(q);
   }
   reset() {

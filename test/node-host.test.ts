@@ -1,7 +1,7 @@
 // The Node host: which clock it reads under each policy, the fallback when the shim is
 // missing, sizing and disposal, and the clock against real time.
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -101,8 +101,12 @@ describe("fallback without the shim", () => {
       expect(run.status).toBe(0);
       const lines = `${run.stdout}${run.stderr}`.trim().split("\n");
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/native clock shim not built .* falling back to process\.hrtime\.bigint\(\)/);
+      // One line: why, what it means, what to install, and the command that retries.
+      expect(lines[0]).toMatch(/^lease-core: native clock shim not built \(.+\); leases will use process\.hrtime\.bigint\(\) .* Install a C compiler, make and Python 3 .*, then run: npm rebuild lease-core$/);
       expect(existsSync(join(dir, "build", "lease_clock.node"))).toBe(false);
+      // The reason is kept for the run-time warning, and node-gyp's intermediate files are gone.
+      expect(readFileSync(join(dir, "build", "lease_clock.error"), "utf8")).not.toBe("");
+      expect(existsSync(join(dir, "native", "build"))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -120,10 +120,11 @@ describe("leaseRead (contract §6 scenarios 6-9)", () => {
     expect(reader.lease.valid()).toBe(false);
     expect(reader.lease.generation()).toBe(generation + 1n);
     engine.role = "leader";
-    reader.close();
+    reader.close(); // voids the lease itself (a closed reader's lease must not outlive it)
     expect(engine.listeners.size).toBe(0);
+    expect(reader.lease.generation()).toBe(generation + 2n);
     engine.loseLeadership();
-    expect(reader.lease.generation()).toBe(generation + 1n);
+    expect(reader.lease.generation()).toBe(generation + 2n);
     expect(() => reader.close()).not.toThrow();
     await expect(reader.leaseRead()).rejects.toBeInstanceOf(ReaderClosedError);
     await expect(reader.dispatch(async () => ({ commitIndex: 1n }))).rejects.toBeInstanceOf(ReaderClosedError);

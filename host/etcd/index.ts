@@ -44,12 +44,35 @@ export interface EtcdUnsafeSwitches {
   ignoreOwnKeyWatch?: boolean;
 }
 
+/** TLS to etcd (`--trusted-ca-file`, `--client-cert-auth`): PEM contents, not file names. */
+export interface EtcdTlsOptions {
+  /** The CA that signed etcd's server certificate (etcd's `--cert-file`). */
+  ca: string | Uint8Array;
+  /** This client's certificate, for etcd's `--client-cert-auth` (with `key`). */
+  cert?: string | Uint8Array;
+  /** The private key of `cert`. */
+  key?: string | Uint8Array;
+}
+
+/** etcd's own authentication (`etcdctl auth enable`): a user and its password. */
+export interface EtcdAuthOptions {
+  /** The etcd user. */
+  username: string;
+  /** Its password. */
+  password: string;
+}
+
 /** Options of `createEtcdLeaseNode`. */
 export interface EtcdLeaseNodeOptions {
   /** The lease core whose clock anchors the lease (`await createLeaseCore()`). */
   core: LeaseCore;
-  /** etcd client endpoints, e.g. `["127.0.0.1:23791", ...]` (no scheme: plain gRPC). */
+  /** etcd client endpoints, e.g. `["127.0.0.1:2379", ...]` or `["https://etcd-0:2379", ...]`
+   *  (with `tls`; no scheme means plain gRPC, or TLS when `tls` is given). */
   endpoints: string[];
+  /** TLS: the CA to trust, and a client certificate and key when etcd asks for one. */
+  tls?: EtcdTlsOptions;
+  /** Username and password, when etcd has authentication enabled. */
+  auth?: EtcdAuthOptions;
   /** Key prefix of this service: `<prefix>/leader`, `<prefix>/d/<key>`. */
   prefix: string;
   /** This instance's name, stored as the leader key's value. */
@@ -147,7 +170,14 @@ export interface EtcdNodeStatus {
   counters: Record<string, number>;
 }
 
-/** The node refused: a write could not be fenced, the etcd call failed, ... */
+/**
+ * The node refused: a write could not be fenced, the etcd call failed, ... Codes:
+ * `ERR_LEASE_ETCD_UNAVAILABLE` (no endpoint answered: down, wrong address, TLS refused),
+ * `ERR_LEASE_ETCD_TIMEOUT` (a deadline passed), `ERR_LEASE_ETCD_AUTH` (bad credentials or no
+ * permission), `ERR_LEASE_ETCD_REQUEST` (etcd refused the call otherwise),
+ * `ERR_LEASE_ETCD_TTL_TOO_SHORT`, `ERR_LEASE_ETCD_CLOSED`, `ERR_LEASE_ETCD_NO_LEASE`,
+ * `ERR_LEASE_ETCD_STREAM`, `ERR_LEASE_ETCD_UNKNOWN_OUTCOME`. The gRPC error is the `cause`.
+ */
 export class EtcdNodeError extends LeaseCoreError {
   constructor(message: string, code: string, options?: { cause?: unknown }) {
     super(message, code, options);
@@ -168,6 +198,48 @@ const NOOP_POLICY = {
   onSuccess: () => ({ dispose() {} }),
   onFailure: () => ({ dispose() {} }),
 };
+
+/** The options `createEtcdLeaseNode` knows: anything else is refused (a misspelt option would
+ *  otherwise be silently ignored). */
+const KNOWN_OPTIONS = new Set(["core", "endpoints", "tls", "auth", "prefix", "id", "ttlS", "etcdElectionTimeoutMs", "driftPpmMax", "renewIntervalMs", "requestTimeoutMs", "unsafe", "onEvent"]);
+
+const isPem = (v: unknown): v is string | Uint8Array => (typeof v === "string" && v.length > 0) || (v instanceof Uint8Array && v.length > 0);
+
+/** etcd3's client credentials from the checked `tls` option (grpc-js createSsl takes Buffers). */
+function tlsCredentials(tls: unknown): { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer } | undefined {
+  if (tls === undefined) return undefined;
+  if (typeof tls !== "object" || tls === null) throw new InvalidOptionError("tls", "an object { ca, cert?, key? } of PEM strings or bytes", tls);
+  const { ca, cert, key } = tls as EtcdTlsOptions;
+  if (!isPem(ca)) throw new InvalidOptionError("tls.ca", "the CA certificate, PEM (a non-empty string or Uint8Array)", ca);
+  if ((cert === undefined) !== (key === undefined)) throw new InvalidOptionError(cert === undefined ? "tls.cert" : "tls.key", "given together with " + (cert === undefined ? "tls.key" : "tls.cert"), cert ?? key);
+  if (cert !== undefined && !isPem(cert)) throw new InvalidOptionError("tls.cert", "the client certificate, PEM (a non-empty string or Uint8Array)", cert);
+  if (key !== undefined && !isPem(key)) throw new InvalidOptionError("tls.key", "the client key, PEM (a non-empty string or Uint8Array)", key);
+  const buf = (v: string | Uint8Array) => (typeof v === "string" ? Buffer.from(v) : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+  return { rootCertificate: buf(ca), ...(cert === undefined ? {} : { certChain: buf(cert), privateKey: buf(key!) }) };
+}
+
+/**
+ * An etcd3 / gRPC failure as an EtcdNodeError whose code says what to do (the original is the
+ * cause). gRPC status codes: grpc/doc/statuscode.md; etcd3 maps some to its own classes.
+ */
+function etcdError(what: string, endpoints: readonly string[], err: unknown): LeaseCoreError {
+  if (err instanceof LeaseCoreError) return err;
+  const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  const name = typeof e?.name === "string" ? e.name : "";
+  const status = typeof e?.code === "number" ? e.code : undefined;
+  const message = typeof e?.message === "string" ? e.message : String(err);
+  const where = endpoints.join(", ");
+  if (status === 4 || name === "GRPCDeadlineExceededError" || /deadline exceeded/i.test(message)) {
+    return new EtcdNodeError(`${what}: etcd did not answer in time at ${where} (${message})`, "ERR_LEASE_ETCD_TIMEOUT", { cause: err });
+  }
+  if (status === 16 || status === 7 || /Authentication|PermissionDenied|InvalidAuth/.test(name) || /authentication failed|permission denied|user name is empty|invalid auth token/i.test(message)) {
+    return new EtcdNodeError(`${what}: etcd refused the credentials at ${where} (${message}); check options.auth and options.tls`, "ERR_LEASE_ETCD_AUTH", { cause: err });
+  }
+  if (status === 14 || name === "GRPCUnavailableError" || name === "GRPCConnectFailedError" || /UNAVAILABLE|ECONNREFUSED|No connection established/i.test(message)) {
+    return new EtcdNodeError(`${what}: no etcd endpoint answered at ${where} (${message}); check options.endpoints, that etcd runs, and options.tls for an https endpoint`, "ERR_LEASE_ETCD_UNAVAILABLE", { cause: err });
+  }
+  return new EtcdNodeError(`${what}: etcd refused the call at ${where} (${message})`, "ERR_LEASE_ETCD_REQUEST", { cause: err });
+}
 
 interface Waiter {
   revision: bigint;
@@ -229,6 +301,7 @@ export class EtcdLeaseNode implements LeaseEngine {
   readonly #electionTimeoutNs: bigint;
   readonly #driftPpmMax: bigint;
   readonly #renewIntervalMs: number | undefined;
+  readonly #endpoints: readonly string[];
   readonly #timeoutMs: number;
   readonly #unsafe: EtcdUnsafeSwitches;
   readonly #onEvent: ((event: EtcdNodeEvent) => void) | undefined;
@@ -276,9 +349,24 @@ export class EtcdLeaseNode implements LeaseEngine {
   /** @internal Use `createEtcdLeaseNode`. */
   constructor(options: EtcdLeaseNodeOptions) {
     if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+    for (const name of Object.keys(options)) {
+      if (!KNOWN_OPTIONS.has(name)) throw new InvalidOptionError(name, `one of the known options (${[...KNOWN_OPTIONS].join(", ")})`, (options as unknown as Record<string, unknown>)[name]);
+    }
     const { core, endpoints, prefix, id } = options;
     if (typeof core?.now !== "function") throw new InvalidOptionError("core", "a LeaseCore", core);
     if (!Array.isArray(endpoints) || endpoints.length === 0) throw new InvalidOptionError("endpoints", "a non-empty array", endpoints);
+    for (const endpoint of endpoints) {
+      if (typeof endpoint !== "string" || !/^(https?:\/\/)?[^\s/]+:\d+$/.test(endpoint)) throw new InvalidOptionError("endpoints[]", '"host:port", "http://host:port" or "https://host:port"', endpoint);
+      if (options.tls !== undefined && endpoint.startsWith("http://")) throw new InvalidOptionError("endpoints[]", "https:// (or no scheme) with options.tls", endpoint);
+    }
+    const credentials = tlsCredentials(options.tls);
+    const auth: unknown = options.auth;
+    if (auth !== undefined) {
+      const { username, password } = (auth ?? {}) as Partial<EtcdAuthOptions>;
+      if (typeof auth !== "object" || auth === null) throw new InvalidOptionError("auth", "an object { username, password }", auth);
+      if (typeof username !== "string" || username === "") throw new InvalidOptionError("auth.username", "a non-empty string", username);
+      if (typeof password !== "string") throw new InvalidOptionError("auth.password", "a string", typeof password === "undefined" ? password : "(not a string)");
+    }
     if (typeof prefix !== "string" || prefix.length === 0) throw new InvalidOptionError("prefix", "a non-empty string", prefix);
     if (typeof id !== "string" || id.length === 0) throw new InvalidOptionError("id", "a non-empty string", id);
     const ttlS = options.ttlS ?? 2;
@@ -287,19 +375,41 @@ export class EtcdLeaseNode implements LeaseEngine {
     if (!Number.isInteger(etMs) || etMs < 1) throw new InvalidOptionError("etcdElectionTimeoutMs", "an integer >= 1", etMs);
     const drift = options.driftPpmMax ?? 500;
     if (!Number.isInteger(drift) || drift < 0 || drift > 100_000) throw new InvalidOptionError("driftPpmMax", "an integer in [0, 100000]", drift);
+    const renewMs: unknown = options.renewIntervalMs;
+    if (renewMs !== undefined && (!Number.isInteger(renewMs) || (renewMs as number) < 1)) throw new InvalidOptionError("renewIntervalMs", "an integer of ms >= 1", renewMs);
+    const timeoutMs = options.requestTimeoutMs ?? 1000;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new InvalidOptionError("requestTimeoutMs", "an integer of ms >= 1", timeoutMs);
+    if (options.onEvent !== undefined && typeof options.onEvent !== "function") throw new InvalidOptionError("onEvent", "a function", options.onEvent);
+    // The TTL asked for must leave a lease after the margin (etcd may grant more, never less):
+    // refused here rather than at start(), with the smallest TTL that works.
+    if (options.unsafe?.marginNs === undefined) {
+      const marginNs = BigInt(etMs) * MS + (2n * BigInt(ttlS) * S * BigInt(drift) + 999_999n) / 1_000_000n + MS;
+      if (BigInt(ttlS) * S <= marginNs) {
+        throw new EtcdNodeError(
+          `option ttlS ${ttlS} s leaves no lease after the margin of ${marginNs / MS} ms (etcdElectionTimeoutMs ${etMs} + drift + 1 ms, docs/etcd.md §3): use ttlS ${marginNs / S + 1n} or more`,
+          "ERR_LEASE_ETCD_TTL_TOO_SHORT",
+        );
+      }
+    }
     this.id = id;
     this.#core = core;
     this.#ttlAskedS = ttlS;
     this.#electionTimeoutNs = BigInt(etMs) * MS;
     this.#driftPpmMax = BigInt(drift);
     this.#renewIntervalMs = options.renewIntervalMs;
-    this.#timeoutMs = options.requestTimeoutMs ?? 1000;
+    this.#timeoutMs = timeoutMs;
+    this.#endpoints = [...endpoints];
     this.#unsafe = { ...options.unsafe };
     this.#onEvent = options.onEvent;
     this.#leaderKey = Buffer.from(`${prefix}/leader`);
     this.#metaKey = Buffer.from(`${prefix}/d/`);
     this.#dataPrefix = this.#metaKey;
-    this.#client = new Etcd3({ hosts: endpoints, faultHandling: { host: () => NOOP_POLICY as never, global: NOOP_POLICY as never } });
+    this.#client = new Etcd3({
+      hosts: endpoints,
+      ...(credentials === undefined ? {} : { credentials }),
+      ...(auth === undefined ? {} : { auth: { username: options.auth!.username, password: options.auth!.password, callOptions: () => this.#callOptions() } }),
+      faultHandling: { host: () => NOOP_POLICY as never, global: NOOP_POLICY as never },
+    });
     const pool = (this.#client as unknown as { pool: ConstructorParameters<typeof KVClient>[0] }).pool;
     this.#kv = new KVClient(pool);
     this.#leases = new LeaseClient(pool);
@@ -362,8 +472,13 @@ export class EtcdLeaseNode implements LeaseEngine {
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
-  /** Grants the etcd lease, loads the data, and starts the keepalive, watch and campaign loops.
-   *  Resolves once the state is loaded (not once elected: see `waitForLeader`). */
+  /**
+   * Grants the etcd lease, loads the data, and starts the keepalive, watch and campaign loops.
+   * Resolves once the state is loaded, NOT once elected: `await node.waitForLeader()` before
+   * writing on the node meant to lead (a candidate refuses writes with NotLeaderError).
+   * @throws EtcdNodeError with `ERR_LEASE_ETCD_UNAVAILABLE`, `_TIMEOUT` or `_AUTH` when etcd
+   *   cannot be reached or refuses the credentials (the node can be started again).
+   */
   async start(): Promise<void> {
     this.#checkOpen();
     if (this.#started) return;
@@ -381,8 +496,16 @@ export class EtcdLeaseNode implements LeaseEngine {
       },
       onWarning: () => {},
     });
-    await this.#grant();
-    const snapshot = await this.#kv.range({ key: this.#dataPrefix, range_end: prefixEnd(this.#dataPrefix) }, this.#callOptions());
+    let snapshot: Awaited<ReturnType<KVClient["range"]>>;
+    try {
+      await this.#grant();
+      snapshot = await this.#kv.range({ key: this.#dataPrefix, range_end: prefixEnd(this.#dataPrefix) }, this.#callOptions());
+    } catch (err) {
+      this.#started = false; // nothing runs yet: a later start() may try again
+      this.#reader.close();
+      this.#reader = undefined;
+      throw etcdError("start", this.#endpoints, err);
+    }
     for (const kv of snapshot.kvs) this.#apply(kv, "PUT");
     this.#applied = BigInt(snapshot.header.revision);
     void this.#watchData(this.#applied + 1n);
@@ -442,7 +565,7 @@ export class EtcdLeaseNode implements LeaseEngine {
    */
   async read(key: string): Promise<EtcdReadResult> {
     this.#checkOpen();
-    if (this.#state !== "leader") throw new NotLeaderError(`not the leader (leader: ${this.#leaderId ?? "none"})`);
+    if (this.#state !== "leader") throw this.#notLeader();
     let calls = 0;
     const pending = this.#reader!.leaseReadThen(() => {
       calls++;
@@ -464,7 +587,7 @@ export class EtcdLeaseNode implements LeaseEngine {
    *  at or past its revision): the baseline a lease read is measured against. Leader only. */
   async readLinearizable(key: string): Promise<EtcdReadResult> {
     this.#checkOpen();
-    if (this.#state !== "leader") throw new NotLeaderError(`not the leader (leader: ${this.#leaderId ?? "none"})`);
+    if (this.#state !== "leader") throw this.#notLeader();
     const txn = await this.#readTxn();
     await this.#waitApplied(this.#metaRevisionOf(txn));
     this.counters.etcdReads!++;
@@ -483,9 +606,10 @@ export class EtcdLeaseNode implements LeaseEngine {
   async write(key: string, value: string): Promise<EtcdWriteResult> {
     this.#checkOpen();
     if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("key", "a non-empty string", key);
+    if (this.#state !== "leader") throw this.#notLeader(); // before dispatch: its refusal names no leader
     const reader = this.#reader!;
     const result = await reader.dispatch(async () => {
-      if (this.#state !== "leader") throw new NotLeaderError(`not the leader (leader: ${this.#leaderId ?? "none"})`);
+      if (this.#state !== "leader") throw this.#notLeader();
       const createRevision = this.#createRevision;
       const generation = this.#generation;
       const sentAtNs = this.#core.now();
@@ -650,7 +774,11 @@ export class EtcdLeaseNode implements LeaseEngine {
 
   #readTxn(): Promise<ITxnResponse> {
     // A read-only txn is linearizable in etcd (ReadIndex before serving, v3_server.go Txn).
-    return this.#kv.txn({ compare: [], success: [{ request_range: { key: this.#leaderKey } }, { request_range: { key: this.#metaKey } }], failure: [] }, this.#callOptions());
+    return this.#kv
+      .txn({ compare: [], success: [{ request_range: { key: this.#leaderKey } }, { request_range: { key: this.#metaKey } }], failure: [] }, this.#callOptions())
+      .catch((err: unknown) => {
+        throw etcdError("linearizable read", this.#endpoints, err);
+      });
   }
 
   #metaRevisionOf(txn: ITxnResponse): bigint {
@@ -698,7 +826,7 @@ export class EtcdLeaseNode implements LeaseEngine {
     if (leaseId === null) throw new EtcdNodeError("no etcd lease", "ERR_LEASE_ETCD_NO_LEASE");
     const stream = await this.#keepAliveStream();
     const answer = await new Promise<KeepAliveAnswer | Error>((resolve) => {
-      const timer = setTimeout(() => resolve(new EtcdNodeError("keepalive timed out", "ERR_LEASE_ETCD_TIMEOUT")), this.#timeoutMs);
+      const timer = setTimeout(() => resolve(new EtcdNodeError(`keepalive timed out (no answer in ${this.#timeoutMs} ms)`, "ERR_LEASE_ETCD_TIMEOUT")), this.#timeoutMs);
       this.#kaPending = (a) => {
         clearTimeout(timer);
         this.#kaPending = undefined;
@@ -726,7 +854,9 @@ export class EtcdLeaseNode implements LeaseEngine {
 
   async #keepAliveStream(): Promise<Duplex> {
     if (this.#ka !== undefined) return this.#ka;
-    const stream = (await this.#leases.leaseKeepAlive()) as unknown as Duplex;
+    const stream = (await this.#leases.leaseKeepAlive().catch((err: unknown) => {
+      throw etcdError("keepalive", this.#endpoints, err);
+    })) as unknown as Duplex;
     this.#ka = stream;
     this.#streams.add(stream);
     stream.on("data", (res: { TTL: string; header: IResponseHeader }) => {
@@ -735,7 +865,7 @@ export class EtcdLeaseNode implements LeaseEngine {
     });
     const fail = (err?: Error) => {
       this.#dropKeepAliveStream(stream);
-      this.#kaPending?.(err instanceof Error ? err : new EtcdNodeError("keepalive stream ended", "ERR_LEASE_ETCD_STREAM"));
+      this.#kaPending?.(err instanceof Error ? etcdError("keepalive", this.#endpoints, err) : new EtcdNodeError("keepalive stream ended", "ERR_LEASE_ETCD_STREAM"));
     };
     stream.on("error", fail);
     stream.on("end", () => fail());
@@ -966,6 +1096,15 @@ export class EtcdLeaseNode implements LeaseEngine {
   #callOptions(): { deadline: Date } {
     // gRPC deadlines are wall-clock Dates; they bound waiting only, never a lease.
     return { deadline: new Date(Date.now() + this.#timeoutMs) };
+  }
+
+  /** A follower's or candidate's refusal, naming the leader, or saying how to wait for one. */
+  #notLeader(): NotLeaderError {
+    return new NotLeaderError(
+      this.#leaderId === null
+        ? `not the leader (no leader yet: start() does not wait for the election; await node.waitForLeader() first)`
+        : `not the leader (leader: ${this.#leaderId})`,
+    );
   }
 
   #checkOpen(): void {

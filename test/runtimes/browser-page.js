@@ -17,12 +17,14 @@ const MS = 1_000_000n;
 const plain = (value) => JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-window.leaseCoreTest = async () => {
+/** `fetched`: load the module from wasmUrl (served beside the page); else the inlined copy. */
+window.leaseCoreTest = async (fetched = true) => {
   const lib = await import("./build/browser.js");
   const { runVectors, cases } = await import("./vectors-runner.js");
-  const core = await lib.createLeaseCore();
+  const options = fetched ? { wasmUrl: "./build/lease-core.wasm" } : {};
+  const core = await lib.createLeaseCore(options);
   const callsAfterFirstLoad = { ...compileCalls };
-  await lib.createLeaseCore(); // a second core must reuse the compiled module
+  await lib.createLeaseCore(options); // a second core must reuse the compiled module
   const callsAfterSecondLoad = { ...compileCalls };
 
   const report = await runVectors((scripted) => lib.createLeaseCore({ clock: scripted }), cases);
@@ -59,15 +61,31 @@ window.leaseCoreTest = async () => {
 /** For a server whose first answer for the module is an error: the failure is not cached. */
 window.leaseCoreRetry = async () => {
   const lib = await import("./build/browser.js");
+  const options = { wasmUrl: "./build/lease-core.wasm" };
   let firstError;
   try {
-    await lib.createLeaseCore();
+    await lib.createLeaseCore(options);
   } catch (err) {
-    firstError = String(err?.message ?? err);
+    firstError = { name: err?.name, code: err?.code, message: String(err?.message ?? err), typed: err instanceof lib.WasmLoadError };
   }
-  const core = await lib.createLeaseCore();
+  const core = await lib.createLeaseCore(options);
   const lease = core.createLease();
   return plain({ firstError, extended: lease.extend(core.now() + 50n * MS, 0n), valid: lease.valid() });
+};
+
+/** A wasmUrl that is missing (404) or serves a page instead of the module: typed errors. */
+window.leaseCoreLoadErrors = async () => {
+  const lib = await import("./build/browser.js");
+  const out = {};
+  for (const [name, wasmUrl] of [["missing", "./build/no-such.wasm"], ["notWasm", "./page.html"]]) {
+    try {
+      await lib.createLeaseCore({ wasmUrl });
+      out[name] = "resolved";
+    } catch (err) {
+      out[name] = { name: err.name, code: err.code, message: err.message, typed: err instanceof lib.WasmLoadError };
+    }
+  }
+  return out;
 };
 
 /** Bad options are refused with the typed error. */

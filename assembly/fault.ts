@@ -1,0 +1,27 @@
+// The instant of the last clock fault (docs/contract.md §1.4; docs/safety.md, "clock faults").
+//
+// A regression or a suspend makes every instant sampled before it suspect: after a step back,
+// once the clock passes the last good instant again, an ack sampled before the step looks
+// younger by the size of the step. The core therefore keeps the largest instant it had handed
+// out when it saw a fault, and no ack at or before it proves anything afterwards: trackers refuse
+// to record one, extends from such a sample fail, and the readers refuse an engine's ack that is
+// not later (host/reader.ts). Invariant F1: faultFloorNs never decreases.
+// Its own module so that instant.ts (which raises it) and quorum.ts (which reads it) do not
+// import each other.
+
+let faultFloorNs: i64 = 0;
+
+/** The last instant handed out before the latest clock fault (0: no fault yet). */
+export function faultFloor(): i64 {
+  return faultFloorNs;
+}
+
+/** A fault was seen while `lastInstantNs` was the largest instant handed out. */
+export function raiseFaultFloor(lastInstantNs: i64): void {
+  if (lastInstantNs > faultFloorNs) faultFloorNs = lastInstantNs; // F1
+}
+
+/** Forgets the floor (resetClockForTest only). */
+export function resetFaultFloorForTest(): void {
+  faultFloorNs = 0;
+}

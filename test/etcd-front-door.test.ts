@@ -1,0 +1,150 @@
+// lease-core/etcd as a new user meets it: options checked at creation (each refusal typed and
+// named), an unreachable etcd as an EtcdNodeError with a code, and a real one-member etcd
+// started here with TLS (server and client certificates made by this test with openssl) and
+// password authentication: the node elects, writes and reads through both, and wrong
+// credentials are refused with ERR_LEASE_ETCD_AUTH. A missing etcd or openssl is a failure.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createLeaseCore, type LeaseCore } from "lease-core";
+import { createEtcdLeaseNode, EtcdNodeError, type EtcdLeaseNode, type EtcdLeaseNodeOptions } from "lease-core/etcd";
+import { freePort, startTestEtcd, type TestEtcd } from "./etcd/tls-etcd.js";
+
+let core: LeaseCore;
+const nodes: EtcdLeaseNode[] = [];
+
+function make(options: Partial<EtcdLeaseNodeOptions> & Record<string, unknown>): EtcdLeaseNode {
+  const n = createEtcdLeaseNode({ core, id: "a", prefix: "/front", endpoints: ["127.0.0.1:1"], etcdElectionTimeoutMs: 300, ...options } as EtcdLeaseNodeOptions);
+  nodes.push(n);
+  return n;
+}
+
+beforeAll(async () => {
+  core = await createLeaseCore();
+});
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.close()));
+});
+
+describe("options are checked at creation", () => {
+  test.each([
+    ["an unknown (misspelt) option", { ttl: 2 }, "InvalidOptionError", /option ttl must be one of the known options/],
+    ["a TTL that leaves no lease after the margin", { ttlS: 1, etcdElectionTimeoutMs: 1000 }, "EtcdNodeError", /ttlS 1 s leaves no lease.*use ttlS 2 or more/],
+    ["an endpoint that is not host:port", { endpoints: ["etcd"] }, "InvalidOptionError", /endpoints\[\] must be "host:port"/],
+    ["an http:// endpoint with tls", { endpoints: ["http://127.0.0.1:2379"], tls: { ca: "x" } }, "InvalidOptionError", /https:\/\/ \(or no scheme\) with options.tls/],
+    ["a tls without its CA", { tls: {} }, "InvalidOptionError", /tls.ca must be the CA certificate/],
+    ["a client certificate without its key", { tls: { ca: "x", cert: "y" } }, "InvalidOptionError", /tls.key must be given together with tls.cert/],
+    ["auth without a username", { auth: { password: "p" } }, "InvalidOptionError", /auth.username must be a non-empty string/],
+    ["a renew interval of 0", { renewIntervalMs: 0 }, "InvalidOptionError", /renewIntervalMs must be an integer of ms >= 1/],
+    ["a NaN request timeout", { requestTimeoutMs: Number.NaN }, "InvalidOptionError", /requestTimeoutMs must be an integer of ms >= 1/],
+    ["an onEvent that is not a function", { onEvent: "log" }, "InvalidOptionError", /onEvent must be a function/],
+  ])("%s", (_what, options, name, message) => {
+    let thrown: unknown;
+    try {
+      make(options as Partial<EtcdLeaseNodeOptions>);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ name });
+    expect((thrown as Error).message).toMatch(message);
+    expect((thrown as { code: string }).code).toMatch(/^ERR_LEASE_/);
+  });
+});
+
+describe("the documented start", () => {
+  let etcd: TestEtcd | undefined;
+  beforeAll(async () => {
+    etcd = await startTestEtcd();
+  }, 30_000);
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  test("a write right after start(), before the election, says to await waitForLeader()", async () => {
+    const n = make({ endpoints: [etcd!.endpoint], ttlS: 2 });
+    await n.start();
+    // start() resolves before the campaign txn can have answered (it is sent after start's own calls).
+    expect(n.state()).toBe("candidate");
+    const err = await n.write("k", "v").then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ name: "NotLeaderError", code: "ERR_LEASE_NOT_LEADER" });
+    expect((err as Error).message).toContain("await node.waitForLeader()");
+    await n.waitForLeader();
+    expect((await n.write("k", "v")).revision).toBeGreaterThan(0n);
+    await n.close();
+  }, 20_000);
+
+  test("etcd gone after the election: a write and a linearizable read reject with EtcdNodeErrors that carry codes", async () => {
+    const n = make({ endpoints: [etcd!.endpoint], ttlS: 2, prefix: "/front-gone", requestTimeoutMs: 500 });
+    await n.start();
+    await n.waitForLeader();
+    await etcd!.stop(); // SIGKILL: connections refused from now on
+    for (const call of [() => n.write("k", "v"), () => n.readLinearizable("k")]) {
+      const err = await call().then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(EtcdNodeError);
+      expect((err as { code: string }).code).toMatch(/^ERR_LEASE_ETCD_(UNAVAILABLE|TIMEOUT|STREAM|UNKNOWN_OUTCOME)$/);
+    }
+    await n.close();
+  }, 20_000);
+});
+
+describe("an etcd that does not answer", () => {
+  test("start() rejects with EtcdNodeError ERR_LEASE_ETCD_UNAVAILABLE naming the endpoint; the node can be closed", async () => {
+    const port = await freePort(); // nothing listens there
+    const n = make({ endpoints: [`127.0.0.1:${port}`], requestTimeoutMs: 2000 });
+    const err = await n.start().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(EtcdNodeError);
+    expect(err).toMatchObject({ name: "EtcdNodeError", code: "ERR_LEASE_ETCD_UNAVAILABLE" });
+    expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+    expect((err as Error).message).toContain("check options.endpoints");
+    expect((err as { cause?: unknown }).cause).toBeDefined();
+    await n.close();
+  }, 15_000);
+});
+
+describe("etcd with TLS (client certificates) and password authentication", () => {
+  let etcd: TestEtcd | undefined;
+  let endpoint = "";
+  let pem: Record<string, string> = {};
+  const PASSWORD = "s3cret-front-door";
+
+  beforeAll(async () => {
+    etcd = await startTestEtcd({ users: { root: PASSWORD } });
+    ({ endpoint, pem } = etcd);
+  }, 30_000);
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  test("with the CA, a client certificate and the password: elects, writes, reads under the lease", async () => {
+    const n = make({
+      endpoints: [endpoint], ttlS: 2, requestTimeoutMs: 2000,
+      tls: { ca: pem["ca.crt"]!, cert: pem["client.crt"]!, key: Buffer.from(pem["client.key"]!) },
+      auth: { username: "root", password: PASSWORD },
+    });
+    await n.start();
+    await n.waitForLeader();
+    expect((await n.write("k", "v")).revision).toBeGreaterThan(0n);
+    const read = await n.read("k");
+    expect(read.value).toBe("v");
+    expect(["local", "etcd"]).toContain(read.served);
+    await n.close();
+  }, 20_000);
+
+  test("a wrong password: start() rejects with ERR_LEASE_ETCD_AUTH", async () => {
+    const n = make({
+      endpoints: [endpoint], ttlS: 2, requestTimeoutMs: 2000,
+      tls: { ca: pem["ca.crt"]!, cert: pem["client.crt"]!, key: pem["client.key"]! },
+      auth: { username: "root", password: "wrong" },
+    });
+    const err = await n.start().then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ name: "EtcdNodeError", code: "ERR_LEASE_ETCD_AUTH" });
+    expect((err as Error).message).toContain("check options.auth");
+    await n.close();
+  }, 15_000);
+
+  test("no client certificate where etcd requires one: start() rejects with an EtcdNodeError code", async () => {
+    const n = make({ endpoints: [endpoint], ttlS: 2, requestTimeoutMs: 2000, tls: { ca: pem["ca.crt"]! }, auth: { username: "root", password: PASSWORD } });
+    const err = await n.start().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(EtcdNodeError);
+    expect((err as { code: string }).code).toMatch(/^ERR_LEASE_ETCD_(UNAVAILABLE|AUTH)$/);
+    await n.close();
+  }, 15_000);
+});
