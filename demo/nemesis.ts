@@ -128,8 +128,8 @@ export function planSchedule(seed: number, durationS: number): PlannedFault[] {
         break;
       }
       case "lagging-failover": f.member = int(0, 1); f.ms = int(2800, 4500); f.durMs = Math.max(f.durMs, f.ms + 2500); break;
-      case "lagging-close": f.ms = int(2500, 3500); f.durMs = f.ms + int(4500, 6000); break;
-      case "clock-step-cut": f.ms = int(3500, 6000); f.durMs = Math.max(f.durMs, f.ms + 3000); break;
+      case "lagging-close": f.ms = int(6000, 7500); f.durMs = f.ms + int(3000, 4500); break;
+      case "clock-step-cut": f.ms = int(4500, 6500); f.durMs = f.ms + 3000; break;
     }
     out.push(f);
   }
@@ -574,9 +574,11 @@ class Run {
     void p.finally(() => this.pending.delete(p));
   }
 
-  setLink(kv: number, member: number, direction: ProxyDirection, fault: LinkFault, durMs: number, what: string): boolean {
+  /** Sets one link's fault for `durMs`; a busy link is left alone unless `force` (the fault
+   *  before it then ends early, when this one does). */
+  setLink(kv: number, member: number, direction: ProxyDirection, fault: LinkFault, durMs: number, what: string, force = false): boolean {
     const id = `${kv}/${member}/${direction}`;
-    if (this.linkBusy.has(id)) return false;
+    if (this.linkBusy.has(id) && !force) return false;
     this.linkBusy.add(id);
     this.proxies[kv]![member]!.set(direction, fault);
     this.later(durMs, () => {
@@ -585,6 +587,26 @@ class Run {
       this.note(`end ${what}`);
     });
     return true;
+  }
+
+  /** `n` client loops (ids 2000+) sending reads to one process for `ms`, recorded like any
+   *  client's: the scenarios aim reads at the process whose answers matter. */
+  async burst(kv: Kv, n: number, consistency: "lease" | "linearizable", ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    let answered = 0;
+    let local = 0;
+    await Promise.all(Array.from({ length: n }, async (_, i) => {
+      while (performance.now() < until && this.running) {
+        const key = `k${i % this.opts.keys}`;
+        const op = await this.op(2000 + i, "read", key, kv, null, consistency === "linearizable", Math.max(200, until - performance.now()));
+        if (op === null) await sleep(20);
+        else {
+          answered++;
+          if (op.served === "local") local++;
+        }
+      }
+    }));
+    this.note(`reads aimed at ${kv.id} (${consistency}): ${answered} answered, ${local} locally`);
   }
 
   /** Which member carries process `kv`'s data watch: the proxy whose `down` bytes grow the most
@@ -742,46 +764,53 @@ class Run {
         break;
       }
       case "lagging-close": {
-        // Finding 3's shape: the leader's watch lags (its member's answers delayed) and the
-        // leader is paused past its etcd lease, so another node takes over and writes; resumed,
-        // it still takes linearizable reads, whose etcd revision its lagging watch has not
-        // reached, and is stopped gracefully with them in flight: close() must not answer them.
+        // Finding 3's shape: the leader is paused past its etcd lease (another node takes over
+        // and writes) while the member carrying its watch holds every event for longer than the
+        // pause; linearizable reads queued for it during the pause's last second run when it
+        // resumes (it still thinks it leads), get an etcd revision its watch has not reached,
+        // and wait; it is then stopped gracefully: close() must not answer them.
         const a = this.kvOf("leader");
         if (a === undefined) return skip("no leader known");
         const m = await this.watchMember(a.index);
-        const lag = dur + 2000;
+        const lag = f.ms! + 2500;
         if (!this.setLink(a.index, m, "down", { kind: "delay", delayMs: lag }, dur, `link kv-${a.index}→m${m} (its watch) down delay ${lag} ms`)) return skip("link busy");
         a.busy = true;
-        this.note(`lagging-close: kv-${a.index}→m${m} (its watch) down delay ${lag} ms; pause ${a.id} for ${f.ms} ms; graceful stop 1500 ms after`);
+        this.note(`lagging-close: kv-${a.index}→m${m} (its watch) down delay ${lag} ms; pause ${a.id} for ${f.ms} ms, linearizable reads queued for it, graceful stop 300 ms after it resumes`);
         a.child!.kill("SIGSTOP");
         a.state = "paused";
+        this.later(f.ms! - 900, () => this.burst(a, 12, "linearizable", 900 + 3000));
         this.later(f.ms!, async () => {
           if (a.state === "paused") {
             a.child?.kill("SIGCONT");
             a.state = "up";
           }
           this.note(`${a.id} resumed (lagging-close)`);
-          this.later(1500, async () => {
-            await this.stopKvGracefully(a);
-            this.note(`${a.id} stopped (lagging-close)`);
-            this.later(Math.max(0, dur - f.ms! - 1500), async () => {
-              await this.respawn(a.index);
-              a.busy = false;
-              this.note(`${a.id} restarted`);
-            });
+          await sleep(300);
+          await this.stopKvGracefully(a);
+          this.note(`${a.id} stopped (lagging-close)`);
+          this.later(Math.max(0, dur - f.ms! - 300), async () => {
+            await this.respawn(a.index);
+            a.busy = false;
+            this.note(`${a.id} restarted`);
           });
         });
         break;
       }
       case "clock-step-cut": {
-        // Finding 4's shape: a leader holding a fresh ack steps its clock back, then cannot reach
-        // etcd (its requests stall) while its etcd lease runs out and another node takes over.
+        // Finding 4's shape: a leader holding a fresh ack steps its clock back and is cut from
+        // etcd both ways (it learns nothing) while its etcd lease runs out and another node takes
+        // over and writes; once its clock passes the old reading again, reads are sent to it:
+        // an ack from before the step must not prove its lease.
         const a = this.kvOf("leader");
         if (a === undefined) return skip("no leader known");
-        for (let m = 0; m < 3; m++) if (this.linkBusy.has(`${a.index}/${m}/up`)) return skip("link busy");
-        this.note(`clock-step-cut: ${a.id} clock step-back ${f.ms} ms, its requests to every member stalled for ${dur} ms`);
+        a.busy = true;
+        this.note(`clock-step-cut: ${a.id} clock step-back ${f.ms} ms, cut from every member both ways (stall) for ${dur} ms`);
         await this.clockFault(a, "step-back", f.ms!);
-        for (let m = 0; m < 3; m++) this.setLink(a.index, m, "up", { kind: "stall" }, dur, `link kv-${a.index}→m${m} up stall`);
+        for (let m = 0; m < 3; m++) for (const d of ["up", "down"] as const) this.setLink(a.index, m, d, { kind: "stall" }, dur, `link kv-${a.index}→m${m} ${d} stall`, true);
+        this.later(f.ms! - 200, () => this.burst(a, 4, "lease", 1700));
+        this.later(dur, () => {
+          a.busy = false;
+        });
         break;
       }
     }
