@@ -292,7 +292,8 @@ class Run {
   leaderHint = -1;
   etcdLeader = -1;
   memberBusy = [false, false, false];
-  linkBusy = new Set<string>();
+  /** Links with a fault on, and which fault owns each. */
+  linkBusy = new Map<string, symbol>();
   isolated = new Set<number>();
   slowHeals = new Map<number, () => Promise<void>>();
   pending = new Set<Promise<void>>();
@@ -574,14 +575,17 @@ class Run {
     void p.finally(() => this.pending.delete(p));
   }
 
-  /** Sets one link's fault for `durMs`; a busy link is left alone unless `force` (the fault
-   *  before it then ends early, when this one does). */
+  /** Sets one link's fault for `durMs`; a busy link is left alone unless `force` (this fault
+   *  then replaces the one before, and the link is lifted when this one ends). */
   setLink(kv: number, member: number, direction: ProxyDirection, fault: LinkFault, durMs: number, what: string, force = false): boolean {
     const id = `${kv}/${member}/${direction}`;
     if (this.linkBusy.has(id) && !force) return false;
-    this.linkBusy.add(id);
+    const token = Symbol(what);
+    this.linkBusy.set(id, token);
     this.proxies[kv]![member]!.set(direction, fault);
     this.later(durMs, () => {
+      // A fault forced over this one owns the link now: it lifts it when it ends.
+      if (this.linkBusy.get(id) !== token) return;
       this.proxies[kv]![member]!.set(direction, { kind: "pass" });
       this.linkBusy.delete(id);
       this.note(`end ${what}`);
