@@ -201,7 +201,7 @@ export function lostWrites(history: readonly NemesisOp[], finals: ReadonlyMap<st
   return problems;
 }
 
-export function checkHistory(history: readonly NemesisOp[], maxStates = 2_000_000): Verdict {
+export function checkHistory(history: readonly NemesisOp[], maxStates = 1_000_000): Verdict {
   const r = checkKvHistory(toCheckerHistory(history), { maxStates });
   if (r.ok === true) return { ok: true };
   if (r.ok === "unknown") return { ok: "unknown", why: r.reason };
@@ -901,9 +901,14 @@ async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOpti
     r.running = false;
     await poller;
     // Recovery: an etcd leader and a KV leader, then every key written (progress) and read.
-    await r.cluster!.waitForLeader(20_000);
-    const leader = await r.waitKvLeader(30_000);
-    r.note(`recovered: kv-${leader} leads`);
+    try {
+      await r.cluster!.waitForLeader(20_000);
+      const leader = await r.waitKvLeader(30_000);
+      r.note(`recovered: kv-${leader} leads`);
+    } catch (err) {
+      const why = `no progress after healing: ${(err as Error).message}`;
+      return { run, seed, verdict: { ok: false, why }, faults: r.faults, ops: { total: r.history.length, read: 0, write: 0, cas: 0, unknown: 0, timeouts: r.timeouts }, wallMs: performance.now() - started, timeline: r.timeline, dataDir: r.cluster?.dir, t0Ms: r.t0, checkMs: 0, errors: r.errors, history: r.history };
+    }
     const finals = new Map<string, NemesisOp>();
     const stuck: string[] = [];
     for (let k = 0; k < opts.keys; k++) {
@@ -974,18 +979,19 @@ export function checkUnsafeNames(names: string): void {
 }
 
 /** Runs the batch; resolves with every run's report (stops at the first failing run by default). */
-export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: boolean; reports: RunReport[]; seed: number }> {
+export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: boolean; reports: RunReport[]; seed: number; unchecked: number }> {
   installSignalHandlers();
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const seed = (options.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
   const runs = options.runs ?? 1;
-  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 4, unsafe: options.unsafe ?? "" };
+  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 6, unsafe: options.unsafe ?? "" };
   const script = opts.unsafe ? UNSAFE_SERVICE_JS : SERVICE_JS;
   if (!existsSync(script)) throw new Error(`${script} is missing: run node scripts/build.mjs first`);
   if (opts.unsafe) checkUnsafeNames(opts.unsafe);
   log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}`);
   const reports: RunReport[] = [];
   let ok = true;
+  let unchecked = 0;
   for (let i = 0; i < runs; i++) {
     const s = runSeed(seed, i);
     const rep = await oneRun(i, s, opts, options.verbose ? (r) => {
@@ -994,11 +1000,15 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
     } : undefined);
     reports.push(rep);
     const faults = Object.entries(rep.faults).map(([k, n]) => `${k} ${n}`).join(", ");
-    const v = rep.verdict.ok === true ? "ok" : rep.verdict.ok === false ? "VIOLATION" : "UNKNOWN";
+    // A run the checker could not decide within its state budget, or that could not start,
+    // is UNCHECKED: neither evidence of a bug nor of its absence; counted, not failed.
+    const v = rep.verdict.ok === true ? "ok" : rep.verdict.ok === false ? "VIOLATION" : "UNCHECKED";
+    if (rep.verdict.ok === "unknown") unchecked++;
     log(`run ${i + 1}/${runs} seed ${s}: ${v} in ${(rep.wallMs / 1000).toFixed(1)} s; ${rep.ops.total} ops (read ${rep.ops.read}, write ${rep.ops.write}, cas ${rep.ops.cas}, unknown ${rep.ops.unknown}, timeouts ${rep.ops.timeouts}); check ${(rep.checkMs / 1000).toFixed(1)} s; faults: ${faults || "none"}`);
     if (options.verbose) for (const [m, n] of [...rep.errors].sort((a, b) => b[1] - a[1]).slice(0, 8)) log(`  500 x${n}: ${m}`);
     if (rep.verdict.ok === true && options.verbose) for (const line of rep.timeline) log(`    ${line}`);
-    if (rep.verdict.ok !== true) {
+    if (rep.verdict.ok === "unknown") log(`  ${rep.verdict.why}`);
+    if (rep.verdict.ok === false) {
       ok = false;
       log(`  ${rep.verdict.why}`);
       log(`  replay: npm run nemesis -- --seed ${s} --runs 1 --duration-s ${opts.durationS}${opts.unsafe ? ` --unsafe ${opts.unsafe}` : ""}`);
@@ -1016,7 +1026,7 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
       if (options.stopOnFailure ?? true) break;
     }
   }
-  return { ok, reports, seed };
+  return { ok, reports, seed, unchecked };
 }
 
 /** The CLI: `--runs N --seed S --duration-s D --unsafe names --clients C --keys K`. */
@@ -1052,7 +1062,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const [k, n] of Object.entries(rep.faults)) totals[k] = (totals[k] ?? 0) + n;
   }
   const wall = result.reports.reduce((s, r) => s + r.wallMs, 0) / 1000;
-  process.stdout.write(`nemesis: ${result.ok ? "PASS" : "FAIL"}: ${result.reports.length} run(s), ${wall.toFixed(0)} s, ${ops} ops checked; faults: ${Object.entries(totals).map(([k, n]) => `${k} ${n}`).join(", ")}; seed ${result.seed}\n`);
+  process.stdout.write(`nemesis: ${result.ok ? "PASS" : "FAIL"}: ${result.reports.length} run(s) (${result.unchecked} unchecked), ${wall.toFixed(0)} s, ${ops} ops; faults: ${Object.entries(totals).map(([k, n]) => `${k} ${n}`).join(", ")}; seed ${result.seed}\n`);
   return result.ok ? 0 : 1;
 }
 

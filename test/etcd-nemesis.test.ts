@@ -28,8 +28,10 @@ test(`nemesis: ${RUNS} runs of ${DURATION_S} s from a random seed stay lineariza
   };
   log(`nemesis CI batch: seed ${seed} (replay a run: npm run nemesis -- --seed <its seed> --runs 1 --duration-s ${DURATION_S})`);
   const result = await runNemesis({ runs: RUNS, seed, durationS: DURATION_S, log });
-  const failed = result.reports.find((r) => r.verdict.ok !== true);
-  expect(failed === undefined ? "all runs ok" : lines.join("\n")).toBe("all runs ok");
+  const failed = result.reports.find((r) => r.verdict.ok === false);
+  expect(failed === undefined ? "no violation" : lines.join("\n")).toBe("no violation");
+  // A run the checker could not decide within its budget proves nothing either way: most must be decided.
+  expect(result.unchecked, lines.join("\n")).toBeLessThanOrEqual(1);
   expect(result.reports).toHaveLength(RUNS);
   const ops = result.reports.reduce((s, r) => s + r.ops.total, 0);
   const faults = result.reports.reduce((s, r) => s + Object.entries(r.faults).filter(([k]) => k !== "skipped").reduce((a, [, n]) => a + n, 0), 0);
