@@ -64,8 +64,12 @@ class Pipe {
     readonly from: Socket,
     readonly to: Socket,
     readonly fault: () => LinkFault,
+    readonly counted: (n: number) => void,
   ) {
-    from.on("data", (chunk: Buffer) => this.#onData(chunk));
+    from.on("data", (chunk: Buffer) => {
+      counted(chunk.length);
+      this.#onData(chunk);
+    });
   }
 
   #onData(chunk: Buffer): void {
@@ -137,6 +141,9 @@ export class FaultProxy {
   #closed = false;
   /** Connections accepted so far (for the tests and the nemesis's report). */
   accepted = 0;
+  /** Bytes read from each side so far, per direction (the nemesis finds which member carries a
+   *  process's watch by the direction `down` that grows with every write). */
+  readonly bytes: Record<ProxyDirection, number> = { up: 0, down: 0 };
 
   private constructor(targetPort: number) {
     this.targetPort = targetPort;
@@ -219,8 +226,8 @@ export class FaultProxy {
     const c: Connection = {
       client,
       target,
-      up: new Pipe(client, target, () => this.#faults.up),
-      down: new Pipe(target, client, () => this.#faults.down),
+      up: new Pipe(client, target, () => this.#faults.up, (n) => (this.bytes.up += n)),
+      down: new Pipe(target, client, () => this.#faults.down, (n) => (this.bytes.down += n)),
     };
     this.#connections.add(c);
     // Data from the client before the target is connected is written into the target socket,

@@ -57,12 +57,13 @@ async function setup() {
 }
 
 describe("FaultProxy", () => {
-  test("passes bytes both ways unchanged, in order", async () => {
-    const { client } = await setup();
+  test("passes bytes both ways unchanged, in order, and counts them per direction", async () => {
+    const { proxy, client } = await setup();
     const sent = Array.from({ length: 200 }, (_, i) => `m${i};`).join("");
     for (let i = 0; i < sent.length; i += 37) client.socket.write(sent.slice(i, i + 37));
     expect(await until(() => client.received().length >= sent.length)).toBe(true);
     expect(client.received()).toBe(sent);
+    expect(proxy.bytes).toEqual({ up: sent.length, down: sent.length });
   });
 
   test("delay holds each chunk at least delayMs, keeps the order, and flushes on heal", async () => {
