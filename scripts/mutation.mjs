@@ -59,7 +59,7 @@ const SHIM_TESTS = ["test/native-clock.test.ts", "test/native-shim.test.ts", "te
 const READER_TESTS = ["test/guards.test.ts", "test/reader.test.ts"];
 const SIM_TESTS = ["test/sim/sim.test.ts"];
 const SIM_ENV = { SIM_SEEDS: "50" }; // the scenarios are what pin the probes; 50 seeds keep the run short
-const ETCD_TESTS = ["test/etcd-node.test.ts"];
+const ETCD_TESTS = ["test/etcd-node.test.ts", "test/etcd-guards.test.ts"];
 
 /**
  * The host side: { area, path, original, mutated, guard, build, tests, env? }. build: "bundle"
