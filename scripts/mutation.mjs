@@ -51,6 +51,7 @@ const WASM_MUTANTS = [
   ["shared.ts", "    if (fullGen(h, w) != <u64>expectedGen) return false;\n", "", "shared: generation guard"],
   ["shared.ts", "    if ((w >> GEN_BITS) >= q) return false; // monotone; equal is a no-op", "    if ((w >> GEN_BITS) > q) return false;", "shared: an equal expiry is a no-op"],
   ["shared.ts", "    if (atomic.cmpxchg<u64>(wp, w, (q << GEN_BITS) | (w & GEN_MASK)) == w) return true;", "    atomic.store<u64>(wp, (q << GEN_BITS) | (w & GEN_MASK)); return true;", "shared: extend by compare-and-swap"],
+  ["lease.ts", "  store<i64>(p, untilNs);\n  store<u8>(causesPtr + <usize>slot, CAUSE_NONE);", "  store<i64>(p, untilNs);\n  store<i64>(changetype<usize>(new StaticArray<i64>(2)), untilNs);\n  store<u8>(causesPtr + <usize>slot, CAUSE_NONE);", "no allocation after init (the memory never grows)"],
 ];
 const WASM_TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/model.test.ts", "test/model-ops.test.ts", "test/guards.test.ts", "test/node-host.test.ts", "test/abi.test.ts", "test/shared.test.ts"];
 
