@@ -12,6 +12,7 @@
 //   node scripts/mutation.mjs --area shim,sim    only these areas
 //   node scripts/mutation.mjs --only "<text>"    only mutants whose guard contains <text>
 //   node scripts/mutation.mjs --tests a,b        run these test files instead of each mutant's own
+//   node scripts/mutation.mjs --no-baseline      skip the unmutated run of each test list
 // Why not StrykerJS: its vitest runner re-runs the (multi-minute) suite per mutant and cannot
 // mutate the wasm source or the C shim, which need a rebuild; per-mutant test lists keep the
 // run to about a minute per mutant here.
@@ -152,7 +153,23 @@ try {
   cpSync(join(root, "build"), join(copy, "build"), { recursive: true }); // the native shim and the bundles
   cpSync(join(root, "build"), join(copy, "build.pristine"), { recursive: true });
   symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
+  // Baseline: each test list must pass on the unmutated code, or its kills prove nothing (a
+  // timing-noisy real-etcd test failing under load is not a kill). --no-baseline skips it.
+  const baselineFails = new Set();
+  if (!process.argv.includes("--no-baseline")) {
+    for (const key of new Set(selected.map((m) => JSON.stringify([testsOverride ?? m.tests, m.env ?? {}])))) {
+      const [tests, env] = JSON.parse(key);
+      const base = run(join(copy, "node_modules", ".bin", "vitest"), ["run", ...tests], env);
+      console.log(`baseline ${base.status === 0 ? "passes" : "FAILS "} ${tests.join(", ")}`);
+      if (base.status !== 0) baselineFails.add(key);
+    }
+  }
   for (const m of selected) {
+    if (baselineFails.has(JSON.stringify([testsOverride ?? m.tests, m.env ?? {}]))) {
+      results.push({ ...m, outcome: "UNPROVEN" });
+      console.log(`UNPROVEN [${m.area}] ${m.guard}: its tests fail without the mutant`);
+      continue;
+    }
     const t0 = performance.now();
     const path = join(copy, m.path);
     const source = readFileSync(path, "utf8");
