@@ -60,6 +60,7 @@ describe("Deno with --allow-ffi: libc clock_gettime through Deno.dlopen", () => 
     expect(policies["raw+sleep"]).toMatchObject({ source: "CLOCK_MONOTONIC_RAW+sleep-offset", monotone: true, bracketed: true });
     expect(policies.boottime).toMatchObject({ source: "CLOCK_BOOTTIME", monotone: true, bracketed: true });
     expect(policies.raw).toMatchObject({ source: "CLOCK_MONOTONIC_RAW", monotone: true, bracketed: true });
+    interposer.dispose();
   }, SPAWN_TIMEOUT_MS + 5_000);
 
   test("each policy reads the clock it names: core.now() lies between two native reads of it", () => {

@@ -7,13 +7,13 @@
 // UndefinedBehaviorSanitizer build of the same source with fault injection, which must report no
 // error. Needs a C compiler and libasan (scripts/setup.sh installs them).
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildInterposer } from "./support/clock-interposer.js";
 // @ts-expect-error: a plain .mjs helper, shared with the sanitizer child (no types)
 import { runAll } from "./support/native-shim-cases.mjs";
@@ -92,6 +92,7 @@ describe("the shipped shim", () => {
     expect([boot2, offset2, cell2, cell3]).toEqual([0n, 0n, 0n, 0n]);
     // Control: the interposer without the overflow changes nothing.
     expect(read(0).every((v) => v > 0n)).toBe(true);
+    interposer.dispose();
   }, 120_000);
 });
 
@@ -110,6 +111,9 @@ describe("AddressSanitizer + UBSan build, with every N-API call failing in turn"
       `-I${headers}`, at("native", "lease_clock.c"), "-o", shim,
     ], { stdio: "pipe" });
   }, 60_000);
+  afterAll(() => {
+    if (shim !== undefined) rmSync(dirname(shim), { recursive: true, force: true });
+  });
 
   test("detach, grow, workers, names and every failure path: no sanitizer error, same behaviour", () => {
     const run = spawnSync(process.execPath, ["--expose-gc", at("test", "support", "native-shim-cases.mjs"), shim], {

@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { runtimeBinary } from "../scripts/runtimes.mjs";
 import { buildInterposer, type Interposer } from "./support/clock-interposer.js";
 import { at } from "./support/runtime-runner.js";
@@ -39,6 +39,7 @@ let interposer: Interposer;
 beforeAll(() => {
   interposer = buildInterposer();
 }, 60_000);
+afterAll(() => interposer?.dispose());
 
 function spawnChild(command: string, args: string[], env: Record<string, string>) {
   const run = spawnSync(command, args, {

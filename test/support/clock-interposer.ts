@@ -15,7 +15,7 @@
 // - file LC_FAKE_CTL (two int64, mapped once): [0] ns added to BOOTTIME from the (after)-th
 //   BOOTTIME reading on, [1] = after. The process (or its parent) writes the file to suspend.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -99,6 +99,8 @@ export interface Interposer {
   library: string;
   /** A fresh control file (no jump yet) and the env that points the library at it. */
   control(): { path: string; env: Record<string, string>; suspend(jumpNs: bigint, afterBootReads?: bigint): void };
+  /** Deletes the library and its control files. */
+  dispose(): void;
 }
 
 /** Builds the library with `cc` (throws if the compiler is missing: the suspend tests need it). */
@@ -117,5 +119,6 @@ export function buildInterposer(): Interposer {
       write(0n, 0n);
       return { path, env: { LC_FAKE_CTL: path }, suspend: (jumpNs, after = 0n) => write(jumpNs, after) };
     },
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
