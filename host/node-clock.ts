@@ -7,8 +7,9 @@
 // - boottime: CLOCK_BOOTTIME, like CLOCK_MONOTONIC but it also counts suspend.
 // - monotonic: CLOCK_MONOTONIC, what process.hrtime.bigint() reads; NTP-slewed, stops in suspend.
 // - sleep offset: boottime - monotonic, the total time suspended since boot. It only grows, and
-//   only across a suspend, which is how the core detects one (docs/contract.md 1.2).
-// Every reading is ns as a signed 64-bit count; 0 means "no reading" (the clock failed).
+//   only across a suspend, which is how the core detects one (docs/contract.md §1.2).
+// Every reading is ns as a signed 64-bit count; 0 means "no reading" (the clock failed, or its
+// ns count would not fit an int64).
 //
 // When the shim is missing the caller falls back to process.hrtime.bigint() and reports that it
 // is not raw and not suspend-aware: nothing here is silent, the error says why.
@@ -23,7 +24,12 @@ export interface NativeClock {
   readSleepOffset(): bigint;
   resolutionNs(name: "raw" | "boottime" | "monotonic"): bigint;
   /** Binds the 16-byte cell [i64 at +0, i64 at +8] the fill* functions write. `buffer` is meant
-   *  to be a WebAssembly.Memory's: growing that memory detaches it, so bind again after a grow. */
+   *  to be a WebAssembly.Memory's: growing that memory detaches it, so bind again after a grow.
+   *  The shim keeps the buffer and the offset, never an address: every fill re-reads the
+   *  buffer's address, and one detached since (transferred, posted to a worker, or its memory
+   *  grown) makes the fill throw an Error with code ERR_LEASE_CLOCK_STALE_BINDING, writing
+   *  nothing. Every other failure throws as well (code ERR_LEASE_CLOCK_NATIVE); clock names must
+   *  match exactly (no embedded NUL). */
   bindCell(buffer: ArrayBuffer, byteOffset: number): void;
   /** A new fill function writing one reading into THIS cell only (every core has its own; the
    *  module-level fill* share one cell per thread). Same validation as bindCell. */

@@ -1,9 +1,21 @@
-// `npm run mutation`: breaks each guard of the core once and checks that the tests notice.
-// Every mutant is one textual change to assembly/*.ts; a mutant the tests do not kill means a
-// guard no test pins. Runs in a copy of the repository (the work tree is never touched), builds
-// the wasm with each mutant and runs the tests that exercise the core. Takes a few minutes.
-//   node scripts/mutation.mjs            all mutants
-//   node scripts/mutation.mjs --list     the mutants, without running
+// `npm run mutation`: breaks each guard once and checks that the tests notice. Every mutant is
+// one textual change, located by a snippet that must occur exactly once in its file (so that a
+// mutant whose code moved is reported, never silently skipped): the wasm core (assembly/*.ts),
+// the TypeScript host rules (clock policy mapping, transfer defences, the etcd engine's guards),
+// the N-API clock shim (native/lease_clock.c) and the simulator's probes (test/sim). A mutant the
+// tests do not kill means a guard no test pins. Runs in a copy of the repository (the work tree is
+// never touched): rebuilds what the mutant needs (wasm and bundles, or the shim, or nothing for
+// the simulator, whose tests run from source), runs the tests that exercise that code, and
+// restores the copy's build/ after each. Takes a while: about an hour on 2 busy cores.
+//   node scripts/mutation.mjs                    all mutants
+//   node scripts/mutation.mjs --list             the mutants (and whether each snippet is found once)
+//   node scripts/mutation.mjs --area shim,sim    only these areas
+//   node scripts/mutation.mjs --only "<text>"    only mutants whose guard contains <text>
+//   node scripts/mutation.mjs --tests a,b        run these test files instead of each mutant's own
+//   node scripts/mutation.mjs --no-baseline      skip the unmutated run of each test list
+// Why not StrykerJS: its vitest runner re-runs the (multi-minute) suite per mutant and cannot
+// mutate the wasm source or the C shim, which need a rebuild; per-mutant test lists keep the
+// run to about a minute per mutant here.
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,8 +24,8 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** [file, original text, mutated text, the guard it breaks] */
-const MUTANTS = [
+/** The wasm core: [file in assembly/, original text, mutated text, the guard it breaks] */
+const WASM_MUTANTS = [
   ["lease.ts", "(nowNs < expiryNs)", "(nowNs <= expiryNs)", "half-open expiry"],
   ["lease.ts", "(nowNs != 0) & ", "", "a zero now fails closed"],
   ["lease.ts", "  if (load<i64>(p, 8) != expectedGen) return false;\n", "", "generation guard"],
@@ -40,47 +52,182 @@ const MUTANTS = [
   ["shared.ts", "    if (fullGen(h, w) != <u64>expectedGen) return false;\n", "", "shared: generation guard"],
   ["shared.ts", "    if ((w >> GEN_BITS) >= q) return false; // monotone; equal is a no-op", "    if ((w >> GEN_BITS) > q) return false;", "shared: an equal expiry is a no-op"],
   ["shared.ts", "    if (atomic.cmpxchg<u64>(wp, w, (q << GEN_BITS) | (w & GEN_MASK)) == w) return true;", "    atomic.store<u64>(wp, (q << GEN_BITS) | (w & GEN_MASK)); return true;", "shared: extend by compare-and-swap"],
+  ["lease.ts", "  store<i64>(p, untilNs);\n  store<u8>(causesPtr + <usize>slot, CAUSE_NONE);", "  store<i64>(p, untilNs);\n  store<i64>(changetype<usize>(new StaticArray<i64>(2)), untilNs);\n  store<u8>(causesPtr + <usize>slot, CAUSE_NONE);", "no allocation after init (the memory never grows)"],
 ];
-const TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/model.test.ts", "test/model-ops.test.ts", "test/guards.test.ts", "test/node-host.test.ts", "test/abi.test.ts", "test/shared.test.ts"];
+const WASM_TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/model.test.ts", "test/model-ops.test.ts", "test/guards.test.ts", "test/node-host.test.ts", "test/abi.test.ts", "test/shared.test.ts"];
+
+const NODE_CLOCK_TESTS = ["test/node-host.test.ts", "test/native-clock.test.ts", "test/native-suspend.test.ts"];
+const SHIM_TESTS = ["test/native-clock.test.ts", "test/native-shim.test.ts", "test/native-suspend.test.ts"];
+const READER_TESTS = ["test/guards.test.ts", "test/reader.test.ts"];
+const SIM_TESTS = ["test/sim/sim.test.ts"];
+const SIM_ENV = { SIM_SEEDS: "50" }; // the scenarios are what pin the probes; 50 seeds keep the run short
+const ETCD_TESTS = ["test/etcd-node.test.ts", "test/etcd-guards.test.ts"];
+
+/**
+ * The host side: { area, path, original, mutated, guard, build, tests, env? }. build: "bundle"
+ * (scripts/build.mjs --skip-native), "native" (scripts/build-native.mjs) or "none". Each
+ * `original` must occur exactly once in `path`: after a merge that moved the code, re-target the
+ * snippet (the run reports MISSING or AMBIGUOUS, never a pass).
+ */
+const HOST_MUTANTS = [
+  // Clock policy mapping: each policy reads the clock it names.
+  { area: "policy", path: "host/node.ts", original: "native.bindFill(memory.buffer, byteOffset, policy)", mutated: 'native.bindFill(memory.buffer, byteOffset, policy === "raw+sleep" ? "raw" : policy)', guard: "node: raw+sleep reads the sleep offset, not RAW alone", build: "bundle", tests: NODE_CLOCK_TESTS },
+  { area: "policy", path: "host/node.ts", original: "native.bindFill(memory.buffer, byteOffset, policy)", mutated: 'native.bindFill(memory.buffer, byteOffset, policy === "boottime" ? "monotonic" : policy)', guard: "node: boottime reads BOOTTIME, not MONOTONIC", build: "bundle", tests: NODE_CLOCK_TESTS },
+  { area: "policy", path: "host/bun.ts", original: 'const first = policy === "boottime" ? clocks.boottime : clocks.raw;', mutated: 'const first = policy === "boottime" ? clocks.monotonic : clocks.raw;', guard: "bun: boottime reads BOOTTIME, not MONOTONIC", build: "bundle", tests: ["test/bun.test.ts", "test/native-suspend.test.ts"] },
+  { area: "policy", path: "host/bun.ts", original: "gettime(clocks.boottime, bootPtr) !== 0", mutated: "gettime(clocks.monotonic, bootPtr) !== 0", guard: "bun: raw+sleep's offset is BOOTTIME - MONOTONIC (a constant 0 here)", build: "bundle", tests: ["test/bun.test.ts", "test/native-suspend.test.ts"] },
+  { area: "policy", path: "host/deno.ts", original: 'const first = policy === "boottime" ? clocks.boottime : clocks.raw;', mutated: 'const first = policy === "boottime" ? clocks.monotonic : clocks.raw;', guard: "deno: boottime reads BOOTTIME, not MONOTONIC", build: "bundle", tests: ["test/deno.test.ts", "test/native-suspend.test.ts"] },
+  { area: "policy", path: "host/common.ts", original: '(options as NativeLeaseCoreOptions).clockPolicy ?? "raw+sleep"', mutated: '(options as NativeLeaseCoreOptions).clockPolicy ?? "raw"', guard: "the default policy is raw+sleep", build: "bundle", tests: NODE_CLOCK_TESTS },
+  { area: "policy", path: "host/core.ts", original: "const ok = typeof ns === \"bigint\" && ns > 0n && ns <= I64_MAX", mutated: "const ok = typeof ns === \"bigint\" && ns <= I64_MAX", guard: "a custom clock's negative or zero reading is no reading", build: "bundle", tests: ["test/node-host.test.ts", "test/reader.test.ts"],
+    equivalent: "shadowed by the core: assembly/instant.ts refuses a reading <= 0 as no reading and counts it (its own mutant, \"a zero reading is refused\", is killed), so -5n or 0n in the cell reads exactly as the 0n this check writes" },
+
+  // The shim (rebuilt with node-gyp; test/native-shim.test.ts also builds it with ASan from source).
+  { area: "shim", path: "native/lease_clock.c", original: "  *offset = boot - mono;\n", mutated: "  *offset = 0;\n", guard: "shim: the sleep offset is BOOTTIME - MONOTONIC (not a constant 0)", build: "native", tests: SHIM_TESTS },
+  { area: "shim", path: "native/lease_clock.c", original: "  cell[1] = offset;\n", mutated: "  cell[1] = offset + 0x5a5a5a5a;\n", guard: "shim: fillRawSleep's second word is the sleep offset", build: "native", tests: SHIM_TESTS },
+  { area: "shim", path: "native/lease_clock.c", original: "  if (base == NULL || length < CELL_BYTES || st->offset > length - CELL_BYTES ||", mutated: "  if (0 &&", guard: "shim: a detached (stale) binding writes nothing", build: "native", tests: SHIM_TESTS },
+  { area: "shim", path: "native/lease_clock.c", original: "  return copied == total && strlen(buf) == total ? 1 : 0;", mutated: "  return 1;", guard: "shim: a name with an embedded NUL is not a clock", build: "native", tests: SHIM_TESTS },
+  { area: "shim", path: "native/lease_clock.c", original: "  if (__builtin_mul_overflow((int64_t)ts->tv_sec, (int64_t)1000000000, &ns) ||\n      __builtin_add_overflow(ns, (int64_t)ts->tv_nsec, &ns)) return 0;\n", mutated: "  ns = (int64_t)((uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec);\n", guard: "shim: ns beyond int64 is no reading, never wrapped", build: "native", tests: SHIM_TESTS },
+  { area: "shim", path: "native/lease_clock.c", original: "  napi_throw_error(env, \"ERR_LEASE_CLOCK_NATIVE\", message);\n  return NULL;\n}", mutated: "  (void)message;\n  return NULL;\n}", guard: "shim: every failure path throws (no bare NULL)", build: "native", tests: SHIM_TESTS },
+  { area: "shim", path: "native/lease_clock.c", original: "  if (raw == 0 || !read_sleep_offset(&offset)) {", mutated: "  if (!read_sleep_offset(&offset)) {", guard: "shim: a sample is all or nothing (RAW failed: no reading)", build: "native", tests: SHIM_TESTS },
+
+  // Transfer defences and the reader's other rules (host/reader.ts).
+  { area: "reader", path: "host/reader.ts", original: "    this.#transferring = false;\n    this.lease.invalidate();\n    this.#markTransferEnd", mutated: "    this.#transferring = false;\n    this.#markTransferEnd", guard: "transfer defence 1: the end bumps the generation", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "d.reason !== REASONS[REASON_DISABLED] && !d.suspect;", mutated: "d.reason !== REASONS[REASON_DISABLED];", guard: "transfer defence 2: a read begun while suspect warms nothing", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "local && !suspectAtStart && !this.#isSuspect()", mutated: "local && !this.#isSuspect()", guard: "transfer defence 2: a commit begun while suspect extends nothing", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "        if (transferring && !this.#engineTransferring) this.lease.invalidate();\n", mutated: "", guard: "polled transfer: its start invalidates", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term)", mutated: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.term === first.term)", guard: "leaseReadThen: same generation after the read", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term)", mutated: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation)", guard: "leaseReadThen: same term after the read", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "    if (mayExtend && this.#engine.state() === \"leader\") {", mutated: "    if (mayExtend) {", guard: "a read that completes after a step-down warms nothing", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "const local = result.forwarded !== true && result.local !== false;", mutated: "const local = result.local !== false;", guard: "a forwarded commit never extends", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "        lease.invalidate();\n        // A transfer that ended in a step-down", mutated: "        // A transfer that ended in a step-down", guard: "leader loss invalidates the lease", build: "bundle", tests: READER_TESTS },
+
+  // The etcd engine's guards (host/etcd/index.ts), on a real 3-member etcd.
+  { area: "etcd", path: "host/etcd/index.ts", original: "    if (generation !== this.#generation || this.#state !== \"leader\") return false;", mutated: "    if (this.#state !== \"leader\") return false;", guard: "etcd: a renewal confirms nothing across an invalidation", build: "bundle", tests: ETCD_TESTS },
+  { area: "etcd", path: "host/etcd/index.ts", original: "    if (anchorNs === 0n) return false; // no clock reading: fail closed", mutated: "", guard: "etcd: no anchor without a clock reading", build: "bundle", tests: ETCD_TESTS },
+  { area: "etcd", path: "host/etcd/index.ts", original: "this.#unsafe.marginNs ?? this.#electionTimeoutNs + driftNs + MS;", mutated: "this.#unsafe.marginNs ?? driftNs + MS;", guard: "etcd: the margin includes the election timeout", build: "bundle", tests: ETCD_TESTS },
+  { area: "etcd", path: "host/etcd/index.ts", original: "const anchorNs = this.#unsafe.anchorOnReceive ? answer.receivedAtNs : sentAtNs;", mutated: "const anchorNs = answer.receivedAtNs;", guard: "etcd: the lease is anchored on the keepalive's send time", build: "bundle", tests: ETCD_TESTS },
+  { area: "etcd", path: "host/etcd/index.ts", original: "if (!this.#unsafe.skipConfirmation && (answer.term !== quorumTerm || !keyChecked)) {", mutated: "if (!this.#unsafe.skipConfirmation && answer.term !== quorumTerm) {", guard: "etcd: a renewal confirms only with the own key present", build: "bundle", tests: ETCD_TESTS,
+    equivalent: "shadowed twice: #renew loses leadership (key-missing) before #confirm whenever the key is not ours in the same epoch, and a renewal that spans a new epoch fails #confirm's generation check; only the extra, conservative invalidation is lost" },
+  { area: "etcd", path: "host/etcd/index.ts", original: "          if (own && !this.#unsafe.ignoreOwnKeyWatch && this.#createRevision === createRevision) {", mutated: "          if (false) {", guard: "etcd: the own leader key deleted invalidates at once", build: "bundle", tests: ETCD_TESTS,
+    equivalent: "the watch's end itself runs the fallback read check, which loses leadership with the same reason one read round trip later; telling the two apart needs a timing assertion" },
+  { area: "etcd", path: "host/etcd/index.ts", original: "    this.#ackTerm = 0n;\n    this.#generation++;\n", mutated: "    this.#ackTerm = 0n;\n", guard: "etcd: an invalidation bumps the engine generation", build: "bundle", tests: ETCD_TESTS },
+
+  // The simulator's own evidence (test/sim, run from source).
+  { area: "sim", path: "test/sim/scenarios.ts", original: "  for (let i = 0; i < count; i++) {\n    void c.read(9, node.id, key);", mutated: "  for (let i = 0; i < 0; i++) {\n    void c.read(9, node.id, key);", guard: "sim: a scenario's probe reads reach the node", build: "none", tests: SIM_TESTS, env: SIM_ENV },
+  { area: "sim", path: "test/sim/cluster.ts", original: "      node.stats.readsReached++;\n", mutated: "", guard: "sim: reads that reached a node are counted by the node", build: "none", tests: SIM_TESTS, env: SIM_ENV },
+  { area: "sim", path: "test/sim/cluster.ts", original: "      node.endIncarnation(); // every request in the dead process ends: its clients see a reset\n", mutated: "", guard: "sim: a crash ends every request of its incarnation", build: "none", tests: SIM_TESTS, env: SIM_ENV },
+  { area: "sim", path: "test/sim/cluster.ts", original: "      if (fenced && this.fidelity.fence) {", mutated: "      if (false) {", guard: "sim: a read honours its fence", build: "none", tests: SIM_TESTS, env: SIM_ENV },
+  { area: "sim", path: "test/sim/node.ts", original: "    if (this.guards.restartInLease) {", mutated: "    if (false) {", guard: "sim: the restart-amnesia guard is what the control turns off", build: "none", tests: SIM_TESTS, env: SIM_ENV },
+];
+
+const MUTANTS = [
+  ...WASM_MUTANTS.map(([file, original, mutated, guard]) => ({ area: "wasm", path: `assembly/${file}`, original, mutated, guard, build: "bundle", tests: WASM_TESTS })),
+  ...HOST_MUTANTS,
+];
+
+function arg(name) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const areas = arg("--area")?.split(",");
+const only = arg("--only");
+const testsOverride = arg("--tests")?.split(",");
+const selected = MUTANTS.filter((m) => (!areas || areas.includes(m.area)) && (!only || m.guard.includes(only)));
+
+/** How often `snippet` occurs in `text`. */
+const occurrences = (text, snippet) => text.split(snippet).length - 1;
 
 if (process.argv.includes("--list")) {
-  for (const [file, , , guard] of MUTANTS) console.log(`${file.padEnd(12)} ${guard}`);
+  for (const m of selected) {
+    const n = occurrences(readFileSync(join(root, m.path), "utf8"), m.original);
+    console.log(`${m.area.padEnd(7)} ${n === 1 ? "ok       " : n === 0 ? "MISSING  " : "AMBIGUOUS"} ${m.path.padEnd(22)} ${m.guard}`);
+  }
+  console.log(`${selected.length} mutants`);
   process.exit(0);
 }
 
 const copy = mkdtempSync(join(tmpdir(), "lease-core-mutation-"));
-const run = (command, args) => spawnSync(command, args, { cwd: copy, encoding: "utf8", maxBuffer: 64 << 20 });
-let survivors = 0;
+const run = (command, args, env = {}) => spawnSync(command, args, { cwd: copy, encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, ...env } });
+const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
+const results = [];
+const started = performance.now();
 try {
-  for (const dir of ["assembly", "host", "test", "vectors", "scripts", "spec", "bin", "native"]) cpSync(join(root, dir), join(copy, dir), { recursive: true });
+  for (const dir of ["assembly", "host", "test", "vectors", "scripts", "spec", "bin", "native", "demo", "docs", "examples"]) cpSync(join(root, dir), join(copy, dir), { recursive: true, filter: (p) => !p.includes("/native/build") });
   for (const file of ["package.json", "tsconfig.json", "vitest.config.ts", "asconfig.json", "asconfig.wasi.json", "asconfig.shared.json"]) cpSync(join(root, file), join(copy, file));
-  cpSync(join(root, "build"), join(copy, "build"), { recursive: true }); // the native shim
+  cpSync(join(root, "build"), join(copy, "build"), { recursive: true }); // the native shim and the bundles
+  cpSync(join(root, "build"), join(copy, "build.pristine"), { recursive: true });
   symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
-  for (const [file, original, mutated, guard] of MUTANTS) {
-    const path = join(copy, "assembly", file);
-    const source = readFileSync(path, "utf8");
-    if (!source.includes(original)) {
-      console.log(`MISSING  ${guard}: the original text is gone from assembly/${file}; update scripts/mutation.mjs`);
-      survivors++;
+  // Baseline: each test list must pass on the unmutated code, or its kills prove nothing (a
+  // timing-noisy real-etcd test failing under load is not a kill). --no-baseline skips it.
+  const baselineFails = new Set();
+  if (!process.argv.includes("--no-baseline")) {
+    for (const key of new Set(selected.map((m) => JSON.stringify([testsOverride ?? m.tests, m.env ?? {}])))) {
+      const [tests, env] = JSON.parse(key);
+    if (selected.every((m) => m.equivalent !== undefined || JSON.stringify([testsOverride ?? m.tests, m.env ?? {}]) !== key)) continue;
+      const base = run(join(copy, "node_modules", ".bin", "vitest"), ["run", ...tests], env);
+      console.log(`baseline ${base.status === 0 ? "passes" : "FAILS "} ${tests.join(", ")}`);
+      if (base.status !== 0) baselineFails.add(key);
+    }
+  }
+  for (const m of selected) {
+    if (m.equivalent !== undefined) {
+      results.push({ ...m, outcome: "equivalent" });
+      console.log(`equiv    [${m.area}] ${m.guard}: ${m.equivalent}`);
       continue;
     }
-    writeFileSync(path, source.replace(original, mutated));
+    if (baselineFails.has(JSON.stringify([testsOverride ?? m.tests, m.env ?? {}]))) {
+      results.push({ ...m, outcome: "UNPROVEN" });
+      console.log(`UNPROVEN [${m.area}] ${m.guard}: its tests fail without the mutant`);
+      continue;
+    }
+    const t0 = performance.now();
+    const path = join(copy, m.path);
+    const source = readFileSync(path, "utf8");
+    const n = occurrences(source, m.original);
+    if (n !== 1) {
+      results.push({ ...m, outcome: n === 0 ? "MISSING" : "AMBIGUOUS" });
+      console.log(`${n === 0 ? "MISSING  " : "AMBIGUOUS"} [${m.area}] ${m.guard}: the snippet occurs ${n} times in ${m.path}; re-target it in scripts/mutation.mjs`);
+      continue;
+    }
+    writeFileSync(path, source.replace(m.original, m.mutated));
     try {
-      const built = run(process.execPath, ["scripts/build.mjs", "--skip-native"]);
-      if (built.status !== 0) {
-        console.log(`BUILD    ${guard}: the mutant does not compile (${built.stderr.trim().split("\n").pop()})`);
-        continue;
+      if (m.build !== "none") {
+        const built = m.build === "native" ? run(process.execPath, ["scripts/build-native.mjs"], { LEASE_CORE_NATIVE_VERBOSE: "0" }) : run(process.execPath, ["scripts/build.mjs", "--skip-native"]);
+        const broken = built.status !== 0 || (m.build === "native" && /not built/.test(built.stderr));
+        if (broken) {
+          results.push({ ...m, outcome: "BUILD" });
+          console.log(`BUILD    [${m.area}] ${m.guard}: the mutant does not build (${strip(built.stderr).trim().split("\n").pop()})`);
+          continue;
+        }
       }
-      const tested = run(join(copy, "node_modules", ".bin", "vitest"), ["run", ...TESTS]);
-      const failed = /Tests\s+(\d+) failed/.exec(tested.stdout.replace(/\x1b\[[0-9;]*m/g, ""))?.[1] ?? "?";
-      if (tested.status === 0) survivors++;
-      console.log(`${tested.status === 0 ? "SURVIVED" : "killed  "} ${guard}${tested.status === 0 ? "" : ` (${failed} tests failed)`}`);
+      const tests = testsOverride ?? m.tests;
+      const tested = run(join(copy, "node_modules", ".bin", "vitest"), ["run", ...tests], m.env);
+      const out = strip(tested.stdout + tested.stderr);
+      const failed = /Tests\s+(\d+) failed/.exec(out)?.[1] ?? "?";
+      const files = [...new Set([...out.matchAll(/FAIL\s+(?:\S+\s+)?(test\/\S+\.test\.ts)/g)].map((x) => x[1]))];
+      const killed = tested.status !== 0;
+      const seconds = ((performance.now() - t0) / 1000).toFixed(0);
+      results.push({ ...m, outcome: killed ? "killed" : "SURVIVED", files });
+      console.log(`${killed ? "killed  " : "SURVIVED"} [${m.area}] ${m.guard}${killed ? ` (${failed} tests failed: ${files.join(", ")})` : ""} ${seconds} s`);
     } finally {
       writeFileSync(path, source);
+      if (m.build !== "none") {
+        rmSync(join(copy, "build"), { recursive: true, force: true });
+        cpSync(join(copy, "build.pristine"), join(copy, "build"), { recursive: true });
+      }
     }
   }
 } finally {
   rmSync(copy, { recursive: true, force: true });
 }
-console.log(`${MUTANTS.length - survivors} of ${MUTANTS.length} mutants killed`);
-process.exit(survivors === 0 ? 0 : 1);
+const byArea = {};
+for (const r of results) {
+  const a = (byArea[r.area] ??= { mutants: 0, killed: 0, equivalent: 0 });
+  a.mutants++;
+  if (r.outcome === "killed") a.killed++;
+  if (r.outcome === "equivalent") a.equivalent++;
+}
+for (const [area, a] of Object.entries(byArea)) console.log(`  ${area.padEnd(7)} ${a.killed} of ${a.mutants} killed${a.equivalent ? `, ${a.equivalent} equivalent` : ""}`);
+const killed = results.filter((r) => r.outcome === "killed").length;
+const equivalent = results.filter((r) => r.outcome === "equivalent").length;
+console.log(`${killed} of ${selected.length} mutants killed, ${equivalent} equivalent, in ${((performance.now() - started) / 60000).toFixed(1)} min`);
+process.exit(killed + equivalent === selected.length ? 0 : 1);

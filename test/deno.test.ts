@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { runtimeBinary } from "../scripts/runtimes.mjs";
 import { SPAWN_TIMEOUT_MS, at, cases, prepareRuntime, spawnJson, warnings, type RunnerReport } from "./support/runtime-runner.js";
+import { buildInterposer } from "./support/clock-interposer.js";
 
 const DENO = runtimeBinary("deno");
 const RUNNER = at("test", "runtimes", "deno-conformance.ts");
@@ -47,6 +48,20 @@ describe("Deno with --allow-ffi: libc clock_gettime through Deno.dlopen", () => 
     expect(BigInt(clock.resolutionNs)).toBeLessThanOrEqual(1_000_000n);
     expect(warnings(run.stderr)).toBe(0);
   });
+
+  test("each policy reads the clock it names, with clock_gettime interposed so that no two clocks read alike (MONOTONIC +300 s, BOOTTIME +1000 s): a bracket of BOOTTIME reads then excludes MONOTONIC", () => {
+    // Without a suspend BOOTTIME and MONOTONIC differ by a constant well inside the bracket's
+    // slack, so the bracket below cannot tell them apart; interposed (test/support/clock-interposer.ts,
+    // which also proves the interposition takes in deno: test/native-suspend.test.ts), it can.
+    const interposer = buildInterposer();
+    const interposed = spawnJson<RunnerReport>(DENO, ["run", "--no-lock", "--allow-read", "--allow-ffi", RUNNER, vectorsUrl], { DENO_NO_UPDATE_CHECK: "1", ...{ LD_PRELOAD: interposer.library, LC_FAKE_MONO_ADD_NS: "300000000000", LC_FAKE_BOOT_ADD_NS: "1000000000000" } });
+    expect(interposed.report.problems).toEqual([]);
+    const { policies } = interposed.report;
+    expect(policies["raw+sleep"]).toMatchObject({ source: "CLOCK_MONOTONIC_RAW+sleep-offset", monotone: true, bracketed: true });
+    expect(policies.boottime).toMatchObject({ source: "CLOCK_BOOTTIME", monotone: true, bracketed: true });
+    expect(policies.raw).toMatchObject({ source: "CLOCK_MONOTONIC_RAW", monotone: true, bracketed: true });
+    interposer.dispose();
+  }, SPAWN_TIMEOUT_MS + 5_000);
 
   test("each policy reads the clock it names: core.now() lies between two native reads of it", () => {
     const { policies } = run.report;

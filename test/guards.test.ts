@@ -129,18 +129,51 @@ describe("transfer guard (reason suspect)", () => {
     expect(reader.guards().transfer).toBe(true);
   });
 
-  test("a read or commit begun during the transfer cannot warm the lease after it (generation bump at the end)", async () => {
-    const { engine, reader } = await setup(new GuardEngine());
+  // Two defences keep a read or commit begun during a transfer from warming the lease after it:
+  // the generation bump at the end (its extend carries a generation from before the end), and
+  // the decision taken at its start (suspect: no extend). Either suffices where both apply, so
+  // each has a test where it alone stands.
+  test("defence 1, the generation bump at the end: a generation taken during the transfer extends nothing after it", async () => {
+    const { clock, reader } = await setup(new GuardEngine());
     reader.beginTransfer();
-    engine.duringRead = () => reader.endTransfer();
-    await reader.leaseRead();
+    const during = reader.lease.generation();
+    reader.endTransfer();
+    expect(reader.lease.generation()).toBe(during + 1n);
+    expect(reader.lease.extend(clock.ns + 10n * MS, during)).toBe(false);
     expect(reader.lease.expiry()).toBe(0n);
-    reader.beginTransfer();
+    // Control: the current generation does extend.
+    expect(reader.lease.extend(clock.ns + 10n * MS, reader.lease.generation())).toBe(true);
+  });
+
+  test("defence 2, a read's decision at its start: begun during a polled transfer that ends before it completes, it warms nothing (no decision sees the end, so no generation bump helps)", async () => {
+    const engine = new GuardEngine();
+    const { reader } = await setup(engine);
+    engine.transferring = true;
+    engine.duringRead = () => {
+      engine.transferring = false; // the transfer aborts while the read is in flight
+    };
+    const before = reader.lease.generation();
+    await reader.leaseRead();
+    expect(engine.reads).toBe(1);
+    // The start of the transfer was seen (one bump), its end was not (no decision since).
+    expect(reader.lease.generation()).toBe(before + 1n);
+    expect(reader.lease.expiry()).toBe(0n);
+  });
+
+  test("defence 2, a commit's suspicion at its start: begun during a polled transfer that ends before it commits, it extends nothing", async () => {
+    const engine = new GuardEngine();
+    const { reader } = await setup(engine);
+    engine.transferring = true;
+    const before = reader.lease.generation();
     await reader.dispatch(async () => {
-      reader.endTransfer();
+      engine.transferring = false;
       return { commitIndex: 3n };
     });
+    expect(reader.lease.generation()).toBe(before); // dispatch takes no decision: no bump at all
     expect(reader.lease.expiry()).toBe(0n);
+    // Control: the same commit with no transfer extends.
+    await reader.dispatch(async () => ({ commitIndex: 4n }));
+    expect(reader.lease.expiry()).not.toBe(0n);
   });
 
   test("the engine's transferInProgress() (polled) makes the lease suspect the same way", async () => {

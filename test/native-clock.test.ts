@@ -210,7 +210,11 @@ describe("the bound cell", () => {
       expect(raw).toBeGreaterThanOrEqual(before);
       expect(raw).toBeGreaterThanOrEqual(prev);
       expect(raw).toBeLessThanOrEqual(clock.readRaw());
-      expect(load(cellPtr + 8)).toBe(new BigInt64Array(memory.buffer, cellPtr, 2)[1]);
+      // The second word is the sleep offset, checked against an independent read of it (not
+      // against a JS view of the same bytes, which garbage there would pass as well).
+      const offset = clock.readSleepOffset();
+      const seen = load(cellPtr + 8);
+      expect(seen > offset ? seen - offset : offset - seen).toBeLessThan(MS);
       prev = raw;
     }
     expect(load(cellPtr - 8)).toBe(0n);

@@ -155,8 +155,31 @@ describe("custom clocks, sizing and disposal", () => {
     expect(c.expiry()).toBe(0n);
     expect(c.generation()).toBe(1n);
     expect(b.generation()).toBe(0n);
-    for (let i = 0; i < 1000; i++) c.extend(BigInt(i + 1), c.generation());
-    expect(core.exports.memory.buffer.byteLength).toBe(bytes); // never grows after init
+  });
+
+  test("the memory never grows after init: every per-call operation, often enough to outgrow a page if it allocated", async () => {
+    // The core allocates only in init (the stub runtime never frees): a per-call allocation of
+    // even 16 bytes, repeated 50,000 times, needs 12 more 64 KiB pages. A grow would also detach
+    // the buffer the clock shim is bound to (its fill then throws: native/lease_clock.c).
+    const core = await createLeaseCore({ maxLeases: 2, maxTrackers: 2 });
+    const buffer = core.exports.memory.buffer;
+    const bytes = buffer.byteLength;
+    const lease = core.createLease();
+    const tracker = core.createJointQuorumAckTracker({ selfId: 1, voters: [1, 2, 3], outgoingVoters: [1, 2, 4] });
+    for (let i = 0; i < 50_000; i++) {
+      const now = core.now();
+      lease.extend(now + 10n * MS, lease.generation());
+      lease.valid();
+      lease.valid(now);
+      lease.reason();
+      if (i % 100 === 0) lease.invalidate();
+      tracker.recordAck(2 + (i % 3), now);
+      tracker.quorumAck();
+    }
+    core.clockEvents();
+    expect(core.exports.memory.buffer).toBe(buffer); // the same, never-detached buffer
+    expect(buffer.byteLength).toBe(bytes);
+    expect(core.now()).toBeGreaterThan(0n);
   });
 
   test.each([

@@ -171,11 +171,19 @@ describe("shared lease: threads", () => {
     console.log(`shared stress seed ${seed}:`, results.map((r) => ({ ...r.counts, ms: Math.round(r.ms), violations: r.violations.length })));
     expect(total).toBeGreaterThanOrEqual(10_000_000);
     expect(results.flatMap((r) => r.violations)).toEqual([]);
-    // The run did contend: both kinds of write happened on every worker, and extends both won and lost.
+    // Both kinds of write happened on every worker, and extends both won and lost.
     for (const r of results) {
       expect(r.counts["invalidate"]).toBeGreaterThan(100_000);
       expect(r.counts["extended"]).toBeGreaterThan(10_000);
       expect(r.counts["extend"]! - r.counts["extended"]!).toBeGreaterThan(10_000);
+    }
+    // The run did contend, which one thread alone (0 of each) cannot fake: every worker found the
+    // generations moved by the other's invalidates mid-run, and had extends refused because the
+    // other invalidated between its sample and its extend. (Measured under a load average of 12
+    // on 2 cores, where the workers mostly take turns: ~290 and ~20 per worker.)
+    for (const r of results) {
+      expect(r.counts["foreign"], "generations moved by the other worker").toBeGreaterThanOrEqual(10);
+      expect(r.counts["staleRefused"], "extends the other worker's invalidate refused").toBeGreaterThanOrEqual(1);
     }
   }, 180_000);
 
@@ -197,6 +205,10 @@ describe("shared lease: threads", () => {
     expect(result.ops).toBe(2_000_000);
     expect(result.violations).toEqual([]);
     for (const counts of result.counts) expect(counts.invalidate).toBeGreaterThan(10_000);
+    // The workers met (a start barrier holds both until both attached): each saw the other's
+    // invalidates, and some extend was refused by one; one worker alone would see 0 of each.
+    for (const counts of result.counts) expect(counts.foreign, "generations moved by the other worker").toBeGreaterThanOrEqual(1);
+    expect(result.counts.reduce((n: number, c: { staleRefused: number }) => n + c.staleRefused, 0)).toBeGreaterThanOrEqual(1);
   }, 150_000);
 });
 

@@ -1,6 +1,7 @@
 // The shared-table stress run for Deno and Bun, with Web Workers: `<runtime> this-file <bundle>
 // <opsPerWorker> <seed>`. Prints one JSON line {runtime, ops, violations, counts}; exit 1 on any
-// violation. The worker half is the same file, started as a worker named lease-stress.
+// violation. The worker half is the same file, started as a worker named lease-stress; the
+// workers wait for each other at a start barrier.
 import { runStress } from "./shared-stress.mjs";
 
 const isWorker = typeof Bun !== "undefined" ? !Bun.isMainThread : self.name === "lease-stress";
@@ -10,6 +11,12 @@ if (isWorker) {
     const api = await import(data.bundle);
     const core = await api.createLeaseCore();
     const table = await api.attachSharedLeaseTable(core, data.memory);
+    // Start together: contention only happens while both run (a worker that finished before the
+    // other started would meet no other thread at all).
+    const ready = new Int32Array(data.ready);
+    Atomics.add(ready, 0, 1);
+    Atomics.notify(ready, 0);
+    while (Atomics.load(ready, 0) < data.workers) Atomics.wait(ready, 0, Atomics.load(ready, 0), 5);
     self.postMessage(runStress(table, { ops: data.ops, seed: data.seed, slots: data.slots, completed: new Int32Array(data.completed) }));
   };
 } else {
@@ -21,6 +28,7 @@ if (isWorker) {
   const slots = 2;
   const table = await api.createSharedLeaseTable(core, { capacity: slots });
   const completed = new SharedArrayBuffer(4 * slots);
+  const ready = new SharedArrayBuffer(4);
   const ops = Number(opsText);
   const results = await Promise.all(
     [1, 2].map(
@@ -32,7 +40,7 @@ if (isWorker) {
             resolve(data);
           };
           worker.onerror = (e) => reject(e.message ?? e);
-          worker.postMessage({ bundle, memory: table.memory, completed, ops, seed: Number(seedText) * 31 + w, slots });
+          worker.postMessage({ bundle, memory: table.memory, completed, ready, workers: 2, ops, seed: Number(seedText) * 31 + w, slots });
         }),
     ),
   );

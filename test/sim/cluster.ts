@@ -20,9 +20,28 @@ export interface ClusterOptions {
   /** Per-node clock rate error in ppm (default: random within ±driftPpmMax/2). */
   ratePpm?: number[];
   net?: { delayMinNs?: number; delayMaxNs?: number; loss?: number; dup?: number };
+  /** The simulator's own fidelity, on by default. Off only in the test that shows what a model
+   *  without it got wrong (seed 784786: a crashed node's in-flight read answered from its
+   *  restarted, empty state). */
+  fidelity?: Partial<Fidelity>;
+}
+
+export interface Fidelity {
+  /** A crash ends every request of the crashed incarnation: the client sees a reset, never an
+   *  answer, and the dead incarnation's continuations never read the restarted node's state. */
+  crashResets: boolean;
+  /** A read runs at or past the fence index it is given (`leaseReadThen(fn)` passes `fn` the
+   *  index; a node behind it, e.g. just restarted, waits for its state machine to catch up). */
+  fence: boolean;
 }
 
 const TIMEOUT = Symbol("timeout");
+const RESET = Symbol("reset");
+
+/** What a client sees when the server process died under its request (ECONNRESET). */
+export class ConnectionResetError extends Error {
+  override name = "ConnectionResetError";
+}
 
 export class Cluster {
   readonly world = new World();
@@ -49,7 +68,8 @@ export class Cluster {
   readonly midReadPause = new Map<number, { ns: number; kind: "process" | "suspend" | "thread" }>();
   /** Drops matching messages at send (a scripted scenario's scalpel). */
   dropIf: ((m: Msg) => boolean) | undefined;
-  readonly stats = { messages: 0, dropped: 0, reads: 0, localReads: 0, writes: 0, unknownWrites: 0, failedOps: 0, transfers: 0, configChanges: 0 };
+  readonly fidelity: Fidelity;
+  readonly stats = { messages: 0, dropped: 0, reads: 0, localReads: 0, writes: 0, unknownWrites: 0, failedOps: 0, resets: 0, transfers: 0, configChanges: 0 };
   readonly #leaders = new Map<number, number>(); // term -> leader: election safety
   readonly #committed = new Map<number, Entry>(); // index -> entry: committed entries never change
   readonly violations: string[] = [];
@@ -63,6 +83,7 @@ export class Cluster {
     this.delayMaxNs = options.net?.delayMaxNs ?? 5 * MS;
     this.loss = options.net?.loss ?? 0;
     this.dup = options.net?.dup ?? 0;
+    this.fidelity = { crashResets: true, fence: true, ...options.fidelity };
     this.ids = Array.from({ length: options.voters + (options.spares ?? 0) }, (_, i) => i);
   }
 
@@ -181,6 +202,10 @@ export class Cluster {
     if (node.down) return;
     node.restart(); // drops volatile state (and leadership) now
     node.down = true;
+    if (this.fidelity.crashResets) {
+      node.endIncarnation(); // every request in the dead process ends: its clients see a reset
+      this.world.kick();
+    }
     this.world.after(downNs, () => {
       node.down = false;
       node.restart();
@@ -193,14 +218,23 @@ export class Cluster {
   }
 
   // ---- clients ----
-  #withTimeout<T>(p: Promise<T>, ns: number): Promise<T | typeof TIMEOUT> {
-    return Promise.race([p, this.world.sleep(ns).then((): typeof TIMEOUT => TIMEOUT)]);
-  }
-
   /** A request reaches a paused or suspended server but is served only when it runs again. */
   async #whenRunning(node: SimNode): Promise<void> {
     while (node.frozenUntil > this.world.now) await this.world.sleep(node.frozenUntil - this.world.now);
     if (node.down) throw new NotLeaderError("connection refused");
+  }
+
+  /** Settles as `p`, or with TIMEOUT after `ns`, or with RESET if `node`'s incarnation ends
+   *  first (its process crashed: the request dies with it, whatever it would have answered). */
+  #answer<T>(node: SimNode, p: Promise<T>, ns: number): Promise<T | typeof TIMEOUT | typeof RESET> {
+    const racers: Promise<T | typeof TIMEOUT | typeof RESET>[] = [p, this.world.sleep(ns).then((): typeof TIMEOUT => TIMEOUT)];
+    if (this.fidelity.crashResets) racers.push(node.incarnationEnd.then((): typeof RESET => RESET));
+    return Promise.race(racers);
+  }
+
+  /** Throws a reset when the request's incarnation (`incarnation`) is no longer the node's. */
+  #alive(node: SimNode, incarnation: number): void {
+    if (this.fidelity.crashResets && node.incarnation !== incarnation) throw new ConnectionResetError("the server crashed under the request");
   }
 
   async write(client: number, nodeId: number, key: string, value: string): Promise<void> {
@@ -211,11 +245,17 @@ export class Cluster {
     this.stats.writes++;
     try {
       await this.#whenRunning(node);
-      const result = await this.#withTimeout(node.reader.dispatch(() => node.propose(key, value, () => (appended = true))), 400 * MS);
+      const incarnation = node.incarnation;
+      const result = await this.#answer(node, node.reader.dispatch(() => {
+        this.#alive(node, incarnation);
+        return node.propose(key, value, () => (appended = true));
+      }), 400 * MS);
       if (result === TIMEOUT) throw new Error("timeout");
+      if (result === RESET) throw new ConnectionResetError("the server crashed under the request");
       this.history.push({ client, kind: "write", key, value, callAt, returnAt: this.world.now, node: nodeId } as KvOp);
     } catch (err) {
       this.stats.failedOps++;
+      if (err instanceof ConnectionResetError) this.stats.resets++;
       if (appended) {
         this.stats.unknownWrites++;
         this.history.push({ client, kind: "write", key, value, callAt, returnAt: Infinity });
@@ -230,7 +270,7 @@ export class Cluster {
     const callAt = this.world.now;
     this.world.kick();
     this.stats.reads++;
-    const local = () => node.kv.get(key) ?? null;
+    let incarnation = node.incarnation;
     const midRead = async () => {
       const p = this.midReadPause.get(nodeId);
       if (p === undefined) return;
@@ -239,24 +279,35 @@ export class Cluster {
       else if (p.kind === "process") this.pause(nodeId, p.ns);
       await this.world.sleep(p.ns);
     };
+    // The local read at fence `index`: never behind it (a restarted node waits for its state
+    // machine to catch up, as etcd's ReadIndex waits for apply), and never in a dead process.
+    const readAt = async (index: bigint, fenced: boolean) => {
+      await midRead();
+      this.#alive(node, incarnation);
+      if (fenced && this.fidelity.fence) {
+        while (BigInt(node.applied) < index) {
+          await this.world.sleep(1 * MS);
+          this.#alive(node, incarnation);
+        }
+      }
+      return node.kv.get(key) ?? null;
+    };
     try {
       await this.#whenRunning(node);
+      incarnation = node.incarnation;
+      node.stats.readsReached++;
       let value: string | null;
-      const op = this.guards.pauseSafe
-        ? node.reader.leaseReadThen(async () => {
-            await midRead();
-            return local();
-          })
-        : node.reader.leaseRead().then(async () => {
-            await midRead();
-            return local();
-          });
-      const result = await this.#withTimeout(op, 400 * MS);
+      // The control (`pauseSafe: false`) is TiKV #10011's reader: it checks the lease, then reads
+      // whatever local state it finds, at no index (its replica may be destroyed meanwhile).
+      const op = this.guards.pauseSafe ? node.reader.leaseReadThen((index) => readAt(index, true)) : node.reader.leaseRead().then((index) => readAt(index, false));
+      const result = await this.#answer(node, op, 400 * MS);
       if (result === TIMEOUT) throw new Error("timeout");
+      if (result === RESET) throw new ConnectionResetError("the server crashed under the request");
       value = result;
       this.history.push({ client, kind: "read", key, value, callAt, returnAt: this.world.now, node: nodeId, term: node.term, role: node.role, applied: node.applied, commit: node.commit, log: node.lastIndex, cfg: JSON.stringify(node.config) } as KvOp);
-    } catch {
+    } catch (err) {
       this.stats.failedOps++; // a read with no answer constrains nothing
+      if (err instanceof ConnectionResetError) this.stats.resets++;
     }
   }
 

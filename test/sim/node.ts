@@ -183,8 +183,12 @@ export class SimNode implements LeaseEngine {
   /** Frozen (paused or suspended) until this true time. */
   frozenUntil = 0;
   down = false;
-  /** Refused acks for their term, summed over leaderships. */
-  stats = { ticks: 0, elections: 0, refusedAcks: 0, destroyed: 0, localReads: 0, misses: {} as Record<string, number> };
+  /** Counts crashes. A crash kills the process and every request in it: work begun in an
+   *  earlier incarnation never runs on (or answers from) the restarted node's state. */
+  incarnation = 0;
+  #incarnationEnd = deferred();
+  /** Refused acks (summed over leaderships); reads that reached this node's reader; its decisions. */
+  stats = { ticks: 0, elections: 0, refusedAcks: 0, destroyed: 0, localReads: 0, readsReached: 0, misses: {} as Record<string, number> };
 
   constructor(args: { id: number; world: World; net: Net; clock: SimClock; core: LeaseCore; timing: Timing; guards: Guards; config: Config; random: () => number; onApply?: (node: number, index: number, entry: Entry) => void; onLeader?: (node: number, term: number) => void }) {
     this.#onApply = args.onApply;
@@ -335,6 +339,19 @@ export class SimNode implements LeaseEngine {
     } else if (now >= this.#electionDeadlineLocal && this.#isVoter(this.id)) {
       this.#preCampaign();
     }
+  }
+
+  /** Settles when the current incarnation ends (the process crashed). */
+  get incarnationEnd(): Promise<void> {
+    return this.#incarnationEnd.promise;
+  }
+
+  /** The process dies: every request of this incarnation ends with it (the caller resets). */
+  endIncarnation(): void {
+    this.incarnation++;
+    const ended = this.#incarnationEnd;
+    this.#incarnationEnd = deferred();
+    ended.resolve();
   }
 
   restart(): void {
@@ -749,4 +766,10 @@ export class SimNode implements LeaseEngine {
   get transferring(): boolean {
     return this.#transfer !== undefined;
   }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
