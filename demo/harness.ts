@@ -66,22 +66,44 @@ export interface DemoOptions {
   prefix?: string;
   /** Extra env per instance. */
   env?: (index: number) => Record<string, string>;
+  /** Keep every recorded op in `history` (default true: the fault tests read it). The long
+   *  running demo passes false and takes each op from `onOp` instead, so memory stays bounded. */
+  keepHistory?: boolean;
+  /** Which KV service bundle to run: the published build/demo/kv-service.js (default), or the
+   *  test build build/unsafe/kv-service.js, whose `__UNSAFE_*__` switches read `LEASE_CORE_UNSAFE`
+   *  (set it with `unsafeSwitches`). Negative controls only. */
+  serviceBuild?: "published" | "unsafe";
+  /** LEASE_CORE_UNSAFE for the test build's processes (kebab-case names, comma separated). */
+  unsafeSwitches?: string;
+}
+
+/** Where the load generator takes each op's key from, and tells when that op is over (recorded
+ *  or dropped). The demo's windows (demo/windows.ts) rotate keys through it. */
+export interface KeySource {
+  take(): string;
+  done(key: string, op: RecordedOp | null): void;
 }
 
 export interface LoadOptions {
   clients?: number;
-  keys?: number;
+  /** How many keys (k0..k{n-1}, default 4), or a source of keys (rotating windows). */
+  keys?: number | KeySource;
   readRatio?: number;
   /** Share of reads forced through etcd (to compare both kinds; default 0.1). */
   linearizableRatio?: number;
   /** Pause between ops per client (ms). */
   thinkMs?: number;
+  /** Offered load, ops/s over all clients (paced, no catch-up bursts); default: as fast as
+   *  answers come. A fixed rate keeps the demo's own CPU flat whatever else the machine runs. */
+  ratePerS?: number;
   requestTimeoutMs?: number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Bundled next to this file (build/demo/), or, when imported from source (the tests), there.
 const SERVICE_JS = existsSync(join(here, "kv-service.js")) ? join(here, "kv-service.js") : join(here, "..", "build", "demo", "kv-service.js");
+// The test build (scripts/build.mjs): build/unsafe/ beside build/demo/, or from source, build/unsafe/.
+const UNSAFE_SERVICE_JS = existsSync(join(here, "..", "unsafe", "kv-service.js")) ? join(here, "..", "unsafe", "kv-service.js") : join(here, "..", "build", "unsafe", "kv-service.js");
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -91,6 +113,8 @@ export class Demo {
   readonly cluster: EtcdCluster;
   readonly services: ServiceHandle[] = [];
   readonly history: RecordedOp[] = [];
+  /** Called with every recorded op (whether or not `history` keeps it). */
+  readonly opListeners = new Set<(op: RecordedOp) => void>();
   readonly options: DemoOptions;
   readonly prefix: string;
   readonly startedAtMs = performance.now();
@@ -129,7 +153,8 @@ export class Demo {
     const id = `kv-${index}`;
     const unsafe = this.options.unsafe?.(index) ?? "";
     const uid = process.getuid?.() === 0 ? 63000 + (process.pid % 500) * 8 + index : undefined;
-    const child = spawn(process.execPath, [SERVICE_JS], {
+    const unsafeBuild = this.options.serviceBuild === "unsafe";
+    const child = spawn(process.execPath, [unsafeBuild ? UNSAFE_SERVICE_JS : SERVICE_JS], {
       stdio: ["pipe", "pipe", "inherit"],
       ...(uid !== undefined ? { uid, gid: uid } : {}),
       env: {
@@ -140,6 +165,7 @@ export class Demo {
         KV_TTL_S: String(this.options.ttlS ?? 2),
         KV_ETCD_ELECTION_MS: String(this.cluster.electionTimeoutMs),
         KV_UNSAFE: unsafe,
+        LEASE_CORE_UNSAFE: unsafeBuild ? (this.options.unsafeSwitches ?? "") : "",
         ...this.options.env?.(index),
       },
     });
@@ -272,7 +298,10 @@ export class Demo {
     } else if (status !== 503 && sent) {
       op = { client, kind, key, value, callAt, returnAt: Infinity, servedBy: null };
     }
-    if (op !== null) this.history.push(op);
+    if (op !== null) {
+      if (this.options.keepHistory !== false) this.history.push(op);
+      for (const listener of this.opListeners) listener(op);
+    }
     return op;
   }
 
@@ -282,19 +311,34 @@ export class Demo {
     this.#loadRunning = true;
     const clients = options.clients ?? 4;
     const keys = options.keys ?? 4;
+    const intervalMs = options.ratePerS === undefined ? 0 : (clients * 1000) / options.ratePerS;
+    if (!(intervalMs >= 0) || !Number.isFinite(intervalMs)) throw new RangeError(`ratePerS must be a positive number, got ${options.ratePerS}`);
+    const source: KeySource = typeof keys === "number" ? { take: () => `k${Math.floor(Math.random() * keys)}`, done: () => undefined } : keys;
     const readRatio = options.readRatio ?? 0.8;
     for (let c = 0; c < clients; c++) {
       this.#load.push(
         (async () => {
+          let nextAtMs = performance.now() + (intervalMs * c) / clients;
           while (this.#loadRunning) {
-            const key = `k${Math.floor(Math.random() * keys)}`;
+            if (intervalMs > 0) {
+              const now = performance.now();
+              if (nextAtMs > now) await sleep(nextAtMs - now);
+              nextAtMs = Math.max(nextAtMs, performance.now()) + intervalMs;
+              if (!this.#loadRunning) break;
+            }
+            const key = source.take();
             const kind = Math.random() < readRatio ? "read" : "write";
             let target = this.leaderHint;
             if (target < 0 || !this.services[target]?.alive || this.services[target]?.paused) {
               target = Math.floor(Math.random() * this.services.length);
             }
             const linearizable = kind === "read" && Math.random() < (options.linearizableRatio ?? 0.1);
-            const op = await this.op(c, kind, key, target, options.requestTimeoutMs ?? 1000, linearizable);
+            let op: RecordedOp | null = null;
+            try {
+              op = await this.op(c, kind, key, target, options.requestTimeoutMs ?? 1000, linearizable);
+            } finally {
+              source.done(key, op);
+            }
             if (op === null) await sleep(20);
             else if (options.thinkMs) await sleep(options.thinkMs);
           }

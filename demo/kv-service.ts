@@ -64,6 +64,11 @@ class Latencies {
 }
 const latency = { local: new Latencies(), etcd: new Latencies(), write: new Latencies() };
 
+/** Test build only (the demo's negative control): the last two values this instance wrote per
+ *  key, so a read can answer the older one: a stale read the checker must catch. */
+const staleWrites = new Map<string, { older: string; newer: string; ackedAtMs: number }>();
+let staleReads = 0;
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
   res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
@@ -83,6 +88,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   if (url.pathname !== "/kv" || key.length === 0) return send(res, 404, { error: "not-found" });
   if (req.method === "GET") {
+    if (__UNSAFE_DEMO_STALE_READ__) {
+      // Every 10th read of a key this instance overwrote more than 50 ms ago answers the value
+      // before the overwrite: the write returned before this read was sent, so no order fits.
+      const w = staleWrites.get(key);
+      if (w !== undefined && performance.now() - w.ackedAtMs > 50 && ++staleReads % 10 === 0) return send(res, 200, { value: w.older, served: "local", reason: "unsafe-demo-stale-read" });
+    }
     const t0 = process.hrtime.bigint();
     try {
       const r = url.searchParams.get("consistency") === "linearizable" ? await node.readLinearizable(key) : await node.read(key);
@@ -100,6 +111,10 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     try {
       const r = await node.write(key, value);
       latency.write.add(Number(process.hrtime.bigint() - t0));
+      if (__UNSAFE_DEMO_STALE_READ__) {
+        const w = staleWrites.get(key);
+        if (w !== undefined || staleWrites.size < 10_000) staleWrites.set(key, { older: w?.newer ?? value, newer: value, ackedAtMs: performance.now() });
+      }
       return send(res, 200, r);
     } catch (err) {
       const e = err as { code?: string; message?: string };

@@ -4,3 +4,4 @@
  * guarded branch is removed) and reads it from `LEASE_CORE_UNSAFE` (comma-separated, kebab-case
  * names) only in the test build, build/unsafe/. Declare one line per switch.
  */
+declare const __UNSAFE_DEMO_STALE_READ__: boolean;
