@@ -32,6 +32,7 @@ export const DASHBOARD_HTML = `<!doctype html>
  <div class="card">lease remaining<b id="remaining">–</b></div>
  <div class="card">verdict<b id="verdict">–</b><span id="violations" data-count="0">0 violations</span></div>
  <div class="card">operations<b id="ops">0</b><span id="checked"></span></div>
+ <div class="card">this process<b id="rss">–</b><span id="heap"></span></div>
  <div class="card">reads local / etcd<b id="split">–</b></div>
  <div class="card">faults injected<b id="nfaults">0</b><span id="chaos-state">chaos off</span></div>
 </div>
@@ -60,7 +61,7 @@ const ms = (ns) => (Number(ns) / 1e6).toFixed(0) + " ms";
 const f = (x) => (x === undefined || x === null ? "–" : Number(x).toFixed(1));
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 const KEEP_S = 300;
-let faultTimes = []; // Unix seconds of each fault, for the markers
+let faultMarks = []; // { t: Unix seconds, kind } of each fault, for the markers
 let chaosOn = false;
 async function fault(kind) {
   const r = await fetch("/api/fault?kind=" + kind, { method: "POST" });
@@ -71,22 +72,26 @@ async function toggleChaos() {
   await fetch("/api/chaos?on=" + (chaosOn ? "0" : "1"), { method: "POST" });
   tick();
 }
-// A vertical line at each fault's time, drawn on every plot.
+// A dashed red line at each fault's time, drawn on every plot, labelled with its kind.
+const SHORT = { "pause-leader": "pause", "kill-leader": "kill", "kill-etcd-leader": "kill etcd", "isolate-etcd-leader": "isolate etcd" };
 const faultMarkers = { hooks: { draw: [(u) => {
-  const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height;
-  ctx.save(); ctx.strokeStyle = "#d62728"; ctx.lineWidth = 1.5 * devicePixelRatio; ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
-  for (const t of faultTimes) {
-    if (t < u.scales.x.min || t > u.scales.x.max) continue;
-    const x = Math.round(u.valToPos(t, "x", true));
+  const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height, px = devicePixelRatio;
+  ctx.save(); ctx.strokeStyle = "#d62728"; ctx.fillStyle = "#d62728"; ctx.lineWidth = 1.5 * px; ctx.setLineDash([4 * px, 3 * px]);
+  ctx.font = (10 * px) + "px system-ui,sans-serif"; ctx.textBaseline = "top";
+  for (const m of faultMarks) {
+    if (m.t < u.scales.x.min || m.t > u.scales.x.max) continue;
+    const x = Math.round(u.valToPos(m.t, "x", true));
     ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke();
+    ctx.fillText(SHORT[m.kind] || m.kind, x + 3 * px, top + 2 * px);
   }
   ctx.restore();
 }] } };
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"];
-function mkChart(id, series, yLabel) {
+// Latencies on a log scale: a p99 spike during a failover and a sub-ms p50 both stay readable.
+function mkChart(id, series, yLabel, log) {
   const el = $(id);
   const opts = { width: Math.max(300, el.clientWidth || 560), height: 220, plugins: [faultMarkers],
-    scales: { x: { time: true } }, axes: [{}, { label: yLabel, size: 60 }],
+    scales: { x: { time: true }, y: log ? { distr: 3 } : {} }, axes: [{}, { label: yLabel, size: 60 }],
     series: [{}].concat(series.map((s, i) => ({ label: s, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false }))) };
   return new uPlot(opts, [[]].concat(series.map(() => [])), el);
 }
@@ -126,8 +131,8 @@ async function tick() {
   if (!charts) {
     const ids = s.instances.map((i) => i.id);
     charts = {
-      read: mkChart("chart-read", ["local p50", "local p99", "etcd p50", "etcd p99"], "ms"),
-      write: mkChart("chart-write", ["write p50", "write p99"], "ms"),
+      read: mkChart("chart-read", ["local p50", "local p99", "etcd p50", "etcd p99"], "ms (log)", true),
+      write: mkChart("chart-write", ["write p50", "write p99"], "ms (log)", true),
       ops: mkChart("chart-ops", ["reads local", "reads via etcd", "writes", "writes unknown"], "ops/s"),
       lease: mkChart("chart-lease", ids.map((id) => id + " lease"), "ms"),
     };
@@ -151,6 +156,8 @@ async function tick() {
   $("violations").dataset.count = String(v.windowsFailed);
   $("ops").textContent = s.ops;
   $("checked").textContent = v.pending + " window(s) waiting for the checker";
+  $("rss").textContent = s.memory.rssMiB + " MiB";
+  $("heap").textContent = "RSS; JS heap " + s.memory.heapUsedMiB + " MiB; up " + Math.round(s.uptimeMs / 60000) + " min";
   $("split").textContent = s.clientMs.local.count + " / " + s.clientMs.etcd.count;
   $("nfaults").textContent = Object.values(s.faultCounts).reduce((n, c) => n + c.injected, 0);
   $("windows-sub").textContent = "(" + s.windows.windowS + " s each; green: linearizable, red: not, amber: unknown; newest right)";
@@ -173,7 +180,7 @@ async function tick() {
   const c = s.clientMs;
   $("client").tBodies[0].innerHTML = ["local", "etcd", "write"].map((k) => "<tr><th>" + k + "</th><td>n=" + c[k].count + "</td><td>p50 " + f(c[k].p50) + "</td><td>p99 " + f(c[k].p99) + "</td></tr>").join("");
   // Each fault at its own time (wall clock, this machine's time zone), newest first.
-  faultTimes = s.faults.filter((x) => !x.error).map((x) => x.atWallMs / 1000);
+  faultMarks = s.faults.filter((x) => !x.error).map((x) => ({ t: x.atWallMs / 1000, kind: x.kind }));
   $("log").innerHTML = s.faults.slice().reverse().map((x) => '<div class="fault" data-at="' + x.atWallMs + '">' + esc(new Date(x.atWallMs).toLocaleTimeString([], { hour12: false }) + "  " + x.source.padEnd(6) + " " + x.kind + " " + x.target +
     (x.error ? "  (not injected: " + x.error + ")" : "") + (x.failoverMs !== undefined && x.failoverMs !== null ? "  → another instance acknowledged a write after " + x.failoverMs.toFixed(0) + " ms" : "")) + "</div>").join("");
 }
