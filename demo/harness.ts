@@ -2,7 +2,7 @@
  * The demo's moving parts, shared by `npm start` (demo/start.ts) and the fault tests: an etcd
  * cluster (demo/cluster.ts), N KV service processes (demo/kv-service.ts), a load generator that
  * records every operation into a history on ONE clock (this process's performance.now(), ms),
- * and the linearizability verdict of that history (host/linearizability.ts).
+ * and the linearizability verdict of that history (checkKvHistory, lease-core/testing).
  *
  * Recording rules (what the checker may assume): a read that failed is dropped (it had no
  * effect); a write refused before anything was sent (503 not-leader, connection refused) is
@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { checkKvHistory, type KvOp } from "../host/linearizability.js";
+import { checkKvHistory, type KvOp } from "../host/testing/index.js"; // → lease-core/testing when bundled
 import { startEtcdCluster, type EtcdCluster, type EtcdClusterOptions } from "./cluster.js";
 
 export type { KvOp };

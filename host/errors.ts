@@ -160,6 +160,21 @@ export class InvalidOptionError extends LeaseCoreError {
   }
 }
 
+/**
+ * A history given to `checkKvHistory` (`lease-core/testing`) is malformed: an operation with
+ * `returnAt < callAt`, a time that is NaN, an unknown `kind`, a compare-and-set without
+ * `expected`, ... The checker refuses the whole history rather than judge part of it.
+ */
+export class InvalidHistoryError extends LeaseCoreError {
+  constructor(
+    problem: string,
+    /** The position in the history of the operation refused; undefined when the history itself is. */
+    readonly index?: number,
+  ) {
+    super(index === undefined ? `invalid history: ${problem}` : `history[${index}]: ${problem}`, "ERR_LEASE_INVALID_HISTORY");
+  }
+}
+
 /** The wasm core hit a broken invariant (a bug in lease-core): it refuses to continue. */
 export class CoreInvariantError extends LeaseCoreError {
   constructor(message: string) {

@@ -44,12 +44,14 @@ const ENTRIES = [
   { name: "etcd", source: "host/etcd/index.ts", platform: "node", external: ["etcd3"], shareCore: true },
   { name: "metrics/prometheus", platform: "neutral", external: ["prom-client"], shareCore: true },
   { name: "metrics/opentelemetry", platform: "neutral", external: ["@opentelemetry/api"], shareCore: true },
+  { name: "testing", source: "host/testing/index.ts", platform: "neutral", shareCore: true },
   { name: "demo/start", source: "demo/start.ts", platform: "node", external: ["etcd3", "playwright-core"], shareCore: true },
   { name: "demo/kv-service", source: "demo/kv-service.ts", platform: "node", external: ["etcd3"], shareCore: true },
 ];
 
 // The host modules whose exports the package's main entry re-exports (host/api.ts): a subpath
-// entry importing one of them gets the package itself; host/etcd → lease-core/etcd.
+// entry importing one of them gets the package itself; host/etcd → lease-core/etcd, and
+// host/testing (the history checker the demo uses) → lease-core/testing.
 const SHARED_MODULES = new Set(["abi", "api", "core", "errors", "metrics", "reader", "shared"].map((m) => join(root, "host", m)));
 const shareCore = {
   name: "share-core",
@@ -58,6 +60,7 @@ const shareCore = {
       if (args.kind === "entry-point") return undefined;
       const target = resolve(args.resolveDir, args.path).replace(/\.(js|ts)$/, "");
       if (target === join(root, "host", "etcd", "index")) return { path: "lease-core/etcd", external: true };
+      if (target === join(root, "host", "testing", "index")) return { path: "lease-core/testing", external: true };
       if (SHARED_MODULES.has(target) && dirname(args.importer) !== join(root, "host")) return { path: "lease-core", external: true };
       return undefined;
     });

@@ -1,7 +1,7 @@
 // The KV linearizability checker (host/linearizability.ts), on histories small enough to judge
 // by hand: each case says why it is (or is not) linearizable.
 import { describe, expect, test } from "vitest";
-import { checkKvHistory, type KvOp } from "../host/linearizability.js";
+import { checkKvHistory, InvalidHistoryError, type KvOp } from "lease-core/testing";
 
 const w = (client: number, key: string, value: string, callAt: number, returnAt: number): KvOp => ({ client, kind: "write", key, value, callAt, returnAt });
 const r = (client: number, key: string, value: string | null, callAt: number, returnAt: number): KvOp => ({ client, kind: "read", key, value, callAt, returnAt });
@@ -58,10 +58,10 @@ describe("checkKvHistory", () => {
     expect(blowup.ok).toBe("unknown");
   });
 
-  test("bad input is a TypeError naming the operation", () => {
-    expect(() => checkKvHistory([{ ...w(0, "x", "a", 0, 1), kind: "cas" as never }])).toThrow(/history\[0\]/);
+  test("bad input is an InvalidHistoryError naming the operation", () => {
+    expect(() => checkKvHistory([{ ...w(0, "x", "a", 0, 1), kind: "delete" as never }])).toThrow(InvalidHistoryError);
     expect(() => checkKvHistory([w(0, "x", "a", 5, 1)])).toThrow(/returnAt/);
-    expect(() => checkKvHistory([{ ...w(0, "x", "a", 0, 1), value: null }])).toThrow(/writes a string/);
+    expect(() => checkKvHistory([{ ...w(0, "x", "a", 0, 1), value: null }])).toThrow(/value must be a string/);
     expect(() => checkKvHistory([], { maxStates: 0 })).toThrow(/maxStates/);
   });
 

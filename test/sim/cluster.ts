@@ -3,7 +3,7 @@
 // queues whose delay is unbounded, clients whose every operation lands in a history, and the
 // faults of issue 5. Deterministic from its seed: the only randomness is `prng`.
 import { createLeaseCore, NotLeaderError } from "lease-core";
-import { checkKvHistory, type KvCheckResult, type KvOp } from "../../host/linearizability.js";
+import { checkKvHistory, type KvCheckResult, type KvOp } from "lease-core/testing";
 import { SimClock } from "./clock.js";
 import { ALL_GUARDS, DEFAULT_TIMING, MS, SimNode, type Entry, type Guards, type Msg, type Timing } from "./node.js";
 import { Prng } from "./prng.js";

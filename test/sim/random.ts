@@ -1,7 +1,7 @@
 // One random run: a seed picks the cluster size, clock rates, network, client load and a fault
 // schedule from the whole menu of issue 5, all guards on; the run's history must be
 // linearizable. `runSeed(seed)` is what `npm test` and `npm run sim` call.
-import type { KvCheckResult, KvOp } from "../../host/linearizability.js";
+import type { KvCheckResult, KvOp } from "lease-core/testing";
 import { Cluster } from "./cluster.js";
 import { MS, type Guards } from "./node.js";
 import { Prng } from "./prng.js";

@@ -2,7 +2,7 @@
 // tests: with every guard on (the history must be linearizable) and with the one guard it
 // needs turned off (the negative control: the checker must report a stale read). A guard whose
 // control never fires is not proven.
-import type { KvCheckResult, KvOp } from "../../host/linearizability.js";
+import type { KvCheckResult, KvOp } from "lease-core/testing";
 import { Cluster } from "./cluster.js";
 import { MS, type Guards, type SimNode } from "./node.js";
 
