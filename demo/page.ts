@@ -161,7 +161,7 @@ async function tick() {
   $("split").textContent = s.clientMs.local.count + " / " + s.clientMs.etcd.count;
   $("nfaults").textContent = Object.values(s.faultCounts).reduce((n, c) => n + c.injected, 0);
   $("windows-sub").textContent = "(" + s.windows.windowS + " s each; green: linearizable, red: not, amber: unknown; newest right)";
-  $("windows").innerHTML = v.recent.map((w) => '<span class="w' + (w.ok === true ? "" : w.ok === false ? " bad" : " unknown") + '" title="window ' + w.index + ": " + w.ops + " ops, checked in " + w.checkMs.toFixed(0) + ' ms"></span>').join("");
+  $("windows").innerHTML = v.recent.map((w) => '<span class="w' + (w.ok === true ? "" : w.ok === false ? " bad" : " unknown") + '" title="window ' + w.index + ": " + w.ops + " ops, checked in " + w.checkMs.toFixed(0) + " ms, " + (w.states ?? "?") + ' states searched"></span>').join("");
   if (v.failure) {
     $("failure").style.display = "block";
     $("failure").textContent = "Window " + v.failure.window + " is NOT linearizable: key " + v.failure.key + " (" + v.failure.historyOps + " ops kept whole at /api/failure). Minimal failing history:\\n" +

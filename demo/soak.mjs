@@ -74,7 +74,7 @@ function stat(pid) {
   const ppid = Number(fields[1]);
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime: fields 14, 15 of proc(5)
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? "0");
-  return { ppid, ticks, rssKiB };
+  return { ppid, ticks, rssKiB, zombie: fields[0] === "Z" };
 }
 /** The demo and every process under it, named by role (demo, kv-N, etcd mN). */
 function tree() {
@@ -90,13 +90,13 @@ function tree() {
   };
   const procs = [];
   for (const [pid, st] of all) {
-    if (!within(pid)) continue;
+    if (!within(pid) || st.zombie) continue;
     let role = "demo";
     if (pid !== demo.pid) {
       const cmd = (read(`/proc/${pid}/cmdline`) ?? "").split("\0");
       const env = (read(`/proc/${pid}/environ`) ?? "").split("\0");
       const name = cmd.indexOf("--name");
-      role = name >= 0 ? `etcd ${cmd[name + 1]}` : (env.find((e) => e.startsWith("KV_ID="))?.slice(6) ?? cmd.slice(0, 2).join(" "));
+      role = name >= 0 ? `etcd ${cmd[name + 1]}` : (env.find((e) => e.startsWith("KV_ID="))?.slice(6) ?? (read(`/proc/${pid}/comm`) ?? "?").trim());
     }
     procs.push({ pid, role, ...st });
   }

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
       workerError: checker.error?.message,
       failure: f === undefined || f.verdict.ok !== false ? undefined : { window: f.verdict.index, key: f.verdict.key, minimal: f.verdict.minimal, historyOps: f.history.length },
       unknownReason: t.firstUnknown?.ok === "unknown" ? t.firstUnknown.reason : undefined,
-      recent: t.recent.slice(-20).map((v) => ({ index: v.index, ok: v.ok, ops: v.ops, checkMs: v.checkMs, closedAtWallMs: v.closedAtWallMs, checkedAtWallMs: v.checkedAtWallMs })),
+      recent: t.recent.slice(-20).map((v) => ({ index: v.index, ok: v.ok, ops: v.ops, checkMs: v.checkMs, states: v.stats?.states, largestState: v.stats?.largestState, closedAtWallMs: v.closedAtWallMs, checkedAtWallMs: v.checkedAtWallMs })),
     };
   };
 
@@ -248,7 +248,7 @@ async function main(): Promise<void> {
     windowsChecked: t.windowsChecked,
     opsChecked: t.opsChecked,
     windowsFailed: t.windowsFailed,
-    windows: t.recent.map((v) => ({ index: v.index, ok: v.ok, ops: v.ops, checkMs: Math.round(v.checkMs) })),
+    windows: t.recent.map((v) => ({ index: v.index, ok: v.ok, ops: v.ops, checkMs: Math.round(v.checkMs), states: v.stats?.states ?? null })),
     firstFailure: f === undefined || f.verdict.ok !== false ? null : { window: f.verdict.index, key: f.verdict.key, minimal: f.verdict.minimal, historyOps: f.history.length },
     faults: injector.log.map((r) => ({ kind: r.kind, at: new Date(r.atWallMs).toISOString(), target: r.target, failoverMs: r.failoverMs ?? null, error: r.error ?? null })),
     failoverAfterPauseMs: pause?.failoverMs ?? null,
