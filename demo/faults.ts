@@ -32,6 +32,7 @@ export interface InjectedFault {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const PAUSE_MS = 3000;
+const CUT_MS = 4000;
 
 async function kvLeader(demo: Demo): Promise<number> {
   const i = await demo.leaderIndex();
@@ -71,6 +72,30 @@ export const FAULT_KINDS: FaultKind[] = [
     },
   },
   {
+    id: "cut-leader-from-etcd",
+    label: `Cut the leader off from etcd (${CUT_MS / 1000} s)`,
+    // iptables by the instance's own uid (Demo.cutFromEtcd): root and iptables.
+    available: (demo) => canIsolate() && demo.services.every((s) => s.uid !== undefined),
+    async inject(demo) {
+      const i = await kvLeader(demo);
+      const id = demo.services[i]!.id;
+      demo.cutFromEtcd(i);
+      setTimeout(() => demo.cluster.heal(), CUT_MS);
+      return { target: id, healsInMs: CUT_MS, displacedInstance: id };
+    },
+  },
+  {
+    id: "pause-etcd-leader",
+    label: `Pause the etcd leader (SIGSTOP ${PAUSE_MS / 1000} s)`,
+    available: () => true,
+    async inject(demo) {
+      const i = await etcdLeader(demo);
+      demo.cluster.pause(i);
+      setTimeout(() => demo.cluster.resume(i), PAUSE_MS);
+      return { target: demo.cluster.members[i]!.name, healsInMs: PAUSE_MS };
+    },
+  },
+  {
     id: "kill-etcd-leader",
     label: "Kill the etcd leader",
     available: () => true,
@@ -92,8 +117,9 @@ export const FAULT_KINDS: FaultKind[] = [
       return { target: demo.cluster.members[i]!.name, healsInMs: 4000 };
     },
   },
-  // The nemesis's kinds (fault-injecting TCP proxy between instances and etcd, KV clock faults)
-  // go here, each with an `available` that checks the run was started with what it needs.
+  // The nemesis's kinds go here (demo/proxy.ts's per-link delay/stall/cut between an instance
+  // and etcd, EtcdCluster.slowDisk, the KV service's clock faults), each with an `available`
+  // that checks the run was started with what it needs (the proxy in the path, KV_CLOCK_FAULTS).
 ];
 
 /** One injected (or refused) fault, with its own time. */

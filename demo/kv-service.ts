@@ -11,7 +11,9 @@
  * Configured by environment (the demo and the tests spawn it): KV_ID, KV_ENDPOINTS (comma
  * separated), KV_PREFIX, KV_PORT (0: any), KV_TTL_S, KV_ETCD_ELECTION_MS, and the test-only
  * KV_UNSAFE (comma separated: skip-confirmation, anchor-receive, ignore-own-key,
- * margin=<ns>). Prints one JSON line `{"ready":true,"port":N,"pid":P}` on stdout when listening.
+ * margin=<ns>). In the test build (build/unsafe/kv-service.js) only, LEASE_CORE_UNSAFE=demo-stale-read
+ * answers some reads with an overwritten value (the demo's negative control). Prints one JSON
+ * line `{"ready":true,"port":N,"pid":P}` on stdout when listening.
  * @module
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";

@@ -73,7 +73,7 @@ async function toggleChaos() {
   tick();
 }
 // A dashed red line at each fault's time, drawn on every plot, labelled with its kind.
-const SHORT = { "pause-leader": "pause", "kill-leader": "kill", "kill-etcd-leader": "kill etcd", "isolate-etcd-leader": "isolate etcd" };
+const SHORT = { "pause-leader": "pause", "kill-leader": "kill", "cut-leader-from-etcd": "cut", "pause-etcd-leader": "pause etcd", "kill-etcd-leader": "kill etcd", "isolate-etcd-leader": "isolate etcd" };
 const faultMarkers = { hooks: { draw: [(u) => {
   const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height, px = devicePixelRatio;
   ctx.save(); ctx.strokeStyle = "#d62728"; ctx.fillStyle = "#d62728"; ctx.lineWidth = 1.5 * px; ctx.setLineDash([4 * px, 3 * px]);
@@ -164,7 +164,7 @@ async function tick() {
   $("windows").innerHTML = v.recent.map((w) => '<span class="w' + (w.ok === true ? "" : w.ok === false ? " bad" : " unknown") + '" title="window ' + w.index + ": " + w.ops + " ops, checked in " + w.checkMs.toFixed(0) + " ms, " + (w.states ?? "?") + ' states searched"></span>').join("");
   if (v.failure) {
     $("failure").style.display = "block";
-    $("failure").textContent = "Window " + v.failure.window + " is NOT linearizable: key " + v.failure.key + " (" + v.failure.historyOps + " ops kept whole at /api/failure). Minimal failing history:\\n" +
+    $("failure").textContent = "Window " + v.failure.window + " is NOT linearizable: key " + v.failure.key + " (" + v.failure.historyOps + " ops, kept whole: /api/failure). Minimal failing history:\\n" +
       v.failure.minimal.map((o) => "  client " + o.client + " " + o.kind + " " + o.value + "  [" + o.callAt.toFixed(1) + ", " + (o.returnAt === null ? "∞" : o.returnAt.toFixed(1)) + "] ms  via " + o.servedBy + (o.served ? " (" + o.served + ")" : "")).join("\\n");
   }
   $("instances").tBodies[0].innerHTML = s.instances.map((i) => {
