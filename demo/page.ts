@@ -152,7 +152,7 @@ async function tick() {
   const v = s.verdict;
   $("verdict").textContent = v.ok === true ? "linearizable" : v.ok === false ? "VIOLATION" : "unknown";
   $("verdict").className = v.ok === true ? "ok" : "bad";
-  $("violations").textContent = v.windowsFailed + " violations (" + v.opsChecked + " ops in " + v.windowsChecked + " windows checked)";
+  $("violations").textContent = v.windowsFailed + " failing window(s); " + v.opsChecked + " ops in " + v.windowsChecked + " windows checked";
   $("violations").dataset.count = String(v.windowsFailed);
   $("ops").textContent = s.ops;
   $("checked").textContent = v.pending + " window(s) waiting for the checker";
@@ -165,7 +165,10 @@ async function tick() {
   if (v.failure) {
     $("failure").style.display = "block";
     $("failure").textContent = "Window " + v.failure.window + " is NOT linearizable: key " + v.failure.key + " (" + v.failure.historyOps + " ops, kept whole: /api/failure). Minimal failing history:\\n" +
-      v.failure.minimal.map((o) => "  client " + o.client + " " + o.kind + " " + o.value + "  [" + o.callAt.toFixed(1) + ", " + (o.returnAt === null ? "∞" : o.returnAt.toFixed(1)) + "] ms  via " + o.servedBy + (o.served ? " (" + o.served + ")" : "")).join("\\n");
+      v.failure.minimal.map((o) => "  client " + o.client + " " + o.kind + " " + o.value + "  [" + o.callAt.toFixed(1) + ", " + (o.returnAt === null ? "∞" : o.returnAt.toFixed(1)) + "] ms  via " + o.servedBy + (o.served ? " (" + o.served + ")" : "")).join("\\n") + "\\n";
+    const link = document.createElement("a");
+    link.href = "/api/failure"; link.textContent = "the whole failing window (JSON)";
+    $("failure").appendChild(link);
   }
   $("instances").tBodies[0].innerHTML = s.instances.map((i) => {
     const st = i.status;

@@ -4,7 +4,9 @@
 // its button, see a new leader, the fault in the log at its own time and as a red marker on the
 // plots' time axis, and windows checked with 0 violations; turn chaos on with its button and see
 // a chaos fault, then off. Screenshot: test-results/dashboard.png (gitignored). Then Ctrl-C
-// (SIGINT) must stop every process the demo started and remove its temp dir.
+// (SIGINT) must stop every process the demo started and remove its temp dir. Negative control:
+// with the KV processes from the test build answering some reads stale, the page turns red on
+// the first window and shows its minimal failing history (test-results/dashboard-violation.png).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,8 +19,10 @@ import { buildDemo, root } from "./etcd/support.js";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 beforeAll(() => buildDemo());
-let cleanup: (() => Promise<void>) | undefined;
-afterAll(async () => cleanup?.());
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
 
 /** Points with a value in each plot (the page's uPlot instances, `charts`). */
 function plotted(page: Page): Promise<Record<string, number>> {
@@ -30,13 +34,14 @@ function plotted(page: Page): Promise<Record<string, number>> {
   });
 }
 
-test("dashboard: plots fill with data; a leader pause from the button elects a new leader, shows in the log and on the plots; 0 violations; chaos on/off; Ctrl-C cleans up", async () => {
-  const child = spawn(process.execPath, [join(root, "build", "demo", "start.js"), "--window-s", "3", "--chaos-interval-s", "2"], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+/** Starts the demo with `args`; its process, dashboard URL and etcd data dir, and a fresh Chromium profile dir. */
+async function startDemo(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [join(root, "build", "demo", "start.js"), ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
   const profile = mkdtempSync(join(tmpdir(), "lease-core-chromium-"));
-  cleanup = async () => {
+  cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     rmSync(profile, { recursive: true, force: true });
-  };
+  });
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("demo did not start in 30 s")), 30_000);
@@ -50,13 +55,28 @@ test("dashboard: plots fill with data; a leader pause from the button elects a n
   });
   const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(first)![0];
   const dataDir = /data in (\S+?)\)/.exec(first)![1]!;
+  return { child, url, dataDir, profile };
+}
+
+async function stopDemo(child: ReturnType<typeof spawn>, dataDir: string): Promise<void> {
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  child.kill("SIGINT");
+  const code = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 15_000))]);
+  expect(code).toBe(0);
+  expect(existsSync(dataDir)).toBe(false);
+}
+
+test("dashboard: plots fill with data; a leader pause from the button elects a new leader, shows in the log and on the plots; 0 violations; chaos on/off; Ctrl-C cleans up", async () => {
+  const { child, url, dataDir, profile } = await startDemo(["--window-s", "3", "--chaos-interval-s", "2"]);
   expect(existsSync(dataDir)).toBe(true);
 
   const context = await chromium.launchPersistentContext(profile, { executablePath: "/usr/bin/chromium", headless: true, args: ARGS, viewport: { width: 1280, height: 1400 } });
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     const failedRequests: string[] = [];
+    const requested: string[] = [];
     page.on("requestfailed", (r) => failedRequests.push(r.url()));
+    page.on("request", (r) => requested.push(r.url()));
     await page.goto(url);
     await page.waitForFunction(() => /^kv-\d$/.test(document.getElementById("leader")!.textContent ?? ""), undefined, { timeout: 15_000 });
     // A few seconds of per-second rows in every plot.
@@ -101,6 +121,9 @@ test("dashboard: plots fill with data; a leader pause from the button elects a n
     }, at);
     expect(red).toBeGreaterThan(10);
     expect(failedRequests).toEqual([]);
+    // uPlot comes from the demo itself (node_modules/uplot), nothing from elsewhere.
+    expect(requested).toContain(`${url}uplot.js`);
+    expect(requested.filter((r) => !r.startsWith(url))).toEqual([]);
     mkdirSync(join(root, "test-results"), { recursive: true });
     await page.screenshot({ path: join(root, "test-results", "dashboard.png"), fullPage: true });
 
@@ -115,9 +138,28 @@ test("dashboard: plots fill with data; a leader pause from the button elects a n
     await context.close();
   }
 
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  child.kill("SIGINT");
-  const code = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 15_000))]);
-  expect(code).toBe(0);
-  expect(existsSync(dataDir)).toBe(false);
+  await stopDemo(child, dataDir);
 }, 150_000);
+
+test("negative control on the page: stale reads from the KV test build turn the verdict red with the failing window's minimal history", async () => {
+  const { child, url, dataDir, profile } = await startDemo(["--window-s", "3", "--kv-build", "unsafe"], { LEASE_CORE_UNSAFE: "demo-stale-read" });
+  const context = await chromium.launchPersistentContext(profile, { executablePath: "/usr/bin/chromium", headless: true, args: ARGS, viewport: { width: 1280, height: 1000 } });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    await page.goto(url);
+    await page.waitForFunction(() => document.getElementById("verdict")!.textContent === "VIOLATION", undefined, { timeout: 30_000 });
+    expect(await page.getAttribute("#verdict", "class")).toBe("bad");
+    expect(Number(await page.getAttribute("#violations", "data-count"))).toBeGreaterThan(0);
+    const failure = (await page.textContent("#failure")) ?? "";
+    expect(failure).toMatch(/^Window 0 is NOT linearizable: key w0-k\d/); // the first window
+    expect(failure).toMatch(/client \d+ read /);
+    const whole = (await (await fetch(`${url}api/failure`)).json()) as { verdict: { index: number }; history: unknown[] };
+    expect(whole.verdict.index).toBe(0);
+    expect(whole.history.length).toBeGreaterThan(3);
+    mkdirSync(join(root, "test-results"), { recursive: true });
+    await page.screenshot({ path: join(root, "test-results", "dashboard-violation.png"), fullPage: false });
+  } finally {
+    await context.close();
+  }
+  await stopDemo(child, dataDir);
+}, 90_000);
