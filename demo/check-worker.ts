@@ -84,7 +84,9 @@ export class CheckWorker {
     this.#worker.on("message", (v: WindowVerdict) => this.#answer(v));
     this.#worker.on("error", (err: Error) => {
       this.#error = err;
-      this.tally.ok = "unknown";
+      if (this.tally.ok === true) this.tally.ok = "unknown";
+      this.#inFlight.clear();
+      this.tally.pending = 0;
       for (const resolve of this.#idle.splice(0)) resolve();
     });
   }
@@ -99,6 +101,8 @@ export class CheckWorker {
   }
 
   submit(window: SealedWindow): void {
+    // A dead worker answers nothing: keep no window for it (the verdict already says unknown).
+    if (this.#error !== undefined) return;
     this.#inFlight.set(window.index, window);
     this.tally.pending = this.#inFlight.size;
     this.#worker.postMessage(window);

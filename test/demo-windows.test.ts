@@ -104,6 +104,9 @@ describe("CheckWorker (the built demo bundle as its worker)", () => {
     for (let i = 0; i < 200 && checker.error === undefined; i++) await new Promise((r) => setTimeout(r, 50));
     expect(checker.error).toBeDefined();
     expect(checker.tally.ok).toBe("unknown");
+    checker.submit({ index: 1, openedAtWallMs: 0, closedAtWallMs: 1, ops: [] });
+    await checker.idle(); // resolves: nothing is waited for from a dead worker
+    expect(checker.tally.windowsChecked).toBe(0);
   });
 });
 
