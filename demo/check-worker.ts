@@ -5,8 +5,7 @@
  * window that passed is dropped by both sides as soon as its verdict is in, so memory holds only
  * windows not yet checked (the `pending` count on the dashboard shows whether it keeps up).
  *
- * The worker runs the demo's own bundle (build/demo/start.js) again with
- * `workerData.role === "checker"`: one file to ship, no second entry in the build.
+ * The worker runs its own bundle, build/demo/check-worker.js (demo/check-worker-entry.ts).
  * @module
  */
 import { Worker, parentPort } from "node:worker_threads";
@@ -77,10 +76,10 @@ export class CheckWorker {
   #idle: (() => void)[] = [];
   #error: Error | undefined;
 
-  /** @param entry the module to run in the worker; it must call runCheckWorker() when
-   *  workerData.role is "checker" (build/demo/start.js does). */
+  /** @param entry the module to run in the worker: one that calls runCheckWorker()
+   *  (build/demo/check-worker.js). */
   constructor(entry: URL) {
-    this.#worker = new Worker(entry, { workerData: { role: "checker" } });
+    this.#worker = new Worker(entry);
     this.#worker.on("message", (v: WindowVerdict) => this.#answer(v));
     this.#worker.on("error", (err: Error) => {
       this.#error = err;

@@ -18,7 +18,7 @@
  *   --chaos | DEMO_CHAOS=1            chaos mode from the start (the dashboard has a switch too)
  *   --chaos-interval-s N              seconds between chaos faults (default 15)
  *   --window-s N                      seconds a window hands out its keys (default 10)
- *   --rate N                          offered load, operations per second (default 400)
+ *   --rate N                          offered load, operations per second (default 200)
  *   --kv-build unsafe                 negative controls only: run the KV processes from the test
  *                                     build build/unsafe/, with LEASE_CORE_UNSAFE passed through
  * @module
@@ -26,12 +26,15 @@
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
-import { isMainThread, workerData } from "node:worker_threads";
-import { runCheckWorker } from "./check-worker.js";
-import type { Demo as DemoHandle } from "./harness.js";
+import { CheckWorker } from "./check-worker.js";
+import { EtcdMissingError, canIsolate } from "./cluster.js";
+import { Chaos, FaultInjector } from "./faults.js";
+import { Demo } from "./harness.js";
+import { DASHBOARD_HTML } from "./page.js";
+import { SecondSeries } from "./series.js";
+import { WindowedKeys } from "./windows.js";
 
-if (!isMainThread && (workerData as { role?: string } | null)?.role === "checker") runCheckWorker();
-else await main();
+await main();
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -48,27 +51,19 @@ function positive(name: string, text: string): number {
 }
 
 async function main(): Promise<void> {
-  const { EtcdMissingError, canIsolate } = await import("./cluster.js");
-  const { Demo } = await import("./harness.js");
-  const { CheckWorker } = await import("./check-worker.js");
-  const { WindowedKeys } = await import("./windows.js");
-  const { SecondSeries } = await import("./series.js");
-  const { Chaos, FaultInjector } = await import("./faults.js");
-  const { DASHBOARD_HTML } = await import("./page.js");
-
   const durationS = Number(arg("duration") ?? process.env.DEMO_DURATION_S ?? "0");
   const port = Number(arg("port") ?? process.env.DEMO_PORT ?? "0");
   const chaosAtStart = process.argv.includes("--chaos") || process.env.DEMO_CHAOS === "1";
   const chaosIntervalS = positive("chaos-interval-s", arg("chaos-interval-s") ?? process.env.DEMO_CHAOS_INTERVAL_S ?? "15");
   const windowS = positive("window-s", arg("window-s") ?? process.env.DEMO_WINDOW_S ?? "10");
-  const ratePerS = positive("rate", arg("rate") ?? process.env.DEMO_RATE ?? "400");
+  const ratePerS = positive("rate", arg("rate") ?? process.env.DEMO_RATE ?? "200");
   const kvBuild = arg("kv-build") ?? "published";
   if (kvBuild !== "published" && kvBuild !== "unsafe") {
     console.error(`lease-core demo: --kv-build is "published" or "unsafe", got ${JSON.stringify(kvBuild)}`);
     process.exit(2);
   }
 
-  let demo: DemoHandle;
+  let demo: Demo;
   try {
     // etcd keeps every revision until compacted: without this its memory grows with the run
     // (etcd.io/docs/v3.4/op-guide/maintenance/#auto-compaction). 100,000 revisions is minutes of
@@ -83,7 +78,7 @@ async function main(): Promise<void> {
     throw err;
   }
 
-  const checker = new CheckWorker(new URL(import.meta.url));
+  const checker = new CheckWorker(new URL("./check-worker.js", import.meta.url));
   const windows = new WindowedKeys({ windowMs: windowS * 1000, keys: 4, onSeal: (w) => checker.submit(w) });
   const series = new SecondSeries(900);
   demo.opListeners.add((op) => series.record(op));
@@ -213,7 +208,8 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void stop(0));
   process.on("SIGTERM", () => void stop(0));
 
-  demo.startLoad({ clients: 4, keys: windows, readRatio: 0.8, ratePerS });
+  // 8 paced clients: enough that the rate holds while answers slow down on a loaded machine.
+  demo.startLoad({ clients: 8, keys: windows, readRatio: 0.8, ratePerS });
   if (chaosAtStart) chaos.start();
   console.log(`lease-core demo: dashboard on http://127.0.0.1:${dashboardPort}/  (etcd ${demo.cluster.clientEndpoints.join(", ")}; data in ${demo.cluster.dir})`);
   console.log(

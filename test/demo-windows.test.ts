@@ -1,6 +1,6 @@
 // The long-running demo's bounded-memory parts, without etcd: key windows (demo/windows.ts) seal
 // a window only once every op on its keys is over; the checker worker (demo/check-worker.ts,
-// running the built build/demo/start.js as its worker) answers each window, keeps a failing one
+// running the built build/demo/check-worker.js) answers each window, keeps a failing one
 // whole and drops passing ones; the per-second series (demo/series.ts) and its whole-run
 // histogram; the fault registry and chaos mode refuse bad input (demo/faults.ts).
 import { join } from "node:path";
@@ -57,7 +57,7 @@ describe("WindowedKeys", () => {
   });
 });
 
-describe("CheckWorker (the built demo bundle as its worker)", () => {
+describe("CheckWorker (build/demo/check-worker.js in a worker thread)", () => {
   let checker: CheckWorker | undefined;
   afterEach(async () => {
     await checker?.terminate();
@@ -65,7 +65,7 @@ describe("CheckWorker (the built demo bundle as its worker)", () => {
   });
 
   test("passing windows are tallied and dropped; the first failing window is kept whole with a minimal history", async () => {
-    checker = new CheckWorker(pathToFileURL(join(root, "build", "demo", "start.js")));
+    checker = new CheckWorker(pathToFileURL(join(root, "build", "demo", "check-worker.js")));
     const good: RecordedOp[] = [op(0, "write", "w0-k0", "a", 0, 10), op(1, "read", "w0-k0", "a", 20, 30, "local"), op(1, "write", "w0-k1", "u", 0, Infinity)];
     // Window 1: "b" was acknowledged (returned at 10) before the read was sent (at 20), which
     // still answers the value before it: a stale read.
@@ -94,7 +94,7 @@ describe("CheckWorker (the built demo bundle as its worker)", () => {
   });
 
   test("a worker that dies leaves the verdict unknown, never ok", async () => {
-    checker = new CheckWorker(pathToFileURL(join(root, "build", "demo", "start.js")));
+    checker = new CheckWorker(pathToFileURL(join(root, "build", "demo", "check-worker.js")));
     checker.submit({ index: 0, openedAtWallMs: 0, closedAtWallMs: 1, ops: [op(0, "write", "k", "a", 0, 10)] });
     await checker.idle();
     expect(checker.tally.ok).toBe(true);
