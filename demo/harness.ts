@@ -67,7 +67,7 @@ export interface DemoOptions {
   /** Extra env per instance. */
   env?: (index: number) => Record<string, string>;
   /** Keep every recorded op in `history` (default true: the fault tests read it). The long
-   *  running demo passes false and takes each op from `onOp` instead, so memory stays bounded. */
+   *  running demo passes false and takes each op from `opListeners`, so memory stays bounded. */
   keepHistory?: boolean;
   /** Which KV service bundle to run: the published build/demo/kv-service.js (default), or the
    *  test build build/unsafe/kv-service.js, whose `__UNSAFE_*__` switches read `LEASE_CORE_UNSAFE`
@@ -106,10 +106,10 @@ const SERVICE_JS = existsSync(join(here, "kv-service.js")) ? join(here, "kv-serv
 const UNSAFE_SERVICE_JS = existsSync(join(here, "..", "unsafe", "kv-service.js")) ? join(here, "..", "unsafe", "kv-service.js") : join(here, "..", "build", "unsafe", "kv-service.js");
 
 /**
- * fetch() with a timeout whose timer is cleared as soon as the answer is read. Not
- * AbortSignal.timeout(): its timer runs to the end whatever happens, and keeps the request's
- * objects reachable that long, so at hundreds of requests a second they outlive the young
- * generation and pile up in the old one (a sawtooth of tens of MiB in the demo's heap).
+ * fetch() and its JSON body under one timeout, whose timer is cleared once the body is read
+ * (AbortSignal.timeout's runs to its end, holding its signal that long). A body that cannot be
+ * read in time leaves `status` unset at the caller: a read is then dropped and a write counted
+ * as of unknown outcome, never recorded as an answer that was not seen.
  */
 async function fetchJson<T>(url: string, method: "GET" | "POST", timeoutMs: number): Promise<{ status: number; body: T }> {
   const abort = new AbortController();
