@@ -108,6 +108,13 @@ function machineBusy() {
   return { total: cpu.reduce((a, b) => a + b, 0), idle };
 }
 
+// Between the minute marks, the demo process's RSS every 5 s: V8 frees its heap in cycles of a
+// minute or two, so one instant per minute lands anywhere in a cycle; min/mean/max show the band.
+let band = [];
+const fine = setInterval(() => {
+  const st = stat(demo.pid);
+  if (st !== undefined) band.push(st.rssKiB / 1024);
+}, 5000);
 const samples = [];
 let prev = new Map(tree().map((p) => [p.role, p]));
 let prevBusy = machineBusy();
@@ -134,6 +141,7 @@ for (let minute = 1; minute <= minutes; minute++) {
       })
       .sort((a, b) => a.role.localeCompare(b.role)),
     demoMemory: state?.memory ?? null,
+    demoRssBandMiB: band.length === 0 ? null : { min: +Math.min(...band).toFixed(1), mean: +(band.reduce((a, b) => a + b, 0) / band.length).toFixed(1), max: +Math.max(...band).toFixed(1), n: band.length },
     ops: state?.ops ?? null,
     opsChecked: state?.verdict.opsChecked ?? null,
     windowsChecked: state?.verdict.windowsChecked ?? null,
@@ -146,12 +154,14 @@ for (let minute = 1; minute <= minutes; minute++) {
   appendFileSync(samplesFile, JSON.stringify(sample) + "\n");
   const d = sample.processes.find((p) => p.role === "demo");
   console.log(`soak: minute ${minute}: demo ${d?.cpuPct}% CPU ${d?.rssMiB} MiB (heap ${sample.demoMemory?.heapUsedMiB} MiB); load ${sample.loadavg[0]}; ${sample.opsChecked} ops checked, ${sample.faultsInjected} faults, verdict ${sample.verdict}`);
+  band = [];
   prev = new Map(procs.map((p) => [p.role, p]));
   prevBusy = busy;
   prevAt = now;
 }
 clearInterval(poll);
 clearInterval(pollSeries);
+clearInterval(fine);
 const final = await fetch(url + "api/state").then((r) => r.json()).catch(() => state);
 
 const demoAt = (m) => samples.find((s) => s.minute === m)?.processes.find((p) => p.role === "demo");
@@ -161,7 +171,16 @@ const ratio = (a, b) => (a === undefined || b === undefined || a === 0 ? null : 
 const summary = {
   minutes,
   out,
-  demo: { minute5: first, last, cpuRatio: ratio(first?.cpuPct, last?.cpuPct), rssRatio: ratio(first?.rssMiB, last?.rssMiB) },
+  demo: {
+    minute5: first,
+    last,
+    cpuRatio: ratio(first?.cpuPct, last?.cpuPct),
+    rssRatio: ratio(first?.rssMiB, last?.rssMiB),
+    rssBandMinute5: samples.find((s) => s.minute === Math.min(5, minutes))?.demoRssBandMiB ?? null,
+    rssBandLast: samples.find((s) => s.minute === minutes)?.demoRssBandMiB ?? null,
+    rssMaxRatio: ratio(samples.find((s) => s.minute === Math.min(5, minutes))?.demoRssBandMiB?.max, samples.find((s) => s.minute === minutes)?.demoRssBandMiB?.max),
+    rssMeanRatio: ratio(samples.find((s) => s.minute === Math.min(5, minutes))?.demoRssBandMiB?.mean, samples.find((s) => s.minute === minutes)?.demoRssBandMiB?.mean),
+  },
   ops: final?.ops,
   opsChecked: final?.verdict.opsChecked,
   windowsChecked: final?.verdict.windowsChecked,
@@ -189,6 +208,7 @@ const md = [
   `| process | ${marks.map((m) => `min ${m}`).join(" | ")} |`,
   `| --- | ${marks.map(() => "---").join(" | ")} |`,
   ...roles.map((r) => `| ${r} | ${marks.map((m) => cell(m, r)).join(" | ")} |`),
+  `| demo RSS band in the minute (min–max, every 5 s) | ${marks.map((m) => { const b = samples.find((s) => s.minute === m)?.demoRssBandMiB; return b ? `${b.min}–${b.max} MiB` : "–"; }).join(" | ")} |`,
   `| load avg (1 min) | ${marks.map((m) => samples.find((s) => s.minute === m)?.loadavg[0] ?? "–").join(" | ")} |`,
   `| ops checked | ${marks.map((m) => samples.find((s) => s.minute === m)?.opsChecked ?? "–").join(" | ")} |`,
   `| faults injected | ${marks.map((m) => samples.find((s) => s.minute === m)?.faultsInjected ?? "–").join(" | ")} |`,
