@@ -143,6 +143,10 @@ export interface PreparedKey {
   horizon: Int32Array;
   /** The unknown-outcome ops' indices, ascending. */
   unknown: Int32Array;
+  /** Whether any op appends (then any value may be produced: no dead-read pruning). */
+  hasAppend: boolean;
+  /** For each value a write or cas writes, the ops that write it, ascending. */
+  producers: Map<string, number[]>;
 }
 
 /** Above this many (unknown op, observer) pairs, a key with appends takes the cheap, coarser horizon. */
@@ -165,6 +169,8 @@ export function prepareKey(ops: readonly KeyOp[]): PreparedKey {
     expectedHash: new Int32Array(n),
     horizon: new Int32Array(n).fill(-1),
     unknown: new Int32Array(0),
+    hasAppend: false,
+    producers: new Map(),
   };
   const unknown: number[] = [];
   let hasAppend = false;
@@ -184,9 +190,15 @@ export function prepareKey(ops: readonly KeyOp[]): PreparedKey {
     p.expected[i] = expected;
     if (expected !== null) p.expectedHash[i] = hashOf(expected);
     if (op.kind === "append") hasAppend = true;
+    if (op.kind === "write" || op.kind === "cas") {
+      const list = p.producers.get(op.value!);
+      if (list === undefined) p.producers.set(op.value!, [i]);
+      else list.push(i);
+    }
     if (!p.known[i]) unknown.push(i);
   }
   p.unknown = Int32Array.from(unknown);
+  p.hasAppend = hasAppend;
   computeHorizons(p, hasAppend);
   return p;
 }
@@ -195,13 +207,27 @@ export function prepareKey(ops: readonly KeyOp[]): PreparedKey {
  * Each unknown-outcome op's horizon: the last op (call order) that could observe its effect.
  * Observers: a known read seeing, or a known applied cas expecting, a value the op could have
  * made (its value; with appends on the key, any value starting with it, or for an append any
- * value containing it); every known cas that failed or whose outcome is unknown (a different
- * value explains either); and an unknown cas expecting such a value, whose own horizon then
- * counts too. Over-approximating a horizon only keeps an op alive longer (slower, never wrong).
+ * value containing it); every known cas that failed or whose outcome is unknown and whose
+ * `expected` the value could otherwise have (a different value explains either); and an
+ * unknown cas expecting such a value, whose own horizon then counts too. Over-approximating a horizon only keeps an op alive longer (slower, never wrong).
  */
 function computeHorizons(p: PreparedKey, hasAppend: boolean): void {
   if (p.unknown.length === 0) return;
-  let casDoubt = -1; // the last known cas that failed or whose outcome is unknown
+  // A known cas that failed, or whose outcome is unknown, needs the value to differ from its
+  // `expected` (or may apply only if equal): an unknown op could matter to it only if the value
+  // could otherwise BE `expected`: a value some op writes (any value, with appends), or absent
+  // while no op known to change the value has yet returned.
+  let firstChangeReturn = Infinity;
+  const written = new Set<string>();
+  for (let i = 0; i < p.n; i++) {
+    if (p.kind[i] !== READ) written.add(p.value[i]!);
+    if (p.known[i] && (p.kind[i] === WRITE || p.kind[i] === APPEND || (p.kind[i] === CAS && p.ok[i] === 1))) firstChangeReturn = Math.min(firstChangeReturn, p.ret[i]!);
+  }
+  const reachable = (i: number): boolean => {
+    const e = p.expected[i]!;
+    return e === null ? p.call[i]! <= firstChangeReturn : hasAppend || written.has(e);
+  };
+  let casDoubt = -1; // the last such cas
   let lastObserver = -1;
   const observed: { index: number; value: string }[] = []; // known reads and applied cas, by value seen
   const unknownCas: number[] = [];
@@ -210,8 +236,9 @@ function computeHorizons(p: PreparedKey, hasAppend: boolean): void {
     if (p.kind[i] === CAS) {
       if (!p.known[i]) {
         if (p.expected[i] !== null) unknownCas.push(i);
-      } else if (p.ok[i] !== 1) casDoubt = i;
-      else if (p.expected[i] !== null) observed.push({ index: i, value: p.expected[i]! });
+      } else if (p.ok[i] !== 1) {
+        if (reachable(i)) casDoubt = i;
+      } else if (p.expected[i] !== null) observed.push({ index: i, value: p.expected[i]! });
     }
     if (p.known[i] && (p.kind[i] === READ || p.kind[i] === CAS)) lastObserver = i;
   }
@@ -256,7 +283,7 @@ function computeHorizons(p: PreparedKey, hasAppend: boolean): void {
   }
 }
 
-/** A key's search result; `states` counts memoised states, `largestState` the most ops one named. */
+/** A key's search result; `states` counts the states entered, `largestState` the most ops one named. */
 export interface KeyOutcome {
   verdict: "ok" | "fail" | "unknown";
   states: number;
@@ -271,14 +298,43 @@ interface Frame {
   applied: number[];
   prevValue: number;
   prevF: number;
+  /** This state's memo key and pending unknown ops, recorded as failed when it is exhausted. */
+  base: string;
+  pending: number[];
+  /**
+   * Reached by linearizing an unknown op, and nothing since: a write next would overwrite it
+   * unseen, which leaving it out does too (explored from the parent), so writes are skipped.
+   */
+  afterUnknown: boolean;
 }
 
-/** Searches one key for a linearization, within `maxStates` memoised states. */
+/** Whether sorted `a` contains every element of sorted `b`. */
+function contains(a: readonly number[], b: readonly number[]): boolean {
+  if (b.length > a.length) return false;
+  let i = 0;
+  for (const x of b) {
+    while (i < a.length && a[i]! < x) i++;
+    if (i === a.length || a[i] !== x) return false;
+    i++;
+  }
+  return true;
+}
+
+/**
+ * Searches one key for a linearization, entering at most `maxStates` states.
+ *
+ * The memo holds the states already exhausted without success (in a depth-first search, the
+ * only states it can meet again), each as (frontier, value, known ops linearized ahead of the
+ * frontier) → the sets of alive unknown-outcome ops still pending. A state is skipped when an
+ * exhausted one has the same key and a superset of its pending unknown ops: an unknown op may
+ * always be left out, so whatever completes the smaller set completes the larger one
+ * (dominance; without it, each subset of pending unknown ops is a state of its own, 2^k).
+ */
 export function searchKey(p: PreparedKey, maxStates: number): KeyOutcome {
-  const { n, call, ret, kind, ok, known, value, valueHash, valuePow, expected, expectedHash, horizon, unknown } = p;
+  const { n, call, ret, kind, ok, known, value, valueHash, valuePow, expected, expectedHash, horizon, unknown, hasAppend, producers } = p;
   const lin = new Uint8Array(n);
   const values = new Values();
-  const memo = new Set<string>();
+  const failed = new Map<string, number[][]>();
   let states = 0;
   let largestState = 0;
   let f = 0;
@@ -313,32 +369,72 @@ export function searchKey(p: PreparedKey, maxStates: number): KeyOutcome {
     if (i === f) advance();
   };
 
+  const wanted = new Set<string>();
   /**
    * The ops that may be linearized next: not linearized, called no later than the earliest
    * return of a pending known op, and, if unknown-outcome, alive. Known ops first (call order),
-   * then the unknown ones. Also builds the memo key when `key` is given.
+   * then the unknown ones (but those a candidate waits for first). With `linearizedAhead` and `pending`, also the state's description:
+   * the known ops linearized after the frontier (offsets from it), and the alive unknown ops
+   * not linearized, called before the frontier's return (ascending; later ones are pending in
+   * every state with this frontier).
    */
-  const candidates = (out: number[], keyParts: number[] | undefined): void => {
+  const candidates = (out: number[], linearizedAhead?: number[], pending?: number[]): void => {
     const windowEnd = ret[f]!;
     let minRet = windowEnd;
     let e = f + 1;
     for (; e < n && call[e]! <= windowEnd; e++) if (!lin[e] && known[e] && ret[e]! < minRet) minRet = ret[e]!;
-    const later: number[] = [];
-    for (let i = f; i < e; i++) {
-      const alive = known[i] || horizon[i]! >= f;
-      if (!alive) continue;
-      if (lin[i]) keyParts?.push(i - f);
-      else if (call[i]! <= minRet) (known[i] ? out : later).push(i);
-    }
-    keyParts?.push(-1);
     for (const u of unknown) {
       if (u >= f) break;
-      if (!lin[u] && horizon[u]! >= f) {
-        later.push(u);
-        keyParts?.push(f - u);
+      if (!lin[u] && horizon[u]! >= f) pending?.push(u);
+    }
+    const later: number[] = [];
+    for (let i = f; i < e; i++) {
+      if (known[i]) {
+        if (lin[i]) linearizedAhead?.push(i - f);
+        else if (call[i]! <= minRet) out.push(i);
+      } else if (!lin[i] && horizon[i]! >= f) {
+        pending?.push(i);
+        if (call[i]! <= minRet) later.push(i);
       }
     }
-    for (const u of later) out.push(u);
+    for (const u of unknown) {
+      if (u >= f) break;
+      if (!lin[u] && horizon[u]! >= f) later.push(u);
+    }
+    if (later.length === 0) return;
+    // An unknown op is worth linearizing only right before an op that observes it: one among
+    // the candidates now (linearizing it changes no real-time constraint, so the op after it
+    // in any completion is a candidate here too; and one followed by an overwrite can be left
+    // out). Observers: a read or applied cas wanting its value, an unknown cas expecting it,
+    // a cas that failed or whose outcome is unknown (a changed value explains either), an
+    // append (which carries the value on); for an unknown append, any read or cas.
+    wanted.clear();
+    let doubt = false;
+    let reader = false;
+    let appends = 0;
+    for (const c of out) {
+      if (kind[c] === READ) {
+        reader = true;
+        if (value[c] !== null) wanted.add(value[c]!);
+      } else if (kind[c] === CAS) {
+        reader = true;
+        if (ok[c] !== 1) doubt = true;
+        else if (expected[c] !== null) wanted.add(expected[c]!);
+      } else if (kind[c] === APPEND) appends++;
+    }
+    for (const u of later) {
+      if (kind[u] === APPEND) appends++;
+      else if (kind[u] === CAS && expected[u] !== null) {
+        reader = true;
+        wanted.add(expected[u]!);
+      }
+    }
+    const useful = (u: number): boolean =>
+      doubt || appends > (kind[u] === APPEND ? 1 : 0) || (kind[u] === APPEND ? reader : wanted.has(value[u]!));
+    // Order only: those whose value a candidate wants first (nothing else may explain it).
+    const first = later.filter((u) => kind[u] !== APPEND && wanted.has(value[u]!));
+    if (first.length > 0) out.unshift(...first);
+    for (const u of later) if (!first.includes(u) && useful(u)) out.push(u);
   };
 
   /** Linearizes every candidate that changes no value and holds now (a read, a failed cas). */
@@ -347,9 +443,9 @@ export function searchKey(p: PreparedKey, maxStates: number): KeyOutcome {
     for (let moved = true; moved && f < n; ) {
       moved = false;
       cands.length = 0;
-      candidates(cands, undefined);
+      candidates(cands);
       for (const i of cands) {
-        if (!known[i]) break; // unknown ops come last and are never forced
+        if (!known[i]) continue; // an unknown op is never forced
         if ((kind[i] === READ || (kind[i] === CAS && ok[i] === 0)) && step(i, current) === current) {
           linearize(i, applied);
           moved = true;
@@ -358,35 +454,114 @@ export function searchKey(p: PreparedKey, maxStates: number): KeyOutcome {
     }
   };
 
-  /** Memoises the current state; false if it was already explored. */
-  const remember = (): boolean => {
-    const parts: number[] = [];
-    candidates([], parts);
-    largestState = Math.max(largestState, parts.length - 1);
-    const key = `${f}:${current}:${parts.join(",")}`;
-    if (memo.has(key)) return false;
-    memo.add(key);
+  /** Prefix hashes of a read's or cas's wanted value (index r), for the append case. */
+  const prefixHashes = new Map<number, Int32Array>();
+  const prefixHash = (r: number, s: string, length: number): number => {
+    let hashes = prefixHashes.get(r);
+    if (hashes === undefined) {
+      hashes = new Int32Array(s.length + 1);
+      for (let k = 0; k < s.length; k++) hashes[k + 1] = (Math.imul(hashes[k]!, BASE) + s.charCodeAt(k)) | 0;
+      prefixHashes.set(r, hashes);
+    }
+    return hashes[length]!;
+  };
+
+  /**
+   * Whether the current state is a dead end already: a pending known read (or cas known to have
+   * applied) in the frontier's window wants a value that is not the current one and that no op
+   * still able to precede it can make (no op deletes, so absent never comes back). Such a state
+   * has no completion; finding it now saves exploring every order of the ops around it. With
+   * appends, a value can be made if it extends the current one (by hash: a collision only
+   * prunes less), or a pending write's value, and some append is pending.
+   */
+  const deadEnd = (): boolean => {
+    const windowEnd = ret[f]!;
+    for (let r = f; r < n && call[r]! <= windowEnd; r++) {
+      if (lin[r] || !known[r]) continue;
+      const want = kind[r] === READ ? value[r]! : kind[r] === CAS && ok[r] === 1 ? expected[r]! : undefined;
+      if (want === undefined) continue;
+      if (values.equals(current, want, kind[r] === READ ? valueHash[r]! : expectedHash[r]!)) continue;
+      if (want === null) return true;
+      if (!(hasAppend ? appendable(r, want) : writable(r, want))) return true;
+    }
+    return false;
+  };
+  const usable = (j: number) => !lin[j] && (known[j] || horizon[j]! >= f);
+  /** Whether a pending write or cas able to precede op r writes `want`. */
+  const writable = (r: number, want: string): boolean => {
+    const writers = producers.get(want);
+    if (writers === undefined) return false;
+    for (const j of writers) {
+      if (call[j]! > ret[r]!) break;
+      if (usable(j)) return true;
+    }
+    return false;
+  };
+  /** With appends: whether `want` extends the current value, or a pending write's or append's value (onto absent). */
+  const appendable = (r: number, want: string): boolean => {
+    let appendPending = false;
+    let fromWrite = false;
+    const consider = (j: number) => {
+      if (!usable(j)) return;
+      if (kind[j] === APPEND) {
+        appendPending = true;
+        if (current === ABSENT && want.startsWith(value[j]!)) fromWrite = true;
+      } else if (kind[j] !== READ && want.startsWith(value[j]!)) fromWrite = true;
+    };
+    for (const u of unknown) {
+      if (u >= f) break;
+      consider(u);
+    }
+    for (let j = f; j < n && call[j]! <= ret[r]!; j++) consider(j);
+    if (fromWrite) return true;
+    if (!appendPending) return false;
+    const length = values.length[current]!;
+    return length <= want.length && prefixHash(r, want, length) === values.hash[current];
+  };
+
+  /** Enters the current state: its frame, or undefined if an exhausted state dominates it. */
+  const enter = (applied: number[], prevValue: number, prevF: number): Frame | undefined => {
+    const ahead: number[] = [];
+    const pending: number[] = [];
+    const cands: number[] = [];
+    candidates(cands, ahead, pending);
+    const base = `${f}:${current}:${ahead.join(",")}`;
+    const exhausted = failed.get(base);
+    if (exhausted !== undefined && exhausted.some((set) => contains(set, pending))) return undefined;
     states++;
-    return true;
+    largestState = Math.max(largestState, ahead.length + pending.length);
+    // A dead end is entered with nothing to try: it is exhausted (and remembered) at once.
+    const afterUnknown = applied.length === 1 && !known[applied[0]!]!;
+    return { cands: deadEnd() ? [] : cands, next: 0, applied, prevValue, prevF, base, pending, afterUnknown };
+  };
+
+  /** Records an exhausted state, dropping the recorded sets it dominates. */
+  const exhaust = (frame: Frame) => {
+    const sets = failed.get(frame.base);
+    if (sets === undefined) failed.set(frame.base, [frame.pending]);
+    else {
+      const kept = sets.filter((set) => !contains(frame.pending, set));
+      kept.push(frame.pending);
+      failed.set(frame.base, kept);
+    }
   };
 
   const rootApplied: number[] = [];
   forcedMoves(rootApplied);
   if (f >= n) return { verdict: "ok", states, largestState };
-  remember();
-  const rootCands: number[] = [];
-  candidates(rootCands, undefined);
-  const stack: Frame[] = [{ cands: rootCands, next: 0, applied: rootApplied, prevValue: ABSENT, prevF: 0 }];
+  const stack: Frame[] = [enter(rootApplied, ABSENT, 0)!];
   while (stack.length > 0) {
     const top = stack[stack.length - 1]!;
     if (top.next >= top.cands.length) {
       stack.pop();
+      exhaust(top);
       for (const i of top.applied) lin[i] = 0;
       current = top.prevValue;
       f = top.prevF;
       continue;
     }
     const i = top.cands[top.next++]!;
+    if (top.afterUnknown && kind[i] === WRITE) continue;
     const after = step(i, current);
     if (after < 0) continue;
     const prevValue = current;
@@ -396,16 +571,15 @@ export function searchKey(p: PreparedKey, maxStates: number): KeyOutcome {
     current = after;
     forcedMoves(applied);
     if (f >= n) return { verdict: "ok", states, largestState };
-    if (!remember()) {
+    const frame = enter(applied, prevValue, prevF);
+    if (frame === undefined) {
       for (const j of applied) lin[j] = 0;
       current = prevValue;
       f = prevF;
       continue;
     }
     if (states > maxStates) return { verdict: "unknown", states, largestState };
-    const cands: number[] = [];
-    candidates(cands, undefined);
-    stack.push({ cands, next: 0, applied, prevValue, prevF });
+    stack.push(frame);
   }
   return { verdict: "fail", states, largestState };
 }
@@ -424,21 +598,45 @@ const MINIMISE_STATES_PER_SEARCH = 200_000;
 export function minimiseKey<T extends KvOp>(ops: readonly KeyOp<T>[], maxStates: number): { ops: KeyOp<T>[]; states: number } {
   let spent = 0;
   const perSearch = Math.min(maxStates, MINIMISE_STATES_PER_SEARCH);
-  const hasAppend = ops.some((o) => o.op.kind === "append");
+  /**
+   * The reads and cas of `sub` whose value some op of `sub` can make: a read or cas expecting
+   * a value a write or cas writes whole, or (with appends) a value that splits into such a
+   * value, or nothing, followed by appended values; a cas that failed expecting absent, when
+   * some op changes the value. Dropping the op that explains a read would make a "read of a
+   * value never written": a failure, but not the one to show.
+   */
   const explainedIn = (sub: readonly KeyOp<T>[]): Set<KeyOp<T>> => {
-    const written = new Set<string>();
-    const appended: string[] = [];
+    const whole = new Set<string>();
+    const appended = new Set<string>();
     for (const { op } of sub) {
-      if (op.kind === "write" || op.kind === "cas") written.add(op.value!);
-      if (op.kind === "append") {
-        written.add(op.value!);
-        appended.push(op.value!);
-      }
+      if (op.kind === "write" || op.kind === "cas") whole.add(op.value!);
+      if (op.kind === "append") appended.add(op.value!);
     }
+    const makes = (v: string): boolean => {
+      if (whole.has(v) || appended.has(v)) return true;
+      // The exact split only for short values (quadratic): a longer one counts as made.
+      if (appended.size === 0 || v.length > 64) return appended.size > 0;
+      const known = cache.get(v);
+      if (known !== undefined) return known;
+      const reach = new Uint8Array(v.length + 1); // reach[j]: v.slice(0, j) can be made
+      reach[0] = 1;
+      for (let j = 1; j <= v.length; j++) {
+        if (whole.has(v.slice(0, j))) reach[j] = 1;
+        for (let i = 0; i < j && !reach[j]; i++) if (reach[i] && appended.has(v.slice(i, j))) reach[j] = 1;
+      }
+      cache.set(v, reach[v.length] === 1);
+      return reach[v.length] === 1;
+    };
+    const cache = new Map<string, boolean>();
+    const changes = whole.size > 0 || appended.size > 0;
     const explained = new Set<KeyOp<T>>();
     for (const o of sub) {
-      const seen = o.op.kind === "read" ? o.op.value : o.op.kind === "cas" ? (o.op.expected ?? null) : null;
-      if (seen === null || written.has(seen) || (hasAppend && appended.some((a) => seen.endsWith(a)))) explained.add(o);
+      const { op } = o;
+      const seen = op.kind === "read" ? op.value : op.kind === "cas" ? (op.expected ?? null) : undefined;
+      if (seen === undefined) continue;
+      if (op.kind === "cas" && op.ok === false) {
+        if (seen !== null || changes) explained.add(o);
+      } else if (seen === null || makes(seen)) explained.add(o);
     }
     return explained;
   };
