@@ -59,6 +59,8 @@ export interface EtcdClusterOptions {
   electionTimeoutMs?: number;
   /** Where etcd's own logs go (default: discarded). */
   logDir?: string;
+  /** More etcd flags for every member (the long-running demo's auto-compaction). */
+  extraArgs?: string[];
 }
 
 export interface MemberStatus {
@@ -112,6 +114,7 @@ export class EtcdCluster {
   readonly electionTimeoutMs: number;
   readonly #bin: string;
   readonly #logDir: string | undefined;
+  readonly #extraArgs: string[];
   readonly #chain: string;
   #chainMade = false;
   #stopped = false;
@@ -124,6 +127,7 @@ export class EtcdCluster {
     this.heartbeatMs = options.heartbeatMs ?? 50;
     this.electionTimeoutMs = options.electionTimeoutMs ?? 300;
     this.#logDir = options.logDir;
+    this.#extraArgs = options.extraArgs ?? [];
     // tmpfs when there is one: etcd fsyncs its WAL on every commit, and a loopback demo gains
     // nothing from durable disks (LEASE_CORE_ETCD_TMP overrides).
     const base = process.env.LEASE_CORE_ETCD_TMP ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
@@ -172,6 +176,7 @@ export class EtcdCluster {
       "--election-timeout", String(this.electionTimeoutMs),
       "--logger", "zap",
       "--log-outputs", this.#logDir ? join(this.#logDir, `${m.name}.log`) : "/dev/null",
+      ...this.#extraArgs,
     ];
     const child = spawn(this.#bin, args, {
       stdio: "ignore",

@@ -12,6 +12,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -69,22 +70,80 @@ export interface DemoOptions {
   prefix?: string;
   /** Extra env per instance. */
   env?: (index: number) => Record<string, string>;
+  /** Keep every recorded op in `history` (default true: the fault tests read it). The long
+   *  running demo passes false and takes each op from `opListeners`, so memory stays bounded. */
+  keepHistory?: boolean;
+  /** Which KV service bundle to run: the published build/demo/kv-service.js (default), or the
+   *  test build build/unsafe/kv-service.js, whose `__UNSAFE_*__` switches read `LEASE_CORE_UNSAFE`
+   *  (set it with `unsafeSwitches`). Negative controls only. */
+  serviceBuild?: "published" | "unsafe";
+  /** LEASE_CORE_UNSAFE for the test build's processes (kebab-case names, comma separated). */
+  unsafeSwitches?: string;
+}
+
+/** Where the load generator takes each op's key from, and tells when that op is over (recorded
+ *  or dropped). The demo's windows (demo/windows.ts) rotate keys through it. */
+export interface KeySource {
+  take(): string;
+  done(key: string, op: RecordedOp | null): void;
 }
 
 export interface LoadOptions {
   clients?: number;
-  keys?: number;
+  /** How many keys (k0..k{n-1}, default 4), or a source of keys (rotating windows). */
+  keys?: number | KeySource;
   readRatio?: number;
   /** Share of reads forced through etcd (to compare both kinds; default 0.1). */
   linearizableRatio?: number;
   /** Pause between ops per client (ms). */
   thinkMs?: number;
+  /** Offered load, ops/s over all clients (paced, no catch-up bursts); default: as fast as
+   *  answers come. A fixed rate keeps the demo's own CPU flat whatever else the machine runs. */
+  ratePerS?: number;
   requestTimeoutMs?: number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Bundled next to this file (build/demo/), or, when imported from source (the tests), there.
 const SERVICE_JS = existsSync(join(here, "kv-service.js")) ? join(here, "kv-service.js") : join(here, "..", "build", "demo", "kv-service.js");
+// The test build (scripts/build.mjs): build/unsafe/ beside build/demo/, or from source, build/unsafe/.
+const UNSAFE_SERVICE_JS = existsSync(join(here, "..", "unsafe", "kv-service.js")) ? join(here, "..", "unsafe", "kv-service.js") : join(here, "..", "build", "unsafe", "kv-service.js");
+
+/** One keep-alive pool for every request to the KV instances (load, status polls). */
+const AGENT = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+
+/**
+ * One HTTP request and its JSON body under one timeout (node:http with a keep-alive agent:
+ * the demo sends hundreds a second, and fetch() allocates several times more per request).
+ * Rejects on a timeout or a body that is not JSON; the caller then records no answer (a read is
+ * dropped, a write counted as of unknown outcome), never one that was not seen. A refused
+ * connection rejects with code ECONNREFUSED: nothing was sent.
+ */
+function fetchJson<T>(url: string, method: "GET" | "POST", timeoutMs: number): Promise<{ status: number; body: T }> {
+  return new Promise((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    const req = httpRequest(url, { method, agent: AGENT }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", fail);
+      res.on("end", () => {
+        clearTimeout(timer);
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as T });
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    });
+    timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { name: "TimeoutError" })), timeoutMs);
+    req.on("error", fail);
+    req.end();
+  });
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -94,6 +153,8 @@ export class Demo {
   readonly cluster: EtcdCluster;
   readonly services: ServiceHandle[] = [];
   readonly history: RecordedOp[] = [];
+  /** Called with every recorded op (whether or not `history` keeps it). */
+  readonly opListeners = new Set<(op: RecordedOp) => void>();
   readonly options: DemoOptions;
   readonly prefix: string;
   readonly startedAtMs = performance.now();
@@ -132,7 +193,8 @@ export class Demo {
     const id = `kv-${index}`;
     const unsafe = this.options.unsafe?.(index) ?? "";
     const uid = process.getuid?.() === 0 ? 63000 + (process.pid % 500) * 8 + index : undefined;
-    const child = spawn(process.execPath, [SERVICE_JS], {
+    const unsafeBuild = this.options.serviceBuild === "unsafe";
+    const child = spawn(process.execPath, [unsafeBuild ? UNSAFE_SERVICE_JS : SERVICE_JS], {
       stdio: ["pipe", "pipe", "inherit"],
       ...(uid !== undefined ? { uid, gid: uid } : {}),
       env: {
@@ -143,6 +205,7 @@ export class Demo {
         KV_TTL_S: String(this.options.ttlS ?? 2),
         KV_ETCD_ELECTION_MS: String(this.cluster.electionTimeoutMs),
         KV_UNSAFE: unsafe,
+        LEASE_CORE_UNSAFE: unsafeBuild ? (this.options.unsafeSwitches ?? "") : "",
         ...this.options.env?.(index),
       },
     });
@@ -172,8 +235,7 @@ export class Demo {
       this.services.map(async (s) => {
         if (!s.alive || s.paused) return null;
         try {
-          const res = await fetch(`http://127.0.0.1:${s.port}/status`, { signal: AbortSignal.timeout(300) });
-          return (await res.json()) as ServiceStatus;
+          return await fetchJson<ServiceStatus>(`http://127.0.0.1:${s.port}/status`, "GET", 300).then((r) => r.body);
         } catch {
           return null;
         }
@@ -255,12 +317,11 @@ export class Demo {
     let body: { value?: string | null; served?: "local" | "etcd"; leader?: string | null; unknown?: boolean } = {};
     let sent = true;
     try {
-      const res = await fetch(url, { method: kind === "read" ? "GET" : "POST", signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetchJson<typeof body>(url, kind === "read" ? "GET" : "POST", timeoutMs);
       status = res.status;
-      body = (await res.json()) as typeof body;
+      body = res.body;
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause;
-      if (cause?.code === "ECONNREFUSED") sent = false;
+      if ((err as { code?: string }).code === "ECONNREFUSED") sent = false;
     }
     const returnAt = performance.now();
     if (status === 503 && typeof body.leader === "string") {
@@ -275,7 +336,10 @@ export class Demo {
     } else if (status !== 503 && sent) {
       op = { client, kind, key, value, callAt, returnAt: Infinity, servedBy: null };
     }
-    if (op !== null) this.history.push(op);
+    if (op !== null) {
+      if (this.options.keepHistory !== false) this.history.push(op);
+      for (const listener of this.opListeners) listener(op);
+    }
     return op;
   }
 
@@ -285,19 +349,34 @@ export class Demo {
     this.#loadRunning = true;
     const clients = options.clients ?? 4;
     const keys = options.keys ?? 4;
+    const intervalMs = options.ratePerS === undefined ? 0 : (clients * 1000) / options.ratePerS;
+    if (!(intervalMs >= 0) || !Number.isFinite(intervalMs)) throw new RangeError(`ratePerS must be a positive number, got ${options.ratePerS}`);
+    const source: KeySource = typeof keys === "number" ? { take: () => `k${Math.floor(Math.random() * keys)}`, done: () => undefined } : keys;
     const readRatio = options.readRatio ?? 0.8;
     for (let c = 0; c < clients; c++) {
       this.#load.push(
         (async () => {
+          let nextAtMs = performance.now() + (intervalMs * c) / clients;
           while (this.#loadRunning) {
-            const key = `k${Math.floor(Math.random() * keys)}`;
+            if (intervalMs > 0) {
+              const now = performance.now();
+              if (nextAtMs > now) await sleep(nextAtMs - now);
+              nextAtMs = Math.max(nextAtMs, performance.now()) + intervalMs;
+              if (!this.#loadRunning) break;
+            }
+            const key = source.take();
             const kind = Math.random() < readRatio ? "read" : "write";
             let target = this.leaderHint;
             if (target < 0 || !this.services[target]?.alive || this.services[target]?.paused) {
               target = Math.floor(Math.random() * this.services.length);
             }
             const linearizable = kind === "read" && Math.random() < (options.linearizableRatio ?? 0.1);
-            const op = await this.op(c, kind, key, target, options.requestTimeoutMs ?? 1000, linearizable);
+            let op: RecordedOp | null = null;
+            try {
+              op = await this.op(c, kind, key, target, options.requestTimeoutMs ?? 1000, linearizable);
+            } finally {
+              source.done(key, op);
+            }
             if (op === null) await sleep(20);
             else if (options.thinkMs) await sleep(options.thinkMs);
           }

@@ -33,7 +33,8 @@
  * Configured by environment (the demo and the tests spawn it): KV_ID, KV_ENDPOINTS (comma
  * separated), KV_PREFIX, KV_PORT (0: any), KV_TTL_S, KV_ETCD_ELECTION_MS, KV_CLOCK_FAULTS, and
  * the test-only KV_UNSAFE (comma separated: skip-confirmation, anchor-receive, ignore-own-key,
- * margin=<ns>). Prints one JSON line `{"ready":true,"port":N,"pid":P}` on stdout when listening.
+ * margin=<ns>). In the test build (build/unsafe/kv-service.js) only, LEASE_CORE_UNSAFE=demo-stale-read
+ * answers some reads with an overwritten value (the demo's negative control). Prints one JSON line `{"ready":true,"port":N,"pid":P}` on stdout when listening.
  * SIGTERM (or stdin closing) shuts down gracefully: no new requests, the node closed while the
  * requests in flight are still answered (as a rolling restart does), then exit.
  * @module
@@ -100,6 +101,11 @@ class Latencies {
 }
 const latency = { local: new Latencies(), etcd: new Latencies(), write: new Latencies() };
 
+/** Test build only (the demo's negative control): the last two values this instance wrote per
+ *  key, so a read can answer the older one: a stale read the checker must catch. */
+const staleWrites = new Map<string, { older: string; newer: string; ackedAtMs: number }>();
+let staleReads = 0;
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
   res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
@@ -136,6 +142,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     return compareAndSet(res, key, url.searchParams.get("absent") === "1" ? null : url.searchParams.get("expected"), url.searchParams.get("value") ?? "");
   }
   if (req.method === "GET") {
+    if (__UNSAFE_DEMO_STALE_READ__) {
+      // Every 10th read of a key this instance overwrote more than 50 ms ago answers the value
+      // before the overwrite: the write returned before this read was sent, so no order fits.
+      const w = staleWrites.get(key);
+      if (w !== undefined && performance.now() - w.ackedAtMs > 50 && ++staleReads % 10 === 0) return send(res, 200, { value: w.older, served: "local", reason: "unsafe-demo-stale-read" });
+    }
     const t0 = process.hrtime.bigint();
     try {
       const r = url.searchParams.get("consistency") === "linearizable" ? await node.readLinearizable(key) : await node.read(key);
@@ -153,6 +165,10 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     try {
       const r = await node.write(key, value);
       latency.write.add(Number(process.hrtime.bigint() - t0));
+      if (__UNSAFE_DEMO_STALE_READ__) {
+        const w = staleWrites.get(key);
+        if (w !== undefined || staleWrites.size < 10_000) staleWrites.set(key, { older: w?.newer ?? value, newer: value, ackedAtMs: performance.now() });
+      }
       return send(res, 200, r);
     } catch (err) {
       const e = err as { code?: string; message?: string };

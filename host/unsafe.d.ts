@@ -13,3 +13,5 @@ declare const __UNSAFE_SHARED_TABLE_PER_CORE_ZERO__: boolean;
 declare const __UNSAFE_RETAKE_WITHOUT_CATCH_UP__: boolean;
 /** Finding 3 back: close() answers pending waits instead of rejecting them. */
 declare const __UNSAFE_CLOSE_ANSWERS_PENDING__: boolean;
+/** The demo's negative control: the KV service answers some reads with an overwritten value. */
+declare const __UNSAFE_DEMO_STALE_READ__: boolean;

@@ -49,6 +49,7 @@ const ENTRIES = [
   { name: "demo/start", source: "demo/start.ts", platform: "node", external: ["etcd3", "playwright-core"], shareCore: true },
   { name: "demo/kv-service", source: "demo/kv-service.ts", platform: "node", external: ["etcd3"], shareCore: true },
   { name: "demo/nemesis", source: "demo/nemesis.ts", platform: "node", external: ["etcd3"], shareCore: true },
+  { name: "demo/check-worker", source: "demo/check-worker-entry.ts", platform: "node", shareCore: true },
 ];
 
 // The host modules whose exports the package's main entry re-exports (host/api.ts): a subpath
