@@ -98,4 +98,23 @@ describe("attack: a clock fault seen by one thread's core, not by the shared tab
     clock.rawNs += 300n * MS; // true age of the sample: 800 ms
     expect({ extended, validOnB: tb.lease(0).valid() }).toEqual({ extended: false, validOnB: false });
   });
+  test("one thread: checks with an explicit nowNs from its own core never tell the table of the fault that core saw", async () => {
+    const clock = new ShimClock();
+    const a = await createLeaseCore({ clock });
+    const table = await createSharedLeaseTable(a, { capacity: 1 });
+    const lease = table.lease(0);
+    const own = a.createLease(); // the same lease kept in the core, for comparison
+    const fromNs = a.now();
+    expect(lease.extend(fromNs + LEASE_NS, lease.generation())).toBe(true);
+    expect(own.extend(fromNs + LEASE_NS, own.generation())).toBe(true);
+    clock.rawNs += 500n * MS;
+    expect(table.countValid(a.now())).toBe(1); // a batch check on one sample (valid(nowNs) alike)
+    clock.rawNs -= 400n * MS;
+    expect(a.now()).toBe(0n); // the core sees the step back
+    clock.rawNs += 450n * MS; // past the last good instant again: true age 950 ms, the clock says 550
+    const nowNs = a.now();
+    expect(nowNs).toBeGreaterThan(0n);
+    expect(own.valid(nowNs)).toBe(false); // the core's lease was invalidated by the fault
+    expect({ countValid: table.countValid(nowNs), valid: lease.valid(nowNs) }, "the shared lease serves at true age 950 ms").toEqual({ countValid: 0, valid: false });
+  });
 });
