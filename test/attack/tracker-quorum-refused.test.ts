@@ -8,6 +8,8 @@
 // cluster grows to three voters, and the first reply the leader gets under the new
 // configuration is refused. The tracker still says q = 0 and still publishes the leader's own
 // sample, which a reader serves from although two followers that never acked can elect a leader.
+// Last test: the plain tracker's recordSelfAck publishes under any q (the joint tracker's is
+// ignored while a voter set needs follower acks).
 import { describe, expect, test } from "vitest";
 import { createLeaseCore, type ClockSource, type EngineState, type LeaseEngine, type QuorumAckTracker } from "lease-core";
 
@@ -91,5 +93,18 @@ describe("attack: a new q passed to recordAck is not applied when the ack is ref
     expect(tracker.quorumAck()).toBeGreaterThan(0n);
     tracker.recordAck(3, 2, 0n); // five voters (q = 2); the first reply carries no sample
     expect({ q: tracker.followerQuorum(), published: tracker.quorumAck() }).toEqual({ q: 2, published: 0n });
+  });
+  test("recordSelfAck publishes the leader's own sample while the tracker's q needs followers (the joint tracker ignores it)", async () => {
+    const clock = new SteppingClock();
+    const core = await createLeaseCore({ clock });
+    const tracker = core.createQuorumAckTracker();
+    const joint = core.createJointQuorumAckTracker({ selfId: 1, voters: [1, 2, 3] });
+    tracker.setQuorum(1); // three voters: the engine applied the change
+    // A tick that still believes it is the only voter (it read the voter set before an await).
+    const sampleNs = core.now();
+    tracker.recordSelfAck(sampleNs);
+    joint.recordSelfAck(sampleNs);
+    expect(joint.quorumAck()).toBe(0n); // the joint tracker: no follower acked, nothing published
+    expect(tracker.quorumAck(), "the plain tracker publishes a self-ack under q = 1").toBe(0n);
   });
 });
