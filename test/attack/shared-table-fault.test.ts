@@ -8,7 +8,10 @@
 // of docs/shared-lease.md and test/review-findings.test.ts ("A ... extends a 700 ms lease on its
 // own sample"); its reader also reads its core (LeaseReader samples `core.now()`). Neither goes
 // through the table, so neither feeds the high-water mark nor tells the table of the fault its
-// core recorded (`core.lastClockFaultNs()` > 0).
+// core recorded (`core.lastClockFaultNs()` > 0). The table hears of a core's fault only when that
+// core's clockFaults() count changes between two of ITS OWN default-clock table reads
+// (SharedLeaseTable.sample): not on extend, not on a check with an explicit nowNs, not for a
+// fault the core saw before it attached.
 import { describe, expect, test } from "vitest";
 import { attachSharedLeaseTable, createLeaseCore, createSharedLeaseTable, type ClockSource } from "lease-core";
 
@@ -116,5 +119,21 @@ describe("attack: a clock fault seen by one thread's core, not by the shared tab
     expect(nowNs).toBeGreaterThan(0n);
     expect(own.valid(nowNs)).toBe(false); // the core's lease was invalidated by the fault
     expect({ countValid: table.countValid(nowNs), valid: lease.valid(nowNs) }, "the shared lease serves at true age 950 ms").toEqual({ countValid: 0, valid: false });
+  });
+  test("a core that saw a step back BEFORE it attached: the table never hears of it", async () => {
+    const clock = new ShimClock();
+    const a = await createLeaseCore({ clock });
+    const table = await createSharedLeaseTable(a, { capacity: 1 });
+    const b = await createLeaseCore({ clock }); // a worker, created early, not yet attached
+    const lease = table.lease(0);
+    expect(lease.extend(a.now() + LEASE_NS, lease.generation())).toBe(true);
+    clock.rawNs += 500n * MS;
+    b.now(); // the worker reads its clock (its own reader)
+    clock.rawNs -= 400n * MS;
+    expect(b.now()).toBe(0n); // the worker's core sees the step back
+    clock.rawNs += 450n * MS; // the clock reads 550 ms after the extend; 950 ms really passed
+    const tb = await attachSharedLeaseTable(b, table.memory); // (attach needs a reading past the last good one)
+    expect(b.lastClockFaultNs()).toBeGreaterThan(0n);
+    expect(tb.lease(0).valid(), "the worker serves a lease whose true age is 950 ms").toBe(false);
   });
 });
