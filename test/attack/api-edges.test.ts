@@ -116,3 +116,17 @@ describe("attack: isLeadershipLossError on a hostile cause chain", () => {
     expect(err === engineError ? "the engine's error" : `another error: ${(err as Error).message}`).toBe("the engine's error");
   });
 });
+
+describe("attack: a refused joint configuration leaks its trackers", () => {
+  test("createJointQuorumAckTracker with a bad config, repeated, exhausts the core's trackers", async () => {
+    const core = await createLeaseCore();
+    // The new check (setConfig: a set needing more follower acks than a tracker holds) and the
+    // old ones (an empty voter set) throw from the constructor after both trackers were taken.
+    for (let i = 0; i < 40; i++) {
+      expect(() => core.createJointQuorumAckTracker({ selfId: 0, voters: Array.from({ length: 131 }, (_, v) => v) })).toThrow(/needs 65 follower acks/);
+    }
+    // Bad input must leave state unchanged: a good tracker can still be created (on main:
+    // CapacityError "no free quorum-ack tracker: all -1 are in use", until a GC runs).
+    expect(() => core.createQuorumAckTracker()).not.toThrow();
+  });
+});
