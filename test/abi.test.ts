@@ -10,8 +10,8 @@ const wasm = readFileSync(new URL("../build/lease-core.wasm", import.meta.url));
 const module = new WebAssembly.Module(wasm);
 
 describe("lease-core.wasm", () => {
-  test("imports only the host clock and abort", () => {
-    expect(WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`).sort()).toEqual(["env.abort", "lease_host.readClock"]);
+  test("imports only the host clock, the clock hooks and abort", () => {
+    expect(WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`).sort()).toEqual(["env.abort", "lease_host.clockFault", "lease_host.clockInstant", "lease_host.readClock"]);
   });
 
   test("is small: under 4 KiB gzipped", () => {
