@@ -199,6 +199,8 @@ export class LeaseCore {
   readonly #leases = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<number>((slot) => this.exports.leaseFree(slot)) : undefined;
   readonly #trackers = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<number>((t) => this.exports.trackerFree(t)) : undefined;
 
+  /** @internal How many trackers the core holds (createCoreWith sets it; -1: not known). */
+  trackerCapacity = -1;
   /** @internal The shared lease tables attached on this core (host/shared.ts): each learns of
    *  this core's clock faults and instants through the core's clock hooks. */
   readonly #watchers = new Set<ClockHooks>();
@@ -280,7 +282,7 @@ export class LeaseCore {
   /** A new quorum-ack tracker. */
   createQuorumAckTracker(): QuorumAckTracker {
     const t = this.exports.trackerAlloc();
-    if (t < 0) throw new CapacityError("quorum-ack tracker", -1);
+    if (t < 0) throw new CapacityError("quorum-ack tracker", this.trackerCapacity);
     const tracker = new QuorumAckTracker(this, t, this.#maxPeers);
     this.#trackers?.register(tracker, t, tracker);
     return tracker;
@@ -622,7 +624,14 @@ export class JointQuorumAckTracker {
       this.#incoming.dispose();
       throw err;
     }
-    this.setConfig(config);
+    try {
+      this.setConfig(config);
+    } catch (err) {
+      // A refused configuration leaves the core as it was: both trackers go back at once
+      // (not whenever a GC runs the finalizer).
+      this.dispose();
+      throw err;
+    }
   }
 
   /** Enters a configuration (joint while `outgoingVoters` is given). Forgets every ack and
@@ -749,6 +758,7 @@ export async function createCoreWith(module: WebAssembly.Module, clock: HostCloc
     exports.clockPrimeCell();
   }
   const core = new LeaseCore(exports, clock.info, fill, hostFill, timespecs, clock.identity ?? clock.info.source);
+  core.trackerCapacity = maxTrackers;
   hooks = core.clockHooks();
   return core;
 }
