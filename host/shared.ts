@@ -15,11 +15,18 @@
  *       assembly/instant.ts), and every thread translates its instants into the creator's frame
  *       by the exact difference of the two zeros, so a core created after a suspend reads the
  *       same instant as one created before it;
- *   Z3. the table keeps a high-water mark, the latest instant any thread sampled (published in
- *       1 ms steps): a thread whose sample falls more than 1 ms below it saw the clock step back
- *       although its own core never read past it (a core created after the step, or idle), and
- *       it invalidates every lease as the core that did see it would, and reports the step to
- *       its own core (a regression: its leases, trackers and acks before it are retired).
+ *   Z3. the table keeps a high-water mark, the latest instant any attached core handed out
+ *       (each core feeds it through its clockInstant hook, at least once per ms of its clock,
+ *       whatever read it: core.now(), a reader, Lease.valid): a thread whose table sample falls
+ *       more than 1 ms below it saw the clock step back although its own core never read past
+ *       it (a core created after the step, or idle), and raises the fault floor to the mark;
+ *   Z4. the table keeps a fault floor, the largest instant any attached core had handed out when
+ *       it saw a clock fault: the core's clockFault hook raises it synchronously (before that
+ *       core hands out anything after the fault), a fault seen before attaching is pushed at
+ *       attach, and every raise invalidates every lease. No instant at or below it is a reading
+ *       (default or explicit nowNs) and no sample at or below it extends (extendFrom); a thread
+ *       whose sample falls at or below it tells its own core (clockReportFault: its leases,
+ *       trackers and acks before it are retired), and an attaching core takes it too.
  * @module
  */
 import type { ClockHooks } from "./abi.js";
