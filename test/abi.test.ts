@@ -39,3 +39,26 @@ describe("lease-core.wasm", () => {
     expect(text).toMatch(/call \$~lib\/builtins\/abort/);
   });
 });
+
+describe("decideRead (the raw ABI without guard inputs) applies the core's own last clock fault", () => {
+  test("an engine ack sampled before a regression never serves, once the clock is past it again", async () => {
+    const clock = new ManualClock();
+    const core = await createLeaseCore({ clock });
+    const ex = core.exports;
+    const slot = ex.leaseAlloc();
+    const leaseNs = 700_000_000n;
+    clock.advance(1_000_000n);
+    const ackNs = core.now(); // the engine's ack, before the fault
+    clock.advance(500_000_000n);
+    core.now();
+    clock.advance(-400_000_000n);
+    expect(core.now()).toBe(0n); // a regression
+    clock.advance(450_000_000n); // past the last good instant: the ack looks 550 ms old, is 950 ms
+    const nowNs = core.now();
+    expect(nowNs).toBeGreaterThan(core.lastClockFaultNs());
+    const outcome = ex.decideRead(slot, nowNs, 1, leaseNs, 1, ackNs);
+    expect(REASONS[outcome & 0xff], "served by a pre-fault ack").not.toBe("valid");
+    // A fresh ack after the fault still serves.
+    expect(REASONS[ex.decideRead(slot, nowNs, 1, leaseNs, 1, nowNs) & 0xff]).toBe("valid");
+  });
+});
