@@ -51,7 +51,9 @@ export function decideRead(
   ackNs: i64,
 ): i32 {
   // No guard inputs: the foundation's decision, kept in the ABI for hosts that predate them.
-  return decideRead2(slot, nowNs, hasCapability, leaseDurationNs, isLeader, ackNs, 0, 0, 0, 0, 0);
+  // Such a host has no rearm input either, so the core applies its own last clock fault: an
+  // engine ack at or before it never serves (fault.ts; docs/abi.md).
+  return decideRead2(slot, nowNs, hasCapability, leaseDurationNs, isLeader, ackNs, 0, 0, 0, 0, faultFloor());
 }
 
 /** After a quorum operation that began at `sampleNs` under generation `generation`: extend to
@@ -67,7 +69,7 @@ export function extendFrom(slot: i32, sampleNs: i64, leaseDurationNs: i64, gener
 
 // Guard inputs of decideRead2 (docs/guards.md). A bit is set only when the engine (or the
 // host) supplies the information the guard needs; an engine that does not keeps decideRead's
-// behaviour exactly: decideRead2 with no bits and rearmAfterNs 0 is decideRead.
+// behaviour exactly: decideRead2 with no bits and rearmAfterNs = faultFloor() is decideRead.
 /** A leadership transfer is in progress, or ended and no quorum proof has come since. */
 export const READ_SUSPECT: i32 = 0x1;
 /** The engine reports its current term and the term of its applied index (own-term guard). */

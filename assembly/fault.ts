@@ -9,6 +9,8 @@
 // Its own module so that instant.ts (which raises it) and quorum.ts (which reads it) do not
 // import each other.
 
+import { hostClockFault } from "./host";
+
 let faultFloorNs: i64 = 0;
 
 /** The last instant handed out before the latest clock fault (0: no fault yet). */
@@ -18,7 +20,11 @@ export function faultFloor(): i64 {
 
 /** A fault was seen while `lastInstantNs` was the largest instant handed out. */
 export function raiseFaultFloor(lastInstantNs: i64): void {
-  if (lastInstantNs > faultFloorNs) faultFloorNs = lastInstantNs; // F1
+  if (lastInstantNs <= faultFloorNs) return; // F1
+  faultFloorNs = lastInstantNs;
+  // The host's shared tables learn it before this instance hands out anything after the fault
+  // (docs/shared-lease.md §6): another thread must not serve a lease this fault retired.
+  if (LEASE_HOST_HOOKS) hostClockFault(lastInstantNs);
 }
 
 /** Forgets the floor (resetClockForTest only). */

@@ -55,6 +55,15 @@ export function clockOffsetBase(): i64 { return clock.offsetBase(); }
  *  table's high-water mark): counted as a regression, the fault instant raised to the last
  *  instant handed out, every lease invalidated, every tracker reset. */
 export function clockReportRegression(): void { clock.reportRegression(); }
+/** Another instance on this clock handed out `lastGoodNs` (this instance's frame) before a
+ *  clock fault this one has not seen: the fault floor rises to it, readings are refused until
+ *  they pass it, every lease is invalidated, every tracker reset, a regression counted. Returns
+ *  whether the floor rose (false: it was already there, nothing changed). */
+export function clockReportFault(lastGoodNs: i64): bool { return clock.reportFault(lastGoodNs); }
+/** Hands the host (the lease_host.clockInstant import) an instant at least every
+ *  SUSPEND_TOLERANCE_NS of clock progress from now on: a host with a shared lease table feeds
+ *  the table's high-water mark with it. Idempotent. */
+export function clockWatch(): void { clock.watch(); }
 /** Regressions + suspends, wrapping: a cheap "did a clock fault happen since I last looked"
  *  for tables outside this instance (the shared lease table invalidates on a change). */
 export function clockFaults(): i32 { return <i32>(clock.regressions + clock.suspends); }

@@ -20,7 +20,8 @@
 
 import { CAUSE_REGRESSION, CAUSE_SUSPEND, invalidateAllLeases } from "./lease";
 import { resetAllTrackers } from "./quorum";
-import { raiseFaultFloor, resetFaultFloorForTest } from "./fault";
+import { faultFloor, raiseFaultFloor, resetFaultFloorForTest } from "./fault";
+import { hostClockInstant } from "./host";
 
 /** A suspend shorter than this is not reported as an event (it still moves the lease clock
  *  forward). 1 ms: far below any lease duration worth having (contract §5 uses 700 ms), and far
@@ -34,6 +35,10 @@ let lastInstantNs: i64 = 0;
 let offsetBaseNs: i64 = 0;
 let offsetMaxNs: i64 = 0;
 let offsetPrimed: bool = false;
+// The next instant to hand to the host's clockInstant hook (i64.MAX: nobody watches). A host
+// with a shared lease table feeds the table's high-water mark with it, so a step back below an
+// instant this instance handed out is seen by every thread (host/shared.ts Z3).
+let watchNextNs: i64 = i64.MAX_VALUE;
 
 // Clock event counters; read by hosts without allocation.
 export let zeroReadings: i64 = 0;
@@ -86,7 +91,17 @@ export function observe(rawNs: i64, sleepOffsetNs: i64): i64 {
     return 0;
   }
   lastInstantNs = instantNs;
+  if (LEASE_HOST_HOOKS && instantNs >= watchNextNs) {
+    watchNextNs = instantNs + SUSPEND_TOLERANCE_NS; // one hook call per ms of clock progress
+    hostClockInstant(instantNs);
+  }
   return instantNs;
+}
+
+/** From now on, hand the host an instant at least every SUSPEND_TOLERANCE_NS of clock progress
+ *  (the clockInstant import), starting with the next reading. Idempotent. */
+export function watch(): void {
+  if (watchNextNs == i64.MAX_VALUE) watchNextNs = 0;
 }
 
 // The timespec area, for hosts whose FFI writes `struct timespec`s (clock_gettime(2)) straight
@@ -123,6 +138,23 @@ export function reportRegression(): void {
   resetAllTrackers();
 }
 
+/** Another instance on this clock (another thread's core, through a shared lease table) handed
+ *  out `lastGoodNs` (this instance's frame) before a clock fault this instance has not seen, or
+ *  saw the clock below it. Handled as if this instance had read the clock at lastGoodNs and then
+ *  seen the fault: the fault floor rises to it (no sample at or before it proves anything),
+ *  readings are refused until they pass it, every lease is invalidated, every tracker reset,
+ *  and a regression is counted. Returns false (and changes nothing) when the floor is already
+ *  at or past lastGoodNs. */
+export function reportFault(lastGoodNs: i64): bool {
+  if (lastGoodNs <= faultFloor()) return false;
+  if (lastGoodNs > lastInstantNs) lastInstantNs = lastGoodNs;
+  raiseFaultFloor(lastGoodNs);
+  regressions++;
+  invalidateAllLeases(CAUSE_REGRESSION);
+  resetAllTrackers();
+  return true;
+}
+
 export function lastInstant(): i64 {
   return lastInstantNs;
 }
@@ -148,5 +180,6 @@ export function resetClockForTest(): void {
   regressions = 0;
   suspends = 0;
   suspendedNs = 0;
+  watchNextNs = i64.MAX_VALUE;
   resetFaultFloorForTest();
 }

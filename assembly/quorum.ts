@@ -15,11 +15,13 @@
 //       reply carrying a higher term is never an ack). Term 0 = the engine gives no terms.
 //   Q5. every recorded ack was sent after the last clock fault (fault.ts): a reply to a message
 //       sent before a regression or a suspend is refused, so it never proves a lease after it.
-//   Q6. every recorded ack was recorded under the tracker's current follower quorum q, and q > 0:
-//       with q = 0 (one voter) nothing is recorded, and a new q (the voter set changed, told by
-//       setQuorum or by recordAck's argument) forgets every ack, as the joint tracker does on a
-//       configuration change. Otherwise a re-election into a multi-node configuration would
-//       surface an ack from when the peer was no voter.
+//   Q6. every recorded ack was recorded under the tracker's current voter set, and q > 0:
+//       with q = 0 (one voter) nothing is recorded; setQuorum (the voter set changed, even to
+//       one of the same size) forgets every ack, and so does a new q passed to recordAck,
+//       applied before the ack is even looked at; as the joint tracker does on a configuration
+//       change. Otherwise a re-election into a multi-node configuration would surface an ack
+//       from when the peer was no voter. A self-ack publishes only while q <= 0 (one voter, or
+//       never told).
 
 import { faultFloor } from "./fault";
 
@@ -139,26 +141,27 @@ export function quorumOf(t: i32): i32 {
   return load<i32>(trackerAt(t), 32);
 }
 
-/** Enters follower quorum q: a different q than the tracker's is a configuration change and
- *  forgets every ack (Q6), and the published instant is recomputed at once (0 with no acks;
- *  a single voter, q = 0, then publishes through recordSelfAck). Returns whether q changed. */
+/** The voter set changed: enters follower quorum q, forgets every ack (Q6: even when q is the
+ *  tracker's, since a same-size swap such as {1,2,3} -> {1,2,4} changes who may ack), and
+ *  recomputes the published instant at once (0 with no acks; a single voter, q = 0, then
+ *  publishes through recordSelfAck). Returns whether q changed. */
 export function setQuorum(t: i32, followerQuorum: i32): bool {
   const p = trackerAt(t);
-  const current = load<i32>(p, 32);
-  const changed = current != followerQuorum;
-  if (changed) {
-    if (current != NO_QUORUM) resetTracker(t);
-    store<i32>(p, followerQuorum, 32);
-  }
+  const changed = load<i32>(p, 32) != followerQuorum;
+  resetTracker(t);
+  store<i32>(p, followerQuorum, 32);
   republish(p, followerQuorum);
   return changed;
 }
 
+/** Records an ack under follower quorum q. A q other than the tracker's is applied FIRST (Q6),
+ *  whatever becomes of the ack: a refused reply (zero sample, before a fault, another term)
+ *  must not leave the old voter set's instant published. */
 export function recordAck(t: i32, peerId: i32, followerQuorum: i32, sentAtNs: i64): i32 {
-  if (sentAtNs <= 0) return ACK_OK; // a zero sample proves nothing: ignored (contract §1)
-  if (sentAtNs <= faultFloor()) return ACK_BEFORE_FAULT; // Q5
   const p = trackerAt(t);
   if (load<i32>(p, 32) != followerQuorum) setQuorum(t, followerQuorum); // Q6: a new voter set
+  if (sentAtNs <= 0) return ACK_OK; // a zero sample proves nothing: ignored (contract §1)
+  if (sentAtNs <= faultFloor()) return ACK_BEFORE_FAULT; // Q5
   if (followerQuorum == 0) return ACK_OK; // Q6: one voter; a peer's ack is recorded nowhere
   let i = indexOf(p, peerId);
   if (i < 0) {
@@ -195,10 +198,14 @@ export function removePeer(t: i32, peerId: i32, followerQuorum: i32): void {
   republish(p, followerQuorum);
 }
 
-/** A single voter is its own quorum: each engine tick publishes a fresh sample; 0 clears. */
+/** A single voter is its own quorum: each engine tick publishes a fresh sample; 0 clears.
+ *  Ignored while the tracker's follower quorum is 1 or more (the voter set needs followers: a
+ *  tick that still believes it is alone proves nothing), as the joint tracker ignores it. */
 export function recordSelfAck(t: i32, sampleNs: i64): void {
+  const p = trackerAt(t);
+  if (load<i32>(p, 32) > 0) return;
   // A sample at or before the last clock fault clears, as 0 does (Q5).
-  store<i64>(trackerAt(t), sampleNs > faultFloor() && sampleNs > 0 ? sampleNs : 0, 8);
+  store<i64>(p, sampleNs > faultFloor() && sampleNs > 0 ? sampleNs : 0, 8);
 }
 
 export function resetTracker(t: i32): void {
@@ -229,6 +236,7 @@ export function setTerm(t: i32, term: i64): bool {
  *  term (Q4). A leader whose term moved on calls setTerm first. */
 export function recordAckInTerm(t: i32, peerId: i32, followerQuorum: i32, sentAtNs: i64, term: i64): i32 {
   const p = trackerAt(t);
+  if (load<i32>(p, 32) != followerQuorum) setQuorum(t, followerQuorum); // Q6 first, as recordAck
   if (term != load<i64>(p, 16)) {
     store<i64>(p, load<i64>(p, 24) + 1, 24);
     return ACK_TERM_MISMATCH;

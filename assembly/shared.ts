@@ -22,10 +22,15 @@
 //   +0  u32 magic, +4 u32 version, +8 u32 capacity, +16 i64 epochNs, [+24, +64) the creator's clock
 //   identity (UTF-8, 0-padded), +64 i64 the creator's clock zero, +72 i64 the high-water mark
 //   (the latest instant any thread sampled, table frame; the hosts keep both: host/shared.ts),
+//   +80 i64 the fault floor (table frame): the largest instant any attached core had handed out
+//   when it saw a clock fault; no instant at or below it is a reading, no sample at or below it
+//   extends. Invariant S4: the floor never decreases, and every raise is followed by an
+//   invalidation of every lease (raise first: a reader that loads the old floor finds the
+//   leases not yet invalidated only if it read before the fault was known anywhere),
 //   +128 W[capacity], then H[capacity]
 
 const MAGIC: u32 = 0x4c534554; // "LSET"
-const VERSION: u32 = 2; // 2: a 128-byte header with the creator's clock zero and the high-water mark
+const VERSION: u32 = 3; // 2: the creator's clock zero and the high-water mark; 3: the fault floor
 const HEADER_BYTES: usize = 128;
 const GEN_BITS: u64 = 20;
 const GEN_MASK: u64 = 0xfffff;
@@ -33,6 +38,7 @@ const UNIT_SHIFT: u64 = 12;
 const Q_MAX: u64 = (<u64>1 << 44) - 1;
 
 const HIGH_WATER_OFFSET: usize = 72;
+const FAULT_FLOOR_OFFSET: usize = 80;
 /** Z3 of host/shared.ts: a sample more than this below the high-water mark is a step back; the
  *  mark is published in steps of it. The core's suspend tolerance (assembly/instant.ts). */
 const HIGH_WATER_SLACK_NS: i64 = 1_000_000;
@@ -94,9 +100,10 @@ export function sharedLoadHighWater(): void {
  *  not per read). */
 export function sharedCheckSample(nowNs: i64): bool {
   if (nowNs <= 0) return false;
+  if (nowNs <= sharedFaultFloor()) return false; // S4: the fault is known; leases were invalidated
   const highNs = highSeenNs;
   if (nowNs < highNs - HIGH_WATER_SLACK_NS) {
-    sharedInvalidateAll();
+    sharedRaiseFaultFloor(highNs); // the step back, for every thread (and every lease invalidated)
     return false;
   }
   if (nowNs >= highNs + HIGH_WATER_SLACK_NS) {
@@ -111,6 +118,39 @@ export function sharedCheckSample(nowNs: i64): bool {
 }
 export function sharedEpoch(): i64 { return epochNs; }
 
+/** The fault floor (table frame; 0: no fault known). */
+export function sharedFaultFloor(): i64 {
+  return atomic.load<i64>(base, FAULT_FLOOR_OFFSET);
+}
+
+/** A core attached to this table saw a clock fault when `floorNs` (table frame) was the largest
+ *  instant it had handed out, or a thread saw the clock below the high-water mark `floorNs`.
+ *  Raises the floor (S4), then invalidates every lease; returns whether the floor rose (false:
+ *  it was known, and the leases were invalidated when it was raised). */
+export function sharedRaiseFaultFloor(floorNs: i64): bool {
+  let seen = atomic.load<i64>(base, FAULT_FLOOR_OFFSET);
+  while (true) {
+    if (floorNs <= seen) return false;
+    const prev = atomic.cmpxchg<i64>(base, seen, floorNs, FAULT_FLOOR_OFFSET);
+    if (prev == seen) break;
+    seen = prev;
+  }
+  sharedInvalidateAll();
+  return true;
+}
+
+/** Publishes an instant a core handed out (table frame) into the high-water mark (a running
+ *  maximum), so that a thread whose clock later reads more than 1 ms below it sees the step
+ *  back (sharedCheckSample). Hosts call it at most once per ms of each core's clock. */
+export function sharedPublish(nowNs: i64): void {
+  let seen = atomic.load<i64>(base, HIGH_WATER_OFFSET);
+  while (seen < nowNs) {
+    const prev = atomic.cmpxchg<i64>(base, seen, nowNs, HIGH_WATER_OFFSET);
+    if (prev == seen) break;
+    seen = prev;
+  }
+}
+
 // The full generation from H (loaded first) and W's low bits: exact while W.gen - H < 2^20.
 @inline function fullGen(h: u64, w: u64): u64 {
   return h + (((w & GEN_MASK) - h) & GEN_MASK);
@@ -121,9 +161,10 @@ export function sharedEpoch(): i64 { return epochNs; }
   return q == 0 ? 0 : epochNs + <i64>(q << UNIT_SHIFT);
 }
 
-/** valid(now): one atomic load. Half open: valid at E-1, not at E. */
+/** valid(now): one atomic load (and the floor's). Half open: valid at E-1, not at E. An instant
+ *  at or below the fault floor is no reading (S4). */
 export function sharedValid(slot: i32, nowNs: i64): bool {
-  if (nowNs == 0) return false;
+  if (nowNs <= sharedFaultFloor()) return false; // also nowNs == 0
   const q = atomic.load<u64>(wAt(slot)) >> GEN_BITS;
   return q != 0 && nowNs - epochNs < <i64>(q << UNIT_SHIFT);
 }
@@ -155,6 +196,17 @@ export function sharedExtend(slot: i32, untilNs: i64, expectedGen: i64): bool {
   }
 }
 
+/** After a quorum operation that began at `sampleNs` under `expectedGen`: extend to
+ *  sampleNs + leaseDurationNs. A sample at or below the fault floor never extends (it predates a
+ *  fault some attached core saw; the raise also bumped every generation, this holds without
+ *  it); nor does a zero sample, or one whose sum passes i64. */
+export function sharedExtendFrom(slot: i32, sampleNs: i64, leaseDurationNs: i64, expectedGen: i64): bool {
+  if (sampleNs <= 0 || leaseDurationNs <= 0) return false;
+  if (sampleNs <= sharedFaultFloor()) return false;
+  if (sampleNs > i64.MAX_VALUE - leaseDurationNs) return false;
+  return sharedExtend(slot, sampleNs + leaseDurationNs, expectedGen);
+}
+
 /** Clears the expiry and bumps the generation in one cmpxchg, then catches H up. */
 export function sharedInvalidate(slot: i32): void {
   const wp = wAt(slot);
@@ -173,7 +225,7 @@ export function sharedInvalidateAll(): void {
 
 /** How many of [first, first + count) are valid at one instant. */
 export function sharedCountValid(first: i32, count: i32, nowNs: i64): i32 {
-  if (nowNs == 0) return 0;
+  if (nowNs <= sharedFaultFloor()) return 0; // S4 (and nowNs == 0)
   const relNs = nowNs - epochNs;
   let valid = 0;
   for (let slot = first, end = first + count; slot < end; slot++) {
@@ -186,6 +238,7 @@ export function sharedCountValid(first: i32, count: i32, nowNs: i64): i32 {
 /** The first lease of [first, first + count) not valid at one instant, or -1 when all are:
  *  a read spanning groups fails closed on it. */
 export function sharedFirstInvalid(first: i32, count: i32, nowNs: i64): i32 {
+  if (count > 0 && nowNs <= sharedFaultFloor()) return first; // S4 (and nowNs == 0)
   for (let slot = first, end = first + count; slot < end; slot++) {
     if (!sharedValid(slot, nowNs)) return slot;
   }

@@ -15,7 +15,7 @@ import { wasiReadClock } from "./wasi-host";
 export {
   init,
   clockCell, clockObserve, clockObserveCell, clockPrimeCell, clockTimespecArea, clockTimespecsToCell,
-  clockZeroReadings, clockRegressions, clockSuspends, clockSuspendedNs, clockLastInstant, clockFaults, clockLastFaultNs, clockOffsetBase, clockReportRegression,
+  clockZeroReadings, clockRegressions, clockSuspends, clockSuspendedNs, clockLastInstant, clockFaults, clockLastFaultNs, clockOffsetBase, clockReportRegression, clockReportFault, clockWatch,
   leaseAlloc, leaseFree, leaseValid, leaseValidCell, leaseValidTimespecs, leaseReason, leaseExpiry, leaseGeneration,
   leaseExtend, leaseExtendFrom, leaseInvalidate, leaseValidRange, leaseCapacity,
   leaseCountValidAll, leaseCountValidAllCell,

@@ -27,6 +27,8 @@ export interface CoreExports {
   clockLastFaultNs(): bigint;
   clockOffsetBase(): bigint;
   clockReportRegression(): void;
+  clockReportFault(lastGoodNs: bigint): number;
+  clockWatch(): void;
   leaseAlloc(): number;
   leaseFree(slot: number): void;
   leaseValid(slot: number, nowNs: bigint): number;
@@ -101,14 +103,26 @@ export const SERVE_LOCAL = 0x100;
 /** Outcome flag of `decideRead`: the engine's quorum ack proved it. */
 export const BY_ENGINE = 0x200;
 
+/** The core's clock hooks (assembly/host.ts): what the instance learns about the clock, for
+ *  tables outside its memory (host/shared.ts). Called synchronously from inside the core: they
+ *  must not throw (a throw would leave the core's fault half-applied). */
+export interface ClockHooks {
+  /** The fault floor rose to `floorNs`: called before the core hands out anything after the fault. */
+  fault(floorNs: bigint): void;
+  /** An instant the core handed out, at most once per ms of clock progress, after `clockWatch()`. */
+  instant(instantNs: bigint): void;
+}
+
 /**
  * Instantiates the core. `readClock(cellPtr)` backs the module's clock import: it must write
  * one reading into the clock cell ([i64 rawNs, i64 sleepOffsetNs] at cellPtr). Hosts that fill
- * the cell from JS before each decision pass a function that does the same.
+ * the cell from JS before each decision pass a function that does the same. `hooks` back the
+ * clockFault and clockInstant imports (default: nothing to tell).
  */
 export async function instantiateCore(
   module: WebAssembly.Module,
   readClock: (cellPtr: number) => void,
+  hooks: ClockHooks = { fault() {}, instant() {} },
 ): Promise<CoreExports> {
   let memory: WebAssembly.Memory | undefined;
   const imports = {
@@ -118,7 +132,11 @@ export async function instantiateCore(
         throw new CoreInvariantError(`${text(messagePtr)} at ${text(filePtr)}:${line}:${column}`);
       },
     },
-    lease_host: { readClock },
+    lease_host: {
+      readClock,
+      clockFault: (floorNs: bigint) => hooks.fault(floorNs),
+      clockInstant: (instantNs: bigint) => hooks.instant(instantNs),
+    },
   };
   const instance = await WebAssembly.instantiate(module, imports);
   const exports = instance.exports as unknown as CoreExports;

@@ -8,7 +8,7 @@
  * check is not optional.
  * @module
  */
-import { REASONS, instantiateCore, type CoreExports, type Reason } from "./abi.js";
+import { REASONS, instantiateCore, type ClockHooks, type CoreExports, type Reason } from "./abi.js";
 import {
   CapacityError,
   CheckQuorumRequiredError,
@@ -199,6 +199,12 @@ export class LeaseCore {
   readonly #leases = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<number>((slot) => this.exports.leaseFree(slot)) : undefined;
   readonly #trackers = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<number>((t) => this.exports.trackerFree(t)) : undefined;
 
+  /** @internal How many trackers the core holds (createCoreWith sets it; -1: not known). */
+  trackerCapacity = -1;
+  /** @internal The shared lease tables attached on this core (host/shared.ts): each learns of
+   *  this core's clock faults and instants through the core's clock hooks. */
+  readonly #watchers = new Set<ClockHooks>();
+
   /** @internal Use a host's `createLeaseCore()`. */
   constructor(exports: CoreExports, clock: ClockInfo, fill: () => void, hostFill: () => void = fill, timespecs = 0, clockIdentity = clock.source) {
     this.exports = exports;
@@ -209,6 +215,25 @@ export class LeaseCore {
     this.hostFill = hostFill;
     this.timespecs = timespecs;
     this.#maxPeers = Number(exports.MAX_PEERS.value);
+  }
+
+  /** @internal Called by the core's clock hooks (createCoreWith). A watcher must not throw. */
+  clockHooks(): ClockHooks {
+    return {
+      fault: (floorNs) => {
+        for (const w of this.#watchers) w.fault(floorNs);
+      },
+      instant: (instantNs) => {
+        for (const w of this.#watchers) w.instant(instantNs);
+      },
+    };
+  }
+
+  /** @internal A shared table attached on this core: from now on it hears of every clock fault
+   *  this core sees and of its instants (one per ms of clock progress). */
+  watchClock(watcher: ClockHooks): void {
+    this.#watchers.add(watcher);
+    this.exports.clockWatch();
   }
 
   /** One reading of the lease clock in ns, after the clock rules; 0n means no reading. */
@@ -257,7 +282,7 @@ export class LeaseCore {
   /** A new quorum-ack tracker. */
   createQuorumAckTracker(): QuorumAckTracker {
     const t = this.exports.trackerAlloc();
-    if (t < 0) throw new CapacityError("quorum-ack tracker", -1);
+    if (t < 0) throw new CapacityError("quorum-ack tracker", this.trackerCapacity);
     const tracker = new QuorumAckTracker(this, t, this.#maxPeers);
     this.#trackers?.register(tracker, t, tracker);
     return tracker;
@@ -599,7 +624,14 @@ export class JointQuorumAckTracker {
       this.#incoming.dispose();
       throw err;
     }
-    this.setConfig(config);
+    try {
+      this.setConfig(config);
+    } catch (err) {
+      // A refused configuration leaves the core as it was: both trackers go back at once
+      // (not whenever a GC runs the finalizer).
+      this.dispose();
+      throw err;
+    }
   }
 
   /** Enters a configuration (joint while `outgoingVoters` is given). Forgets every ack and
@@ -707,7 +739,11 @@ export async function createCoreWith(module: WebAssembly.Module, clock: HostCloc
   const maxLeases = checkCapacity("maxLeases", options.maxLeases, DEFAULT_MAX_LEASES, 1 << 22);
   const maxTrackers = checkCapacity("maxTrackers", options.maxTrackers, DEFAULT_MAX_TRACKERS, 1 << 16);
   let fill: () => void = () => {};
-  const exports = await instantiateCore(module, () => fill());
+  let hooks: ClockHooks | undefined; // the core's, once it exists (no hook fires before: no reading yet)
+  const exports = await instantiateCore(module, () => fill(), {
+    fault: (floorNs) => hooks?.fault(floorNs),
+    instant: (instantNs) => hooks?.instant(instantNs),
+  });
   exports.init(maxLeases, maxTrackers);
   const timespecs = clock.timespecs ?? 0;
   const hostFill = clock.bind(exports.memory, timespecs === 0 ? exports.clockCell() : exports.clockTimespecArea());
@@ -721,7 +757,10 @@ export async function createCoreWith(module: WebAssembly.Module, clock: HostCloc
     fill();
     exports.clockPrimeCell();
   }
-  return new LeaseCore(exports, clock.info, fill, hostFill, timespecs, clock.identity ?? clock.info.source);
+  const core = new LeaseCore(exports, clock.info, fill, hostFill, timespecs, clock.identity ?? clock.info.source);
+  core.trackerCapacity = maxTrackers;
+  hooks = core.clockHooks();
+  return core;
 }
 
 /**

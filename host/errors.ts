@@ -248,14 +248,16 @@ function isOwnLeadershipLoss(err: unknown): boolean {
  */
 export function isLeadershipLossError(err: unknown): boolean {
   let e: unknown = err;
-  for (let depth = 0; depth <= MAX_CAUSE_DEPTH; depth++) {
-    if (isOwnLeadershipLoss(e)) return true;
-    if (typeof e !== "object" || e === null || !("cause" in e)) return false;
-    try {
+  // Never throws: a throwing `code` or `cause` getter, or a proxy whose traps throw, says
+  // nothing about leadership, and the caller must get the engine's own error, not this one.
+  try {
+    for (let depth = 0; depth <= MAX_CAUSE_DEPTH; depth++) {
+      if (isOwnLeadershipLoss(e)) return true;
+      if (typeof e !== "object" || e === null || !("cause" in e)) return false;
       e = (e as { cause?: unknown }).cause;
-    } catch {
-      return false; // a throwing `cause` getter says nothing about leadership
     }
+  } catch {
+    return false;
   }
   return false;
 }

@@ -267,6 +267,7 @@ export class LeaseReader {
 
   /** @internal The decision of contract §4 on a sample taken by the caller. */
   async [readAt](nowNs: bigint, signal: AbortSignal | undefined): Promise<bigint> {
+    if (this.#closed) throw new ReaderClosedError(); // as leaseRead: a group closed on its own serves nothing
     const d = this.#decide(nowNs);
     if (d.outcome & SERVE_LOCAL) {
       this.#observer?.onHit?.(d.reason);

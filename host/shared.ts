@@ -15,14 +15,22 @@
  *       assembly/instant.ts), and every thread translates its instants into the creator's frame
  *       by the exact difference of the two zeros, so a core created after a suspend reads the
  *       same instant as one created before it;
- *   Z3. the table keeps a high-water mark, the latest instant any thread sampled (published in
- *       1 ms steps): a thread whose sample falls more than 1 ms below it saw the clock step back
- *       although its own core never read past it (a core created after the step, or idle), and
- *       it invalidates every lease as the core that did see it would, and reports the step to
- *       its own core (a regression: its leases, trackers and acks before it are retired).
+ *   Z3. the table keeps a high-water mark, the latest instant any attached core handed out
+ *       (each core feeds it through its clockInstant hook, at least once per ms of its clock,
+ *       whatever read it: core.now(), a reader, Lease.valid): a thread whose table sample falls
+ *       more than 1 ms below it saw the clock step back although its own core never read past
+ *       it (a core created after the step, or idle), and raises the fault floor to the mark;
+ *   Z4. the table keeps a fault floor, the largest instant any attached core had handed out when
+ *       it saw a clock fault: the core's clockFault hook raises it synchronously (before that
+ *       core hands out anything after the fault), a fault seen before attaching is pushed at
+ *       attach, and every raise invalidates every lease. No instant at or below it is a reading
+ *       (default or explicit nowNs) and no sample at or below it extends (extendFrom); a thread
+ *       whose sample falls at or below it tells its own core (clockReportFault: its leases,
+ *       trackers and acks before it are retired), and an attaching core takes it too.
  * @module
  */
-import { I64_MAX, checkInstant, type LeaseCore } from "./core.js";
+import type { ClockHooks } from "./abi.js";
+import { I64_MAX, LeaseCore, checkDuration, checkInstant } from "./core.js";
 import { CoreInvariantError, InvalidGenerationError, InvalidOptionError, LeaseCoreError } from "./errors.js";
 
 /** The memory is not a lease table, or was made for another clock. */
@@ -64,6 +72,10 @@ interface SharedExports {
   sharedLoadHighWater(): void;
   sharedCheckSample(nowNs: bigint): number;
   sharedFirstInvalid(first: number, count: number, nowNs: bigint): number;
+  sharedFaultFloor(): bigint;
+  sharedRaiseFaultFloor(floorNs: bigint): number;
+  sharedPublish(nowNs: bigint): void;
+  sharedExtendFrom(slot: number, sampleNs: bigint, leaseDurationNs: bigint, expectedGen: bigint): number;
 }
 
 const PAGE_BYTES = 65536;
@@ -72,6 +84,7 @@ const HEADER_BYTES = 128; // assembly/shared.ts
 const SOURCE_OFFSET = 24; // header bytes [24, 64): the creator's clock identity, UTF-8, 0-padded
 const SOURCE_BYTES = 40;
 const ZERO_OFFSET = 64; // i64: the creator's clock zero (Z2)
+const FAULT_FLOOR_OFFSET = 80; // i64, atomic: the fault floor (Z4), kept by the shared module
 // +72 i64, atomic: the high-water mark (Z3), kept by the shared module (sharedLoadHighWater,
 // sharedCheckSample: wasm atomics, no BigInt per read). Its 1 ms slack, the core's suspend
 // tolerance, is far above the few ns by which two cores' zeros can differ (each is the largest
@@ -88,6 +101,11 @@ async function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memor
     },
   };
   return (await WebAssembly.instantiate(module, imports)).exports as unknown as SharedExports;
+}
+
+/** Every entry point takes a core of this realm's lease-core (not a look-alike): typed, not a TypeError. */
+function checkCore(core: unknown): asserts core is LeaseCore {
+  if (!(core instanceof LeaseCore)) throw new InvalidOptionError("core", "a LeaseCore (createLeaseCore())", core);
 }
 
 /** Z1: what the table records of a core's clock (the old per-source name under the negative control). */
@@ -114,7 +132,7 @@ export class SharedLeaseTable {
   readonly #leases: SharedLease[] = [];
   /** @internal Z2: this thread's zero less the table's; a table instant is a core instant plus it. */
   readonly deltaNs: bigint;
-  #faults: number;
+  #poisoned = false;
 
   /** @internal Use `createSharedLeaseTable` / `attachSharedLeaseTable`. */
   constructor(core: LeaseCore, exports: SharedExports, memory: WebAssembly.Memory, capacity: number, deltaNs: bigint) {
@@ -124,34 +142,67 @@ export class SharedLeaseTable {
     this.capacity = capacity;
     this.deltaNs = deltaNs;
     this.epochNs = exports.sharedEpoch() - deltaNs;
-    this.#faults = core.exports.clockFaults();
   }
 
   /** @internal One fresh reading of this thread's clock, in the table's frame (Z2); 0n for no
-   *  reading. A clock fault seen by this thread's core (regression, suspend), or a step back seen
-   *  through the high-water mark (Z3), invalidates every shared lease before anything is checked. */
+   *  reading. A reading at or below the table's fault floor (Z4) is none; a step back seen through
+   *  the high-water mark (Z3) raises the floor (every shared lease invalidated) first. Either
+   *  way this thread's core learns of the fault it did not see. */
   sample(): bigint {
     // The mark is loaded BEFORE the clock is read: every instant in it was read before this
     // reading, so on one monotone clock this reading cannot be smaller, bar the zeros' noise.
     this.#ex.sharedLoadHighWater();
     const coreNs = this.#core.now();
-    const faults = this.#core.exports.clockFaults();
-    if (faults !== this.#faults) {
-      this.#faults = faults;
-      this.#ex.sharedInvalidateAll();
-    }
-    if (coreNs === 0n) return 0n;
+    if (coreNs === 0n || this.#poisoned) return 0n;
     const nowNs = this.toTable(coreNs);
     if (nowNs === 0n) return 0n;
-    if (__UNSAFE_SHARED_TABLE_PER_CORE_ZERO__) return nowNs; // negative control: the table as before Z2 and Z3
+    if (__UNSAFE_SHARED_TABLE_PER_CORE_ZERO__) return nowNs; // negative control: the table as before Z2-Z4
     if (this.#ex.sharedCheckSample(nowNs) !== 0) return nowNs;
-    // Z3: the clock stepped back past what another thread read (every shared lease is now
-    // invalidated). It is this thread's clock too: its core retires every lease and ack it
-    // holds, so an engine's ack from before the step never proves a lease after it.
-    this.#core.exports.clockReportRegression();
-    this.#faults = this.#core.exports.clockFaults();
+    // Z3/Z4: the clock is at or below an instant some thread handed out before a fault (every
+    // shared lease was invalidated when the floor rose). It is this thread's clock too: its core
+    // retires every lease and ack it holds and refuses readings until they pass the floor, so an
+    // engine's ack from before the fault never proves a lease after it.
+    this.#tellCore();
     return 0n;
   }
+
+  /** @internal The core this thread's view reads its clock from. */
+  get core(): LeaseCore {
+    return this.#core;
+  }
+
+  /** @internal Z4: the table's fault floor, in this core's frame, becomes the core's (a no-op
+   *  when the core's floor is already there). */
+  tellCore(): void {
+    this.#tellCore();
+  }
+
+  #tellCore(): void {
+    const floorNs = this.#ex.sharedFaultFloor();
+    if (floorNs === 0n) return;
+    const coreFloorNs = floorNs - this.deltaNs;
+    if (coreFloorNs > 0n) this.#core.exports.clockReportFault(coreFloorNs > I64_MAX ? I64_MAX : coreFloorNs);
+  }
+
+  /** @internal The core's clock hooks (LeaseCore.watchClock): its faults raise the table's
+   *  floor (Z4), its instants feed the high-water mark (Z3). Never throws (called from inside
+   *  the core): a table that cannot be told is poisoned and serves nothing on this thread. */
+  readonly hooks: ClockHooks = {
+    fault: (floorNs) => {
+      try {
+        if (!__UNSAFE_SHARED_TABLE_PER_CORE_ZERO__) this.#ex.sharedRaiseFaultFloor(this.toTable(floorNs) || 1n);
+      } catch {
+        this.#poisoned = true;
+      }
+    },
+    instant: (instantNs) => {
+      try {
+        if (!__UNSAFE_SHARED_TABLE_PER_CORE_ZERO__) this.#ex.sharedPublish(this.toTable(instantNs));
+      } catch {
+        this.#poisoned = true;
+      }
+    },
+  };
 
   /** @internal An instant of this thread's clock in the table's frame (0n stays "no reading"). */
   toTable(ns: bigint): bigint {
@@ -232,6 +283,19 @@ export class SharedLease {
     return this.#ex.sharedExtend(this.index, this.#table.toTable(untilNs), expectedGen) !== 0;
   }
 
+  /**
+   * After a quorum operation that began at `sampleNs` (this thread's clock) under
+   * `expectedGen`: `extend(sampleNs + leaseDurationNs, expectedGen)`, except that a sample at or
+   * below the table's fault floor never extends (it predates a clock fault some attached core
+   * saw: docs/shared-lease.md §6, Z4); nor does a zero sample. Returns whether it took effect.
+   */
+  extendFrom(sampleNs: bigint, leaseDurationNs: bigint, expectedGen: bigint): boolean {
+    checkInstant(sampleNs, "sampleNs");
+    checkDuration(leaseDurationNs, "leaseDurationNs");
+    if (typeof expectedGen !== "bigint" || expectedGen < 0n || expectedGen > I64_MAX) throw new InvalidGenerationError("expectedGen", expectedGen);
+    return this.#ex.sharedExtendFrom(this.index, this.#table.toTable(sampleNs), leaseDurationNs, expectedGen) !== 0;
+  }
+
   /** Clears the expiry and bumps the generation in one atomic step. Never blocks. */
   invalidate(): void {
     this.#ex.sharedInvalidate(this.index);
@@ -251,6 +315,8 @@ export interface SharedLeaseTableOptions {
 export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
   /** Creates a table on this thread, on `core`'s clock. Pass `table.memory` to other threads. */
   async function createSharedLeaseTable(core: LeaseCore, options: SharedLeaseTableOptions = {}): Promise<SharedLeaseTable> {
+    checkCore(core);
+    if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
     const capacity = options.capacity ?? 1024;
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 24) {
       throw new InvalidOptionError("capacity", "an integer in [1, 2^24]", capacity);
@@ -272,17 +338,32 @@ export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
     // Z2: the creator's zero defines the table's frame, written before the memory leaves this
     // thread (sharedCreate started the mark, Z3, at the epoch).
     new BigInt64Array(memory.buffer, base + ZERO_OFFSET, 1)[0] = core.exports.clockOffsetBase();
-    return new SharedLeaseTable(core, exports, memory, capacity, 0n);
+    // Z4: a fault the creator's core saw before is the table's from the start (nothing to
+    // invalidate yet: every lease is empty).
+    if (!__UNSAFE_SHARED_TABLE_PER_CORE_ZERO__) new BigInt64Array(memory.buffer, base + FAULT_FLOOR_OFFSET, 1)[0] = core.lastClockFaultNs();
+    return watched(new SharedLeaseTable(core, exports, memory, capacity, 0n));
   }
 
   /** Attaches to a table another thread created, on this thread's `core` (same clock source). */
   async function attachSharedLeaseTable(core: LeaseCore, memory: WebAssembly.Memory): Promise<SharedLeaseTable> {
+    checkCore(core);
     if (!(memory instanceof WebAssembly.Memory) || !(typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer)) {
       throw new InvalidOptionError("memory", "the shared WebAssembly.Memory of a lease table", memory);
     }
-    const exports = await instantiate(await module(), memory);
+    // The table starts at page 1 (assembly/shared.ts); a smaller memory cannot hold one, and
+    // would not link (the module asks for 2 pages).
+    const memoryBytes = (memory.buffer as ArrayBufferLike).byteLength;
+    if (memoryBytes < PAGE_BYTES + HEADER_BYTES) throw new SharedTableError("this memory holds no lease table (too small)");
+    let exports: SharedExports;
+    try {
+      exports = await instantiate(await module(), memory);
+    } catch (err) {
+      if (err instanceof WebAssembly.LinkError) throw new SharedTableError(`this memory cannot hold a lease table: ${err.message}`);
+      throw err;
+    }
     const capacity = exports.sharedAttach();
     if (capacity < 0) throw new SharedTableError("this memory holds no lease table");
+    if (PAGE_BYTES + HEADER_BYTES + capacity * 16 > memoryBytes) throw new SharedTableError(`this memory is too small for the ${capacity} leases its header claims`);
     const base = Number(exports.SHARED_TABLE_BASE.value);
     const recorded = new Uint8Array(memory.buffer, base + SOURCE_OFFSET, SOURCE_BYTES);
     const mine = sourceBytes(identityOf(core));
@@ -297,7 +378,22 @@ export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
     if (core.now() === 0n) throw new SharedTableError("the clock gives no reading: cannot fix this core's zero");
     const tableZeroNs = new BigInt64Array(memory.buffer, base + ZERO_OFFSET, 1)[0]!;
     const deltaNs = __UNSAFE_SHARED_TABLE_PER_CORE_ZERO__ ? 0n : core.exports.clockOffsetBase() - tableZeroNs;
-    return new SharedLeaseTable(core, exports, memory, capacity, deltaNs);
+    return watched(new SharedLeaseTable(core, exports, memory, capacity, deltaNs));
+  }
+
+  /** Z3/Z4, synchronously (no await: no reading of this core can fall between): the table hears
+   *  of every later fault and instant of the core; a fault the core saw before raises the
+   *  table's floor (invalidating every lease); a fault the table knows becomes the core's; the
+   *  core's last instant feeds the mark. */
+  function watched(table: SharedLeaseTable): SharedLeaseTable {
+    const core = table.core;
+    core.watchClock(table.hooks);
+    if (__UNSAFE_SHARED_TABLE_PER_CORE_ZERO__) return table;
+    const coreFloorNs = core.lastClockFaultNs();
+    if (coreFloorNs > 0n) table.hooks.fault(coreFloorNs);
+    table.tellCore();
+    table.hooks.instant(core.exports.clockLastInstant());
+    return table;
   }
 
   return { createSharedLeaseTable, attachSharedLeaseTable };

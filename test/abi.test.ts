@@ -10,8 +10,8 @@ const wasm = readFileSync(new URL("../build/lease-core.wasm", import.meta.url));
 const module = new WebAssembly.Module(wasm);
 
 describe("lease-core.wasm", () => {
-  test("imports only the host clock and abort", () => {
-    expect(WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`).sort()).toEqual(["env.abort", "lease_host.readClock"]);
+  test("imports only the host clock, the clock hooks and abort", () => {
+    expect(WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`).sort()).toEqual(["env.abort", "lease_host.clockFault", "lease_host.clockInstant", "lease_host.readClock"]);
   });
 
   test("is small: under 4 KiB gzipped", () => {
@@ -37,5 +37,28 @@ describe("lease-core.wasm", () => {
   test("asserts stay on in the release build", () => {
     const text = readFileSync(new URL("../build/lease-core.wat", import.meta.url), "utf8");
     expect(text).toMatch(/call \$~lib\/builtins\/abort/);
+  });
+});
+
+describe("decideRead (the raw ABI without guard inputs) applies the core's own last clock fault", () => {
+  test("an engine ack sampled before a regression never serves, once the clock is past it again", async () => {
+    const clock = new ManualClock();
+    const core = await createLeaseCore({ clock });
+    const ex = core.exports;
+    const slot = ex.leaseAlloc();
+    const leaseNs = 700_000_000n;
+    clock.advance(1_000_000n);
+    const ackNs = core.now(); // the engine's ack, before the fault
+    clock.advance(500_000_000n);
+    core.now();
+    clock.advance(-400_000_000n);
+    expect(core.now()).toBe(0n); // a regression
+    clock.advance(450_000_000n); // past the last good instant: the ack looks 550 ms old, is 950 ms
+    const nowNs = core.now();
+    expect(nowNs).toBeGreaterThan(core.lastClockFaultNs());
+    const outcome = ex.decideRead(slot, nowNs, 1, leaseNs, 1, ackNs);
+    expect(REASONS[outcome & 0xff], "served by a pre-fault ack").not.toBe("valid");
+    // A fresh ack after the fault still serves.
+    expect(REASONS[ex.decideRead(slot, nowNs, 1, leaseNs, 1, nowNs) & 0xff]).toBe("valid");
   });
 });

@@ -45,16 +45,17 @@ class Model {
     return true;
   }
   ack(peer: number, q: number, at: bigint, term: bigint | undefined): boolean {
+    if (q !== this.q) {
+      // A new q is a configuration change, applied before the ack is looked at (refused or not).
+      if (this.q !== -1) this.reset();
+      this.q = q;
+      this.#republish(q);
+    }
     if (term !== undefined && term !== this.term) {
       this.refused++;
       return false;
     }
     if (at === 0n) return true;
-    if (q !== this.q) {
-      if (this.q !== -1) this.reset();
-      this.q = q;
-      this.#republish(q);
-    }
     if (q === 0) return true; // one voter: a peer's ack is recorded nowhere
     const old = this.acks.get(peer) ?? 0n;
     this.acks.set(peer, at > old ? at : old);

@@ -39,12 +39,13 @@ class TrackerModel {
     this.published = sorted.length < q ? 0n : sorted[q - 1]!;
   }
   record(peer: number, q: number, t: bigint) {
-    if (t === 0n) return;
     if (q !== this.q) {
+      // A new q is a configuration change, applied before the ack is looked at (even a zero one).
       if (this.q !== -1) this.reset();
       this.q = q;
       this.#republish(q);
     }
+    if (t === 0n) return;
     if (q === 0) return; // one voter: a peer's ack is recorded nowhere
     this.acks.set(peer, (this.acks.get(peer) ?? 0n) > t ? this.acks.get(peer)! : t);
     this.#republish(q);
