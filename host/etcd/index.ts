@@ -409,6 +409,7 @@ export class EtcdLeaseNode implements LeaseEngine {
   #holdFor = 0n;
   #holdStartNs = 0n;
   #holdLengthNs = 0n;
+  #holdProtected = false;
   #holdFaults = 0;
   /** The leader key this node last served under (caught up, hold done): a resign of it may tell
    *  the next leader that no hold is needed. */
@@ -632,8 +633,11 @@ export class EtcdLeaseNode implements LeaseEngine {
       if (createRevision > 0n) {
         // Resign. The marker tells the next leader that this holder stopped serving before its
         // key went (invalidated above) and had waited out its own predecessor: no hold needed
-        // (docs/etcd.md §5). Written only by a holder that served under this key.
-        const marker = this.#servedCreateRevision === createRevision ? [{ request_put: { key: this.#resignedKey, value: Buffer.from(createRevision.toString()) } }] : [];
+        // (docs/etcd.md §5). Written only by a holder that served under this key after a
+        // protected takeover (#startHold): an unprotected one's marker would let a successor skip
+        // its hold while the early-revoked holder before it still serves.
+        const vouch = this.#servedCreateRevision === createRevision && this.#holdFor === createRevision && this.#holdProtected;
+        const marker = vouch ? [{ request_put: { key: this.#resignedKey, value: Buffer.from(createRevision.toString()) } }] : [];
         await this.#kv
           .txn({ compare: [{ key: this.#leaderKey, target: "Create", result: "Equal", create_revision: createRevision.toString() }], success: [{ request_delete_range: { key: this.#leaderKey } }, ...marker], failure: [] }, short)
           .catch(() => undefined);
@@ -1115,6 +1119,11 @@ export class EtcdLeaseNode implements LeaseEngine {
    *  (`undefined`: the last holder resigned). */
   #startHold(createRevision: bigint, fromNs: bigint | undefined): void {
     this.#holdFor = createRevision;
+    // Whether this takeover waited out every previous holder: it holds (or etcd revokes only from
+    // its real leader), or the last holder's marker says that holder had. A node that serves
+    // unprotected (`takeoverHold: "never"` on an unfixed etcd) may not vouch for its
+    // predecessor's lapse, so its resign writes no marker (see close()).
+    this.#holdProtected = fromNs === undefined || this.#revokeGuard !== "unprotected";
     this.#holdStartNs = fromNs ?? 0n;
     this.#holdLengthNs = fromNs === undefined ? 0n : this.#holdNs();
     this.#holdFaults = this.#clockFaults();
