@@ -14,24 +14,14 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import * as published from "lease-core";
-import type { ClockSource, EngineState, LeaseCore, LeaseEngine, LeaseReader, SharedLeaseTable } from "lease-core";
+import type { EngineState, LeaseCore, LeaseEngine, LeaseReader, SharedLeaseTable } from "lease-core";
+import { ShimClock } from "./support/fakes.js";
 
 const MS = 1_000_000n;
 const LEASE_NS = 700n * MS;
 const SLOTS = 3;
 
 type Api = Pick<typeof published, "createLeaseCore" | "createSharedLeaseTable" | "attachSharedLeaseTable">;
-
-class ProcessClock implements ClockSource {
-  rawNs = 10_000_000n * MS;
-  offsetNs = 3_000n * MS;
-  now(): bigint {
-    return this.rawNs;
-  }
-  sleepOffsetNs(): bigint {
-    return this.offsetNs;
-  }
-}
 
 class HoldingEngine implements LeaseEngine {
   ackNs = 0n;
@@ -88,7 +78,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 /** Runs one script; throws (an expect) on the first violation. */
 async function runScript(api: Api, ops: readonly Op[]): Promise<void> {
-  const clock = new ProcessClock();
+  const clock = new ShimClock(10_000_000n * MS, 3_000n * MS);
   let trueNs = 0n;
   const extendedTrueNs: bigint[] = new Array(SLOTS).fill(-1n); // true time of each lease's live extend
   const threads: Thread[] = [];

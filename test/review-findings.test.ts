@@ -13,29 +13,14 @@ import {
   createLeaseCore,
   createSharedLeaseTable,
   isLeadershipLossError,
-  type ClockSource,
   type EngineState,
   type LeaseEngine,
 } from "lease-core";
+import { ShimClock } from "./support/fakes.js";
 
 const MS = 1_000_000n;
 const S = 1_000n * MS;
 const T0 = 10_000n * S;
-
-/** The shim's clock, modelled: `raw` stops during a suspend, the sleep offset grows by its length. */
-class ShimClock implements ClockSource {
-  rawNs = T0;
-  offsetNs = 7n * S; // slept before the process started
-  now(): bigint {
-    return this.rawNs;
-  }
-  sleepOffsetNs(): bigint {
-    return this.offsetNs;
-  }
-  suspend(ns: bigint): void {
-    this.offsetNs += ns;
-  }
-}
 
 /** An engine that keeps its own ack instant (as the etcd engine's anchor does). */
 class HoldingEngine implements LeaseEngine {

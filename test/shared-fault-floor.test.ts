@@ -2,22 +2,12 @@
 // §6, Z3 and Z4; host/shared.ts): what the attack tests in test/attack/ do not already pin.
 // One process-wide clock modelled as in test/review-findings.test.ts; each "thread" is a core.
 import { describe, expect, test } from "vitest";
-import { InvalidDurationError, InvalidInstantError, attachSharedLeaseTable, createLeaseCore, createSharedLeaseTable, type ClockSource } from "lease-core";
+import { InvalidDurationError, InvalidInstantError, attachSharedLeaseTable, createLeaseCore, createSharedLeaseTable } from "lease-core";
+import { ShimClock } from "./support/fakes.js";
 
 const MS = 1_000_000n;
 const S = 1_000n * MS;
 const LEASE_NS = 700n * MS;
-
-class ShimClock implements ClockSource {
-  rawNs = 10_000n * S;
-  offsetNs = 7n * S;
-  now(): bigint {
-    return this.rawNs;
-  }
-  sleepOffsetNs(): bigint {
-    return this.offsetNs;
-  }
-}
 
 async function twoThreads() {
   const clock = new ShimClock();

@@ -13,23 +13,12 @@
 // (SharedLeaseTable.sample): not on extend, not on a check with an explicit nowNs, not for a
 // fault the core saw before it attached.
 import { describe, expect, test } from "vitest";
-import { attachSharedLeaseTable, createLeaseCore, createSharedLeaseTable, type ClockSource } from "lease-core";
+import { attachSharedLeaseTable, createLeaseCore, createSharedLeaseTable } from "lease-core";
+import { ShimClock } from "../support/fakes.js";
 
 const MS = 1_000_000n;
 const S = 1_000n * MS;
 const LEASE_NS = 700n * MS;
-
-/** The shim's clock, modelled as in test/review-findings.test.ts: one process-wide clock. */
-class ShimClock implements ClockSource {
-  rawNs = 10_000n * S;
-  offsetNs = 7n * S;
-  now(): bigint {
-    return this.rawNs;
-  }
-  sleepOffsetNs(): bigint {
-    return this.offsetNs;
-  }
-}
 
 describe("attack: a clock fault seen by one thread's core, not by the shared table", () => {
   test("A's core sees a 400 ms step back; B (attached before it) still finds A's lease valid at true age 800 ms", async () => {

@@ -20,6 +20,25 @@ export class ManualClock implements ClockSource {
   }
 }
 
+/** The Node shim's clock, modelled: raw time stops during a suspend while the sleep offset
+ *  (CLOCK_BOOTTIME - CLOCK_MONOTONIC) grows by its length. One instance is one process's clock:
+ *  cores created from it at different times share it, as threads of one process do. */
+export class ShimClock implements ClockSource {
+  constructor(
+    public rawNs = 10_000n * 1_000n * MS,
+    public offsetNs = 7n * 1_000n * MS, // slept before the process started
+  ) {}
+  now(): bigint {
+    return this.rawNs;
+  }
+  sleepOffsetNs(): bigint {
+    return this.offsetNs;
+  }
+  suspend(ns: bigint): void {
+    this.offsetNs += ns;
+  }
+}
+
 /** A scriptable engine with the full lease capability. */
 export class FakeEngine implements LeaseEngine {
   role: EngineState = "leader";
