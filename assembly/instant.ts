@@ -107,7 +107,7 @@ export function watch(): void {
 // The timespec area, for hosts whose FFI writes `struct timespec`s (clock_gettime(2)) straight
 // into linear memory: [tv_sec: i64, tv_nsec: i64] x 3 = the lease clock, then CLOCK_BOOTTIME and
 // CLOCK_MONOTONIC for the sleep offset. Converting here costs one wasm call instead of JS
-// arithmetic per reading (JavaScriptCore's BigInt math is slow: docs/runtimes.md, Bun).
+// arithmetic per reading (JavaScriptCore's BigInt math is slow: docs/runtime-notes.md, Bun).
 export const TIMESPEC_AREA: usize = memory.data(48, 16);
 
 /** Writes the clock cell from `count` timespecs (1: the clock alone; 3: with the sleep offset

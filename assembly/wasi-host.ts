@@ -9,7 +9,7 @@
 import { CLOCK_CELL } from "./instant";
 
 /** clockid MONOTONIC: "cannot be adjusted, never goes backwards"; its origin is the host's
- *  (uvwasi: CLOCK_MONOTONIC since boot; Bun and Deno: process start; docs/runtimes.md trap 1). */
+ *  (uvwasi: CLOCK_MONOTONIC since boot; Bun and Deno: process start; docs/runtime-notes.md trap 1). */
 export const WASI_CLOCK_MONOTONIC: u32 = 1;
 /** The precision hint of clock_time_get, in ns: ask for the finest the host has. */
 const PRECISION_NS: u64 = 1;

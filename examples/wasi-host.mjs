@@ -3,7 +3,7 @@
 // ABI of docs/abi.md. The module reads its own clock, WASI clock_time_get(MONOTONIC), so any
 // WASI preview1 runtime can host it the same way (wasmtime, wasmer, a Go or Rust embedder).
 // Under Node that clock is uvwasi's CLOCK_MONOTONIC: NTP-slewed, blind to suspend (docs/abi.md
-// "WASI hosts"). Node 20 prints an ExperimentalWarning for node:wasi (docs/runtimes.md trap 4).
+// "WASI hosts"). Node 20 prints an ExperimentalWarning for node:wasi (docs/runtime-notes.md trap 4).
 // It asserts what it prints and exits non-zero otherwise.
 //
 // Run: node examples/wasi-host.mjs   (after `npm run build`; CI: test/examples.test.ts)

@@ -115,7 +115,7 @@ function ffiHostClock({ ptr, symbols, clocks }: Libc, policy: BunClockPolicy): H
     timespecs: withOffset ? 3 : 1,
     bind(memory, byteOffset) {
       // The core never grows its memory after init (assembly/index.ts), so these pointers into
-      // it stay valid for the life of the core (docs/runtimes.md trap 7).
+      // it stay valid for the life of the core (docs/runtime-notes.md trap 7).
       const area = new Uint32Array(memory.buffer, byteOffset, 12);
       const rawPtr = ptr(memory.buffer, byteOffset);
       const gettime = symbols.clock_gettime;

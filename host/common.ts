@@ -89,7 +89,7 @@ export function performanceFallback(why: string): HostClock {
     console.warn(`lease-core: raw clock unavailable (${why}); using performance.now(), which is NTP-slewed and blind to suspend`);
   }
   // ms since process start as a float; × 1e6 is exact to the ns for 104 days of process life
-  // (2^53 ns) and stays monotone after that (rounding is monotone). docs/runtimes.md trap 2.
+  // (2^53 ns) and stays monotone after that (rounding is monotone). docs/runtime-notes.md trap 2.
   return jsHostClock(() => BigInt(Math.round(performance.now() * 1e6)), {
     source: "performance.now",
     raw: false,

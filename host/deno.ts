@@ -125,7 +125,7 @@ function ffiHostClock({ symbols, clocks }: Libc, policy: DenoClockPolicy): HostC
     primeReadings: withOffset ? 5 : 0,
     bind(memory, byteOffset) {
       // The core never grows its memory after init (assembly/index.ts), so this pointer into it
-      // stays valid for the life of the core (docs/runtimes.md trap 7). A 16-byte timespec
+      // stays valid for the life of the core (docs/runtime-notes.md trap 7). A 16-byte timespec
       // {tv_sec, tv_nsec} fits the cell exactly: libc writes it there, and it becomes ns in place.
       // BigInt math on a BigInt64Array element compiles to plain i64 ops in V8 (no allocation):
       // measured ~56 ns per raw+sleep fill (three ~20 ns reads) against ~79 ns in Number words.

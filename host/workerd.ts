@@ -6,7 +6,7 @@
  * import external; `lease-core.wasm` must sit beside `workerd.js`.
  *
  * Clock: `performance.now()`, which in workerd is `Date.now()`: epoch ms, 1 ms steps
- * (docs/runtimes.md). It is:
+ * (docs/runtime-notes.md). It is:
  * - not raw and not suspend-aware: a wall clock; if it ever stepped back the core would count
  *   a regression and invalidate every lease (contract §1), so a step fails closed;
  * - FROZEN while code runs in production: "Date.now() returns the time of the last I/O; it does
@@ -54,7 +54,7 @@ const NS_PER_MS = 1_000_000n;
 
 /**
  * One reading in ns. Epoch ms × 1e6 is past 2^53, so a Number of ns would be off by up to
- * 256 ns (docs/runtimes.md trap 2); ms × 1000 is an exact Number of µs until the year 2255, and
+ * 256 ns (docs/runtime-notes.md trap 2); ms × 1000 is an exact Number of µs until the year 2255, and
  * rounding it keeps sub-ms readings exact should workerd ever offer them. The rest is BigInt.
  */
 function readNs(): bigint {

@@ -129,7 +129,7 @@ describe("lease-core.wasi.wasm: the reactor", () => {
 
   test("under node:wasi, clockSample is CLOCK_MONOTONIC in ns, the clock process.hrtime reads", () => {
     // uvwasi maps MONOTONIC to uv_hrtime() (CLOCK_MONOTONIC), as process.hrtime.bigint(): one
-    // sample taken between two hrtime reads must fall between them (docs/runtimes.md trap 1).
+    // sample taken between two hrtime reads must fall between them (docs/runtime-notes.md trap 1).
     const { exports } = instantiateReactor(WASI, readFileSync(REACTOR));
     exports.init(8, 1);
     for (let i = 0; i < 100; i++) {
@@ -220,7 +220,7 @@ const CLOCK_ORIGIN: Record<Runtime, (clockNs: bigint, stderr: string) => void> =
     expect(clockNs).toBeGreaterThanOrEqual(hostClocks(stderr, "before").hrtimeNs);
     expect(clockNs).toBeLessThanOrEqual(hostClocks(stderr, "after").hrtimeNs);
   },
-  // Bun: counts from process start, as its hrtime and performance.now (docs/runtimes.md trap 1).
+  // Bun: counts from process start, as its hrtime and performance.now (docs/runtime-notes.md trap 1).
   // Bun ends the process inside proc_exit, so only the "before" line is printed.
   bun(clockNs, stderr) {
     expect(clockNs).toBeGreaterThanOrEqual(hostClocks(stderr, "before").hrtimeNs);

@@ -105,7 +105,7 @@ describe("workerd host", () => {
     for (let i = 0; i < readings.length; i++) {
       const ns = readings[i]!;
       // Epoch ms × 1e6 is past 2^53: a Number product would land on multiples of 256 ns,
-      // not of 1 ms (docs/runtimes.md trap 2). BigInt math keeps every reading a whole ms.
+      // not of 1 ms (docs/runtime-notes.md trap 2). BigInt math keeps every reading a whole ms.
       expect(ns % MS).toBe(0n);
       expect(ns).toBeGreaterThanOrEqual(BigInt(c.dateBeforeMs) * MS);
       expect(ns).toBeLessThanOrEqual(BigInt(c.dateAfterMs) * MS);

@@ -8,7 +8,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Instantiates the reactor under `WASI` (the node:wasi class) and runs `_initialize` once.
- * docs/runtimes.md trap 4: Node (preview1) and Deno: getImportObject() + initialize(instance); Bun 1.4:
+ * docs/runtime-notes.md trap 4: Node (preview1) and Deno: getImportObject() + initialize(instance); Bun 1.4:
  * getImports(module) + setMemory(memory), and no initialize(), so `_initialize` is called directly.
  */
 export function instantiateReactor(WASI, bytes, options = {}) {

@@ -4,7 +4,7 @@
 // Usage: node test/runtimes/wasi-selftest-wasmer.mjs [path/to/lease-core.wasi-selftest.wasm]
 //
 // As wasi-selftest.mjs, prints the host's clocks before and after on stderr. What @wasmer/wasi's
-// MONOTONIC really is (docs/runtimes.md trap 5) is decided by test/wasi.test.ts from these lines.
+// MONOTONIC really is (docs/runtime-notes.md trap 5) is decided by test/wasi.test.ts from these lines.
 import { readFileSync } from "node:fs";
 import { init, WASI } from "@wasmer/wasi";
 

@@ -4,9 +4,9 @@
 //
 // Also prints, on stderr, the runtime's own clocks read just before and just after the run
 // (`host-clocks before|after hrtime=<ns> epochMs=<ms> uptimeMs=<ms>`), so test/wasi.test.ts can
-// tell which clock WASI MONOTONIC really is here (docs/runtimes.md trap 1: origins differ).
+// tell which clock WASI MONOTONIC really is here (docs/runtime-notes.md trap 1: origins differ).
 //
-// docs/runtimes.md trap 4: Node and Deno take `getImportObject()` and call `start(instance)`; Bun's
+// docs/runtime-notes.md trap 4: Node and Deno take `getImportObject()` and call `start(instance)`; Bun's
 // node:wasi (1.4) takes `getImports(module)` and wants `setMemory` before `_start` runs. Bun also
 // ends the process inside proc_exit (ignoring returnOnExit; its exit code is still the guest's),
 // so under Bun the "after" clock line is never printed.

@@ -92,7 +92,7 @@ export class Cluster {
     const voters = c.ids.slice(0, options.voters);
     const half = c.timing.driftPpmMax / 2;
     for (const id of c.ids) {
-      // Clock origins differ per node (docs/runtimes.md trap 1); rates within ±driftPpmMax/2 of true time.
+      // Clock origins differ per node (docs/runtime-notes.md trap 1); rates within ±driftPpmMax/2 of true time.
       const clock = new SimClock(c.world, 1e12 + c.prng.int(0, 1e9) * 1000);
       clock.setRatePpm(options.ratePpm?.[id] ?? (c.prng.float() * 2 - 1) * half);
       const core = await createLeaseCore({ clock: clock.source(c.guards.suspendAware), maxLeases: 8, maxTrackers: 4 });
