@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 # spin: the model check of the shared-memory lease protocol
 # etcd-server: the demo's and the etcd tests' real 3-member cluster (/usr/bin/etcd, started on loopback)
 # iptables: the etcd fault tests cut one member's traffic (by uid, on 127.0.0.1)
+# strace: the slow-disk fault (demo/cluster.ts slowDisk) delays an etcd member's syncs with its syscall fault injection
 # gcc, libasan8, libubsan1: test/native-shim.test.ts builds the clock shim with AddressSanitizer and
 #   UBSan, and test/native-suspend.test.ts builds its clock_gettime interposer (gcc also builds the shim)
-APT_PACKAGES=(chromium spin etcd-server iptables gcc libasan8 libubsan1)
+APT_PACKAGES=(chromium spin etcd-server iptables strace gcc libasan8 libubsan1)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

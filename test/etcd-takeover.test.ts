@@ -23,13 +23,14 @@ const proxies: FaultProxy[] = [];
 const nodes: EtcdLeaseNode[] = [];
 const admins: Etcd3[] = [];
 
-afterEach(async () => {
+async function cleanUp(): Promise<void> {
   await Promise.all(nodes.splice(0).map((n) => n.close().catch(() => undefined)));
   for (const a of admins.splice(0)) a.close();
   await Promise.all(proxies.splice(0).map((p) => p.close()));
   await cluster?.stop();
   cluster = undefined;
-});
+}
+afterEach(cleanUp);
 
 async function startCluster(): Promise<EtcdCluster> {
   cluster = await startEtcdCluster({ electionTimeoutMs: 300, heartbeatMs: 50 });
@@ -386,8 +387,10 @@ describe("lease-core/etcd takeovers", () => {
   }, 30_000);
 });
 
-describe.runIf(canSlowDisk())("lease-core/etcd and a stuck etcd leader (etcd-io/etcd #15247)", () => {
-  test("finding 5: a stuck old etcd leader revokes a live holder's lease early; the next leader serves nothing until that lease has lapsed", async () => {
+/** One try at the stuck-leader scenario: false when the stuck member's lessor never revoked the
+ *  holder's lease early (whether its revoke reaches raft before it learns of the new term is a
+ *  race inside etcd), so the scenario did not happen and proves nothing either way. */
+async function stuckLeaderAttempt(): Promise<boolean> {
     const c = await startCluster();
     const stuck = await c.waitForLeader();
     const others = c.members.filter((_, i) => i !== stuck).map((m) => `127.0.0.1:${m.clientPort}`);
@@ -422,7 +425,14 @@ describe.runIf(canSlowDisk())("lease-core/etcd and a stuck etcd leader (etcd-io/
       const m = node(core, "m", "/f5", others, { onEvent: onEvent("m") });
       await m.start();
       const lossAt = events.length;
-      await until("the holder's key gone", () => events.some((x) => x.node === "n" && ["own-key-deleted", "own-key-overwritten", "etcd-lease-expired"].includes(x.e.reason)), 30_000);
+      const gone = await until("the holder's key gone", () => events.some((x) => x.node === "n" && ["own-key-deleted", "own-key-overwritten", "etcd-lease-expired"].includes(x.e.reason)), 30_000).then(
+        () => true,
+        () => false,
+      );
+      if (!gone) {
+        await heal();
+        return false;
+      }
       const deletedAtNs = events.find((x) => x.node === "n" && ["own-key-deleted", "own-key-overwritten", "etcd-lease-expired"].includes(x.e.reason))!.e.atNs;
       await until("a new leader", () => events.slice(lossAt).some((x) => x.e.reason === "elected"), 20_000);
       const first = events.slice(lossAt).find((x) => x.e.reason === "elected")!;
@@ -439,8 +449,21 @@ describe.runIf(canSlowDisk())("lease-core/etcd and a stuck etcd leader (etcd-io/
       const leader = first.node === "m" ? m : n;
       await until("the new leader serving", () => leader.state() === "leader", 10_000);
       expect((await leader.read("k")).value).toBe("v0");
+      return true;
     } finally {
       clearInterval(sampler);
     }
-  }, 90_000);
+}
+
+describe("lease-core/etcd and a stuck etcd leader (etcd-io/etcd #15247)", () => {
+  test("finding 5: a stuck old etcd leader revokes a live holder's lease early; the next leader serves nothing until that lease has lapsed", async () => {
+    expect(canSlowDisk(), "strace and root are needed (scripts/setup.sh installs strace)").toBe(true);
+    for (let attempt = 1; ; attempt++) {
+      if (await stuckLeaderAttempt()) return;
+      // Not a pass: the early revoke did not happen. A fresh cluster tries again; three misses fail.
+      expect(attempt, "the stuck etcd leader revoked the holder's lease early in none of 3 fresh clusters").toBeLessThan(3);
+      console.log(`finding 5, attempt ${attempt}: no early revoke (the scenario did not happen); again on a fresh cluster`);
+      await cleanUp();
+    }
+  }, 280_000);
 });
