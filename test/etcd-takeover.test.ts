@@ -425,7 +425,7 @@ async function stuckLeaderAttempt(): Promise<boolean> {
       const m = node(core, "m", "/f5", others, { onEvent: onEvent("m") });
       await m.start();
       const lossAt = events.length;
-      const gone = await until("the holder's key gone", () => events.some((x) => x.node === "n" && ["own-key-deleted", "own-key-overwritten", "etcd-lease-expired"].includes(x.e.reason)), 30_000).then(
+      const gone = await until("the holder's key gone", () => events.some((x) => x.node === "n" && ["own-key-deleted", "own-key-overwritten", "etcd-lease-expired"].includes(x.e.reason)), 15_000).then(
         () => true,
         () => false,
       );
@@ -460,10 +460,12 @@ describe("lease-core/etcd and a stuck etcd leader (etcd-io/etcd #15247)", () => 
     expect(canSlowDisk(), "strace and root are needed (scripts/setup.sh installs strace)").toBe(true);
     for (let attempt = 1; ; attempt++) {
       if (await stuckLeaderAttempt()) return;
-      // Not a pass: the early revoke did not happen. A fresh cluster tries again; three misses fail.
-      expect(attempt, "the stuck etcd leader revoked the holder's lease early in none of 3 fresh clusters").toBeLessThan(3);
+      // Not a pass: the early revoke did not happen (here it does in roughly half of the tries; the
+      // same guard is also tested with a forced early revoke, test/etcd-attack-marker.test.ts). A
+      // fresh cluster tries again; eight misses fail.
+      expect(attempt, "the stuck etcd leader revoked the holder's lease early in none of 8 fresh clusters").toBeLessThan(8);
       console.log(`finding 5, attempt ${attempt}: no early revoke (the scenario did not happen); again on a fresh cluster`);
       await cleanUp();
     }
-  }, 280_000);
+  }, 400_000);
 });
