@@ -1,6 +1,6 @@
 /**
  * The nemesis: randomized faults against the real etcd engine, Jepsen-style, and a checker on
- * the recorded history. `npm run nemesis -- --runs N --seed S [--duration-s D] [--unsafe names]`.
+ * the recorded history. `npm run nemesis -- --runs N --seed S [--duration-s D] [--unsafe names] [--faults kinds]`.
  *
  * Each run starts a 3-member etcd on loopback (demo/cluster.ts: random ports, a fresh data dir,
  * members as their own uids), a fault-injecting TCP proxy (demo/proxy.ts) between every KV process
@@ -91,17 +91,32 @@ export interface PlannedFault {
   scope?: SlowDiskScope;
 }
 
-/** The run's schedule: a pure function of (seed, duration). */
-export function planSchedule(seed: number, durationS: number): PlannedFault[] {
+/** Checks a `--faults` list: known kinds, no repeats, at least one. */
+export function parseFaultKinds(list: string): FaultKind[] {
+  const kinds = list.split(",").map((k) => k.trim()).filter((k) => k.length > 0);
+  if (kinds.length === 0) throw new Error("--faults: name at least one fault kind");
+  for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)} (known: ${FAULT_KINDS.join(", ")})`);
+  if (new Set(kinds).size !== kinds.length) throw new Error(`--faults: a kind is named twice in ${list}`);
+  return kinds as FaultKind[];
+}
+
+/**
+ * The run's schedule: a pure function of (seed, duration, kinds). `kinds` (`--faults`) restricts
+ * the draws to some kinds, to aim a run at one finding (the negative controls do); by default
+ * every kind is drawn, by its weight, and a seed's schedule is the same as before the option.
+ */
+export function planSchedule(seed: number, durationS: number, kinds: readonly FaultKind[] = FAULT_KINDS): PlannedFault[] {
   const r = rng(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const target = (): Target => (r() < 0.5 ? "leader" : int(0, 2));
-  const total = FAULT_KINDS.reduce((s, k) => s + WEIGHTS[k], 0);
+  const drawn = FAULT_KINDS.filter((k) => kinds.includes(k));
+  if (drawn.length === 0) throw new Error("planSchedule: no fault kind to draw");
+  const total = drawn.reduce((s, k) => s + WEIGHTS[k], 0);
   const kindOf = () => {
     let x = r() * total;
-    for (const k of FAULT_KINDS) if ((x -= WEIGHTS[k]) < 0) return k;
-    return FAULT_KINDS[FAULT_KINDS.length - 1]!;
+    for (const k of drawn) if ((x -= WEIGHTS[k]) < 0) return k;
+    return drawn[drawn.length - 1]!;
   };
   const out: PlannedFault[] = [];
   const endMs = durationS * 1000 - 500;
@@ -258,7 +273,11 @@ export interface NemesisOptions {
   stopOnFailure?: boolean;
   /** Print every run's fault timeline, not only a failing one's. */
   verbose?: boolean;
+  /** Draw only these fault kinds (`--faults`; default: every kind). */
+  faults?: readonly FaultKind[];
 }
+
+type RunOptions = Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose" | "faults">> & { unsafe: string; faults: readonly FaultKind[] };
 
 export interface RunReport {
   run: number;
@@ -308,7 +327,7 @@ class Run {
   #seq = 0;
   #cleaned: Promise<void> | undefined;
 
-  constructor(readonly seed: number, readonly opts: Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose">> & { unsafe: string }) {
+  constructor(readonly seed: number, readonly opts: RunOptions) {
     this.prefix = `/nemesis-${process.pid}-${seed.toString(16)}`;
   }
 
@@ -351,6 +370,7 @@ class Run {
     createInterface({ input: child.stderr! }).on("line", (line) => {
       const m = /^(kv-\d) (elected|own-key-deleted|own-key-overwritten|key-missing|etcd-lease-expired|fence-failed|term-mismatch|closed)\b(.*)$/.exec(line);
       if (m !== null) this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 60)}]`);
+      if (process.env.KV_TRACE && / TRACE /.test(line)) this.note(`  {${line}}`);
     });
     const kv: Kv = this.kvs[index] ?? { index, id, child, port: 0, state: "down", busy: false };
     kv.child = child;
@@ -417,12 +437,15 @@ class Run {
 
   async http(kv: Kv, path: string, method: "GET" | "POST", timeoutMs: number): Promise<{ status: number; body: Record<string, unknown> } | { error: "refused" | "timeout" | "other" }> {
     try {
-      const res = await fetch(`http://127.0.0.1:${kv.port}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) });
+      // AbortSignal.timeout takes whole ms: a fractional one throws a RangeError before anything
+      // is sent (the scenarios' aimed reads, timed to the end of their window, once all did).
+      const res = await fetch(`http://127.0.0.1:${kv.port}${path}`, { method, signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))) });
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     } catch (err) {
       const code = (err as { cause?: { code?: string } }).cause?.code;
       if (code === "ECONNREFUSED") return { error: "refused" };
       if ((err as Error).name === "TimeoutError") return { error: "timeout" };
+      if (process.env.KV_TRACE) process.stderr.write(`OTHER ${(err as Error).name} ${(err as Error).message} ${code} ${String((err as { cause?: unknown }).cause)}\n`);
       return { error: "other" };
     }
   }
@@ -494,7 +517,7 @@ class Run {
     }
   }
 
-  async op(client: number, kind: NemesisOp["kind"], key: string, kv: Kv, expected: string | null, linearizable: boolean, timeoutMs = 1000): Promise<NemesisOp | null> {
+  async op(client: number, kind: NemesisOp["kind"], key: string, kv: Kv, expected: string | null, linearizable: boolean, timeoutMs = 1000, tally?: Map<string, number>): Promise<NemesisOp | null> {
     const value = kind === "read" ? null : `c${client}-${++this.#seq}`;
     const q = `key=${encodeURIComponent(key)}` +
       (value === null ? (linearizable ? "&consistency=linearizable" : "") : `&value=${encodeURIComponent(value)}`) +
@@ -502,6 +525,10 @@ class Run {
     const callAt = performance.now();
     const res = await this.http(kv, `/kv?${q}`, kind === "read" ? "GET" : "POST", timeoutMs);
     const returnAt = performance.now();
+    if (tally !== undefined) {
+      const what = "status" in res ? `${res.status}${res.status === 200 ? "" : ` ${String(res.body.message ?? res.body.error).replace(/[0-9]+/g, "N").slice(0, 60)}`}` : res.error;
+      tally.set(what, (tally.get(what) ?? 0) + 1);
+    }
     if ("status" in res && res.status === 500) {
       const m = `${kind} ${String(res.body.message ?? res.body.error).replace(/[0-9]+/g, "N").slice(0, 90)}`;
       this.errors.set(m, (this.errors.get(m) ?? 0) + 1);
@@ -599,10 +626,11 @@ class Run {
     const until = performance.now() + ms;
     let answered = 0;
     let local = 0;
+    const tally = new Map<string, number>();
     await Promise.all(Array.from({ length: n }, async (_, i) => {
       while (performance.now() < until && this.running) {
         const key = `k${i % this.opts.keys}`;
-        const op = await this.op(2000 + i, "read", key, kv, null, consistency === "linearizable", Math.max(200, until - performance.now()));
+        const op = await this.op(2000 + i, "read", key, kv, null, consistency === "linearizable", Math.max(200, until - performance.now()), tally);
         if (op === null) await sleep(20);
         else {
           answered++;
@@ -610,7 +638,7 @@ class Run {
         }
       }
     }));
-    this.note(`reads aimed at ${kv.id} (${consistency}): ${answered} answered, ${local} locally`);
+    this.note(`reads aimed at ${kv.id} (${consistency}): ${answered} answered, ${local} locally; answers: ${[...tally].map(([k, c]) => `${k} x${c}`).join("; ")}`);
   }
 
   /** Which member carries process `kv`'s data watch: the proxy whose `down` bytes grow the most
@@ -876,7 +904,7 @@ class Run {
 // A tie-break coin for the client's leader hint, outside the seeded draws (it follows answers).
 const r0 = Math.random;
 
-async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose">> & { unsafe: string }, onStarted?: (r: Run) => void): Promise<RunReport> {
+async function oneRun(run: number, seed: number, opts: RunOptions, onStarted?: (r: Run) => void): Promise<RunReport> {
   const started = performance.now();
   const r = new Run(seed, opts);
   const cleanup = () => r.cleanup();
@@ -884,7 +912,7 @@ async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOpti
   try {
     await r.start();
     onStarted?.(r);
-    const schedule = planSchedule(seed, opts.durationS);
+    const schedule = planSchedule(seed, opts.durationS, opts.faults);
     const clientRng = rng(seed ^ 0x5bd1e995);
     const phaseStart = performance.now();
     const endAt = phaseStart + opts.durationS * 1000;
@@ -984,11 +1012,12 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const seed = (options.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
   const runs = options.runs ?? 1;
-  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 6, unsafe: options.unsafe ?? "" };
+  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 6, unsafe: options.unsafe ?? "", faults: options.faults ?? FAULT_KINDS };
+  const aimed = opts.faults.length < FAULT_KINDS.length ? ` --faults ${opts.faults.join(",")}` : "";
   const script = opts.unsafe ? UNSAFE_SERVICE_JS : SERVICE_JS;
   if (!existsSync(script)) throw new Error(`${script} is missing: run node scripts/build.mjs first`);
   if (opts.unsafe) checkUnsafeNames(opts.unsafe);
-  log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}`);
+  log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}${aimed ? `, faults ${opts.faults.join(",")} only` : ""}`);
   const reports: RunReport[] = [];
   let ok = true;
   let unchecked = 0;
@@ -1011,7 +1040,7 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
     if (rep.verdict.ok === false) {
       ok = false;
       log(`  ${rep.verdict.why}`);
-      log(`  replay: npm run nemesis -- --seed ${s} --runs 1 --duration-s ${opts.durationS}${opts.unsafe ? ` --unsafe ${opts.unsafe}` : ""}`);
+      log(`  replay: npm run nemesis -- --seed ${s} --runs 1 --duration-s ${opts.durationS}${opts.unsafe ? ` --unsafe ${opts.unsafe}` : ""}${aimed}`);
       log("  fault timeline:");
       for (const line of rep.timeline) log(`    ${line}`);
       if (rep.verdict.ok === false && rep.verdict.minimal !== undefined) {
@@ -1029,7 +1058,7 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   return { ok, reports, seed, unchecked };
 }
 
-/** The CLI: `--runs N --seed S --duration-s D --unsafe names --clients C --keys K`. */
+/** The CLI: `--runs N --seed S --duration-s D --unsafe names --clients C --keys K --faults kinds --verbose`. */
 export async function main(argv: string[]): Promise<number> {
   const args = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -1045,7 +1074,7 @@ export async function main(argv: string[]): Promise<number> {
     return n;
   };
   const verbose = args.has("verbose");
-  for (const k of args.keys()) if (!["runs", "seed", "duration-s", "unsafe", "clients", "keys", "verbose"].includes(k)) throw new Error(`unknown option --${k}`);
+  for (const k of args.keys()) if (!["runs", "seed", "duration-s", "unsafe", "clients", "keys", "verbose", "faults"].includes(k)) throw new Error(`unknown option --${k}`);
   const result = await runNemesis({
     runs: num("runs", 1, 100_000),
     seed: num("seed", 0, 2 ** 32 - 1),
@@ -1053,6 +1082,7 @@ export async function main(argv: string[]): Promise<number> {
     clients: num("clients", 1, 100),
     keys: num("keys", 1, 1000),
     unsafe: args.get("unsafe"),
+    ...(args.has("faults") ? { faults: parseFaultKinds(args.get("faults")!) } : {}),
     verbose,
   });
   const totals: Record<string, number> = {};
