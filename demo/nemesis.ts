@@ -812,9 +812,9 @@ class Run {
         // the resume it is stopped gracefully: close() must not answer them.
         // Why every member is held at first: on resume every buffered byte is read at once, the
         // queued requests' with them; had the deletion of its key come through an open link, the
-        // node would step down before it took a single read (seen: 0 of 8 runs fired when only
-        // the data watch's member was held, and still none of 3 tries with two held: the own-key
-        // watch sits on a member etcd3 picks at random). Once the reads are in, whatever the
+        // node would step down before it took a single read (traced: it did in all 4 tries with
+        // only the data watch's member held, or two of three: etcd3 puts the own-key watch on a
+        // member it picks at random). Once the reads are in, whatever the
         // opened member tells it (its key gone, its lease expired) no longer stops them.
         const a = this.kvOf("leader");
         if (a === undefined) return skip("no leader known");
