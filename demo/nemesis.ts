@@ -1,6 +1,6 @@
 /**
  * The nemesis: randomized faults against the real etcd engine, Jepsen-style, and a checker on
- * the recorded history. `npm run nemesis -- --runs N --seed S [--duration-s D] [--unsafe names]`.
+ * the recorded history. `npm run nemesis -- --runs N --seed S [--duration-s D] [--unsafe names] [--faults kinds]`.
  *
  * Each run starts a 3-member etcd on loopback (demo/cluster.ts: random ports, a fresh data dir,
  * members as their own uids), a fault-injecting TCP proxy (demo/proxy.ts) between every KV process
@@ -91,17 +91,32 @@ export interface PlannedFault {
   scope?: SlowDiskScope;
 }
 
-/** The run's schedule: a pure function of (seed, duration). */
-export function planSchedule(seed: number, durationS: number): PlannedFault[] {
+/** Checks a `--faults` list: known kinds, no repeats, at least one. */
+export function parseFaultKinds(list: string): FaultKind[] {
+  const kinds = list.split(",").map((k) => k.trim()).filter((k) => k.length > 0);
+  if (kinds.length === 0) throw new Error("--faults: name at least one fault kind");
+  for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)} (known: ${FAULT_KINDS.join(", ")})`);
+  if (new Set(kinds).size !== kinds.length) throw new Error(`--faults: a kind is named twice in ${list}`);
+  return kinds as FaultKind[];
+}
+
+/**
+ * The run's schedule: a pure function of (seed, duration, kinds). `kinds` (`--faults`) restricts
+ * the draws to some kinds, to aim a run at one finding (the negative controls do); by default
+ * every kind is drawn, by its weight, and a seed's schedule is the same as before the option.
+ */
+export function planSchedule(seed: number, durationS: number, kinds: readonly FaultKind[] = FAULT_KINDS): PlannedFault[] {
   const r = rng(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const target = (): Target => (r() < 0.5 ? "leader" : int(0, 2));
-  const total = FAULT_KINDS.reduce((s, k) => s + WEIGHTS[k], 0);
+  const drawn = FAULT_KINDS.filter((k) => kinds.includes(k));
+  if (drawn.length === 0) throw new Error("planSchedule: no fault kind to draw");
+  const total = drawn.reduce((s, k) => s + WEIGHTS[k], 0);
   const kindOf = () => {
     let x = r() * total;
-    for (const k of FAULT_KINDS) if ((x -= WEIGHTS[k]) < 0) return k;
-    return FAULT_KINDS[FAULT_KINDS.length - 1]!;
+    for (const k of drawn) if ((x -= WEIGHTS[k]) < 0) return k;
+    return drawn[drawn.length - 1]!;
   };
   const out: PlannedFault[] = [];
   const endMs = durationS * 1000 - 500;
@@ -258,7 +273,11 @@ export interface NemesisOptions {
   stopOnFailure?: boolean;
   /** Print every run's fault timeline, not only a failing one's. */
   verbose?: boolean;
+  /** Draw only these fault kinds (`--faults`; default: every kind). */
+  faults?: readonly FaultKind[];
 }
+
+type RunOptions = Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose" | "faults">> & { unsafe: string; faults: readonly FaultKind[] };
 
 export interface RunReport {
   run: number;
@@ -308,7 +327,7 @@ class Run {
   #seq = 0;
   #cleaned: Promise<void> | undefined;
 
-  constructor(readonly seed: number, readonly opts: Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose">> & { unsafe: string }) {
+  constructor(readonly seed: number, readonly opts: RunOptions) {
     this.prefix = `/nemesis-${process.pid}-${seed.toString(16)}`;
   }
 
@@ -417,7 +436,9 @@ class Run {
 
   async http(kv: Kv, path: string, method: "GET" | "POST", timeoutMs: number): Promise<{ status: number; body: Record<string, unknown> } | { error: "refused" | "timeout" | "other" }> {
     try {
-      const res = await fetch(`http://127.0.0.1:${kv.port}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) });
+      // AbortSignal.timeout takes whole ms: a fractional one throws a RangeError before anything
+      // is sent (the scenarios' aimed reads, timed to the end of their window, once all did).
+      const res = await fetch(`http://127.0.0.1:${kv.port}${path}`, { method, signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))) });
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     } catch (err) {
       const code = (err as { cause?: { code?: string } }).cause?.code;
@@ -494,7 +515,7 @@ class Run {
     }
   }
 
-  async op(client: number, kind: NemesisOp["kind"], key: string, kv: Kv, expected: string | null, linearizable: boolean, timeoutMs = 1000): Promise<NemesisOp | null> {
+  async op(client: number, kind: NemesisOp["kind"], key: string, kv: Kv, expected: string | null, linearizable: boolean, timeoutMs = 1000, tally?: Map<string, number>): Promise<NemesisOp | null> {
     const value = kind === "read" ? null : `c${client}-${++this.#seq}`;
     const q = `key=${encodeURIComponent(key)}` +
       (value === null ? (linearizable ? "&consistency=linearizable" : "") : `&value=${encodeURIComponent(value)}`) +
@@ -502,6 +523,10 @@ class Run {
     const callAt = performance.now();
     const res = await this.http(kv, `/kv?${q}`, kind === "read" ? "GET" : "POST", timeoutMs);
     const returnAt = performance.now();
+    if (tally !== undefined) {
+      const what = "status" in res ? `${res.status}${res.status === 200 ? "" : ` ${String(res.body.message ?? res.body.error).replace(/[0-9]+/g, "N").slice(0, 60)}`}` : res.error;
+      tally.set(what, (tally.get(what) ?? 0) + 1);
+    }
     if ("status" in res && res.status === 500) {
       const m = `${kind} ${String(res.body.message ?? res.body.error).replace(/[0-9]+/g, "N").slice(0, 90)}`;
       this.errors.set(m, (this.errors.get(m) ?? 0) + 1);
@@ -595,14 +620,18 @@ class Run {
 
   /** `n` client loops (ids 2000+) sending reads to one process for `ms`, recorded like any
    *  client's: the scenarios aim reads at the process whose answers matter. */
-  async burst(kv: Kv, n: number, consistency: "lease" | "linearizable", ms: number): Promise<void> {
+  async burst(kv: Kv, n: number, consistency: "lease" | "linearizable", ms: number, opTimeoutMs?: number): Promise<void> {
     const until = performance.now() + ms;
     let answered = 0;
     let local = 0;
+    const tally = new Map<string, number>();
     await Promise.all(Array.from({ length: n }, async (_, i) => {
       while (performance.now() < until && this.running) {
         const key = `k${i % this.opts.keys}`;
-        const op = await this.op(2000 + i, "read", key, kv, null, consistency === "linearizable", Math.max(200, until - performance.now()));
+        // By default a read may wait until the window ends (it may be queued behind a pause);
+        // with `opTimeoutMs`, one that hangs (a fallback to an unreachable etcd) gives way to
+        // a new one, so that reads keep arriving all through the window.
+        const op = await this.op(2000 + i, "read", key, kv, null, consistency === "linearizable", opTimeoutMs ?? Math.max(200, until - performance.now()), tally);
         if (op === null) await sleep(20);
         else {
           answered++;
@@ -610,7 +639,7 @@ class Run {
         }
       }
     }));
-    this.note(`reads aimed at ${kv.id} (${consistency}): ${answered} answered, ${local} locally`);
+    this.note(`reads aimed at ${kv.id} (${consistency}): ${answered} answered, ${local} locally; answers: ${[...tally].map(([k, c]) => `${k} x${c}`).join("; ")}`);
   }
 
   /** Which member carries process `kv`'s data watch: the proxy whose `down` bytes grow the most
@@ -620,6 +649,12 @@ class Run {
     await sleep(400);
     const grown = this.proxies[kv]!.map((p, m) => p.bytes.down - before[m]!);
     return grown.indexOf(Math.max(...grown));
+  }
+
+  /** Whether `kv` says it leads now (a hint can name a node still in its catch-up or hold). */
+  async leads(kv: Kv): Promise<boolean> {
+    const r = await this.http(kv, "/status", "GET", 300);
+    return "status" in r && r.body.state === "leader";
   }
 
   async clockFault(kv: Kv, kind: ClockFaultKind, ms: number): Promise<void> {
@@ -769,17 +804,28 @@ class Run {
       }
       case "lagging-close": {
         // Finding 3's shape: the leader is paused past its etcd lease (another node takes over
-        // and writes) while the member carrying its watch holds every event for longer than the
-        // pause; linearizable reads queued for it during the pause's last second run when it
-        // resumes (it still thinks it leads), get an etcd revision its watch has not reached,
-        // and wait; it is then stopped gracefully: close() must not answer them.
+        // and writes) while every member's bytes to it are held for longer than the pause.
+        // Linearizable reads queued for it during the pause's last second enter when it resumes:
+        // it still thinks it leads (the deletion of its key is held too). 150 ms later one member
+        // other than its data watch's lets its bytes through: the etcd reads sent there answer
+        // with a revision its watch has not reached (still held), and they wait; 300 ms after
+        // the resume it is stopped gracefully: close() must not answer them.
+        // Why every member is held at first: on resume every buffered byte is read at once, the
+        // queued requests' with them; had the deletion of its key come through an open link, the
+        // node would step down before it took a single read (traced: it did in all 4 tries with
+        // only the data watch's member held, or two of three: etcd3 puts the own-key watch on a
+        // member it picks at random). Once the reads are in, whatever the
+        // opened member tells it (its key gone, its lease expired) no longer stops them.
         const a = this.kvOf("leader");
         if (a === undefined) return skip("no leader known");
+        if (!(await this.leads(a))) return skip(`${a.id} does not lead (yet)`);
         const m = await this.watchMember(a.index);
+        const open = (m + 1 + (f.ms! % 2)) % 3; // the member let through after the resume: a pure function of the draw
         const lag = f.ms! + 2500;
-        if (!this.setLink(a.index, m, "down", { kind: "delay", delayMs: lag }, dur, `link kv-${a.index}→m${m} (its watch) down delay ${lag} ms`)) return skip("link busy");
+        if ([0, 1, 2].some((x) => this.linkBusy.has(`${a.index}/${x}/down`))) return skip("link busy");
+        for (const x of [0, 1, 2]) this.setLink(a.index, x, "down", { kind: "delay", delayMs: lag }, x === open ? f.ms! + 150 : dur, `link kv-${a.index}→m${x} down delay ${lag} ms`);
         a.busy = true;
-        this.note(`lagging-close: kv-${a.index}→m${m} (its watch) down delay ${lag} ms; pause ${a.id} for ${f.ms} ms, linearizable reads queued for it, graceful stop 300 ms after it resumes`);
+        this.note(`lagging-close: kv-${a.index}→every member down delay ${lag} ms (its watch: m${m}; m${open} let through 150 ms after the resume); pause ${a.id} for ${f.ms} ms, linearizable reads queued for it, graceful stop 300 ms after it resumes`);
         a.child!.kill("SIGSTOP");
         a.state = "paused";
         this.later(f.ms! - 900, () => this.burst(a, 12, "linearizable", 900 + 3000));
@@ -807,11 +853,15 @@ class Run {
         // an ack from before the step must not prove its lease.
         const a = this.kvOf("leader");
         if (a === undefined) return skip("no leader known");
+        if (!(await this.leads(a))) return skip(`${a.id} does not lead (yet)`);
         a.busy = true;
         this.note(`clock-step-cut: ${a.id} clock step-back ${f.ms} ms, cut from every member both ways (stall) for ${dur} ms`);
         await this.clockFault(a, "step-back", f.ms!);
         for (let m = 0; m < 3; m++) for (const d of ["up", "down"] as const) this.setLink(a.index, m, d, { kind: "stall" }, dur, `link kv-${a.index}→m${m} ${d} stall`, true);
-        this.later(f.ms! - 200, () => this.burst(a, 4, "lease", 1700));
+        // The reads keep coming (each gives up after 250 ms: before the clock passes its old
+        // reading they fall back to the unreachable etcd) until 1.5 s after the clock has passed
+        // it: the window in which an ack from before the step would look fresh.
+        this.later(f.ms! - 200, () => this.burst(a, 4, "lease", 1700, 250));
         this.later(dur, () => {
           a.busy = false;
         });
@@ -876,7 +926,7 @@ class Run {
 // A tie-break coin for the client's leader hint, outside the seeded draws (it follows answers).
 const r0 = Math.random;
 
-async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose">> & { unsafe: string }, onStarted?: (r: Run) => void): Promise<RunReport> {
+async function oneRun(run: number, seed: number, opts: RunOptions, onStarted?: (r: Run) => void): Promise<RunReport> {
   const started = performance.now();
   const r = new Run(seed, opts);
   const cleanup = () => r.cleanup();
@@ -884,7 +934,7 @@ async function oneRun(run: number, seed: number, opts: Required<Omit<NemesisOpti
   try {
     await r.start();
     onStarted?.(r);
-    const schedule = planSchedule(seed, opts.durationS);
+    const schedule = planSchedule(seed, opts.durationS, opts.faults);
     const clientRng = rng(seed ^ 0x5bd1e995);
     const phaseStart = performance.now();
     const endAt = phaseStart + opts.durationS * 1000;
@@ -984,11 +1034,12 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const seed = (options.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
   const runs = options.runs ?? 1;
-  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 6, unsafe: options.unsafe ?? "" };
+  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 6, unsafe: options.unsafe ?? "", faults: options.faults ?? FAULT_KINDS };
+  const aimed = opts.faults.length < FAULT_KINDS.length ? ` --faults ${opts.faults.join(",")}` : "";
   const script = opts.unsafe ? UNSAFE_SERVICE_JS : SERVICE_JS;
   if (!existsSync(script)) throw new Error(`${script} is missing: run node scripts/build.mjs first`);
   if (opts.unsafe) checkUnsafeNames(opts.unsafe);
-  log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}`);
+  log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}${aimed ? `, faults ${opts.faults.join(",")} only` : ""}`);
   const reports: RunReport[] = [];
   let ok = true;
   let unchecked = 0;
@@ -1011,7 +1062,7 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
     if (rep.verdict.ok === false) {
       ok = false;
       log(`  ${rep.verdict.why}`);
-      log(`  replay: npm run nemesis -- --seed ${s} --runs 1 --duration-s ${opts.durationS}${opts.unsafe ? ` --unsafe ${opts.unsafe}` : ""}`);
+      log(`  replay: npm run nemesis -- --seed ${s} --runs 1 --duration-s ${opts.durationS}${opts.unsafe ? ` --unsafe ${opts.unsafe}` : ""}${aimed}`);
       log("  fault timeline:");
       for (const line of rep.timeline) log(`    ${line}`);
       if (rep.verdict.ok === false && rep.verdict.minimal !== undefined) {
@@ -1029,7 +1080,7 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   return { ok, reports, seed, unchecked };
 }
 
-/** The CLI: `--runs N --seed S --duration-s D --unsafe names --clients C --keys K`. */
+/** The CLI: `--runs N --seed S --duration-s D --unsafe names --clients C --keys K --faults kinds --verbose`. */
 export async function main(argv: string[]): Promise<number> {
   const args = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -1045,7 +1096,7 @@ export async function main(argv: string[]): Promise<number> {
     return n;
   };
   const verbose = args.has("verbose");
-  for (const k of args.keys()) if (!["runs", "seed", "duration-s", "unsafe", "clients", "keys", "verbose"].includes(k)) throw new Error(`unknown option --${k}`);
+  for (const k of args.keys()) if (!["runs", "seed", "duration-s", "unsafe", "clients", "keys", "verbose", "faults"].includes(k)) throw new Error(`unknown option --${k}`);
   const result = await runNemesis({
     runs: num("runs", 1, 100_000),
     seed: num("seed", 0, 2 ** 32 - 1),
@@ -1053,6 +1104,7 @@ export async function main(argv: string[]): Promise<number> {
     clients: num("clients", 1, 100),
     keys: num("keys", 1, 1000),
     unsafe: args.get("unsafe"),
+    ...(args.has("faults") ? { faults: parseFaultKinds(args.get("faults")!) } : {}),
     verbose,
   });
   const totals: Record<string, number> = {};

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "vitest";
 import { createLeaseCore } from "lease-core";
 import { ClockFaultError, FaultClock, MAX_FREEZE_MS } from "../demo/fault-clock.js";
-import { checkHistory, checkUnsafeNames, FAULT_KINDS, lostWrites, planSchedule, runSeed, type NemesisOp } from "../demo/nemesis.js";
+import { checkHistory, checkUnsafeNames, FAULT_KINDS, lostWrites, parseFaultKinds, planSchedule, runSeed, type NemesisOp } from "../demo/nemesis.js";
 
 test("a negative control's switch must exist in the test build, or the run refuses to start", () => {
   expect(() => checkUnsafeNames("no-such-switch")).toThrow(/no switch no-such-switch/);
@@ -19,6 +19,21 @@ describe("the seeded schedule", () => {
     expect(runSeed(12345, 0)).toBe(12345);
     expect(runSeed(12345, 1)).not.toBe(runSeed(12345, 2));
     expect(runSeed(12345, 3)).toBe(runSeed(12345, 3));
+  });
+
+  test("--faults draws only the kinds named, and leaves the default schedule as it was", () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const aimed = planSchedule(seed, 20, ["lagging-close", "clock-step-cut"]);
+      expect(aimed.length).toBeGreaterThan(5);
+      expect(new Set(aimed.map((f) => f.kind))).toEqual(new Set(["lagging-close", "clock-step-cut"]));
+      expect(planSchedule(seed, 20, FAULT_KINDS)).toEqual(planSchedule(seed, 20));
+    }
+    expect(planSchedule(7, 20, ["clock-step-cut"]).every((f) => f.kind === "clock-step-cut")).toBe(true);
+    expect(parseFaultKinds("lagging-close, clock-step-cut")).toEqual(["lagging-close", "clock-step-cut"]);
+    expect(() => parseFaultKinds("lagging-close,no-such-fault")).toThrow(/unknown fault kind "no-such-fault"/);
+    expect(() => parseFaultKinds("")).toThrow(/at least one/);
+    expect(() => parseFaultKinds("clock,clock")).toThrow(/twice/);
+    expect(() => planSchedule(7, 20, [])).toThrow(/no fault kind/);
   });
 
   test("every fault kind is drawn, several overlap, all inside the run", () => {
