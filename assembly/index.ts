@@ -233,8 +233,3 @@ export function readerClose(slot: i32): void { assert(reader.isReader(slot)); re
 export function readerRearmAfterNs(slot: i32): i64 { assert(reader.isReader(slot)); return reader.rearmAfter(slot); }
 /** The lease duration a reader uses for the engine's (less the frozen-clock budget; 0: disabled). */
 export function readerLeaseDurationNs(engineDurationNs: i64): i64 { return reader.leaseDurationFor(engineDurationNs); }
-/** How long reads may still be served locally at `nowNs` without a new proof (a gauge). */
-export function readerRemainingNs(slot: i32, nowNs: i64, answers: i32, engineDurationNs: i64, ackNs: i64): i64 {
-  assert(reader.isReader(slot));
-  return reader.remainingNs(slot, nowNs, answers, engineDurationNs, ackNs);
-}

@@ -25,7 +25,7 @@
 //       (docs/edge-clocks.md); at or below the budget, lease reads are disabled.
 
 import { extendFrom, decideRead2, READ_SUSPECT, READ_OWN_TERM, READ_ACK_TERM, REASON_DISABLED } from "./decision";
-import { expiryOf, invalidate, isLeaseSlot, leaseCapacity } from "./lease";
+import { invalidate, isLeaseSlot, leaseCapacity } from "./lease";
 import { faultFloor } from "./fault";
 
 // Engine answers (the `answers` argument). A term bit is set only with the capability.
@@ -267,24 +267,4 @@ export function extendAfterCommit(
   if ((answersNow & ANSWER_CAPABLE) == 0 || (answersNow & ANSWER_LEADER) == 0) return false;
   if (!committed || !local || suspectAtStart || suspectNow(slot, answersNow) || isClosed(slot)) return false;
   return extendFrom(slot, sampleNs, leaseDurationFor(engineDurationNs), generation);
-}
-
-/** How long reads may still be served locally at `nowNs` without a new proof: the later of
- *  the lease's expiry and (while leader, capable, not suspect) the engine ack's end
- *  ack + duration (R5) when the ack is later than the re-arm floor (R2); 0 when neither holds
- *  or with no reading. Ignores the term guards: an operator's gauge, not a decision. */
-export function remainingNs(slot: i32, nowNs: i64, answers: i32, engineDurationNs: i64, ackNs: i64): i64 {
-  if (nowNs <= 0 || isSuspect(slot)) return 0;
-  let remaining: i64 = 0;
-  const expiryNs = expiryOf(slot);
-  if (expiryNs > nowNs) remaining = expiryNs - nowNs;
-  if ((answers & ANSWER_CAPABLE) == 0 || (answers & ANSWER_LEADER) == 0) return remaining;
-  const rearmNs = load<i64>(recordAt(slot));
-  const floorNs = faultFloor();
-  if (ackNs <= 0 || ackNs > nowNs || ackNs <= rearmNs || ackNs <= floorNs) return remaining;
-  const durationNs = leaseDurationFor(engineDurationNs);
-  if (durationNs <= 0 || ackNs > i64.MAX_VALUE - durationNs) return remaining;
-  const untilNs = ackNs + durationNs;
-  if (untilNs > nowNs && untilNs - nowNs > remaining) remaining = untilNs - nowNs;
-  return remaining;
 }

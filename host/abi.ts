@@ -91,7 +91,6 @@ export interface CoreExports {
   readerClose(slot: number): void;
   readerRearmAfterNs(slot: number): bigint;
   readerLeaseDurationNs(engineDurationNs: bigint): bigint;
-  readerRemainingNs(slot: number, nowNs: bigint, answers: number, engineDurationNs: bigint, ackNs: bigint): bigint;
   /** Every constant is an exported global too (host/generated/constants.ts is made from them). */
   MAX_PEERS: WebAssembly.Global;
 }
