@@ -244,6 +244,18 @@ export class LeaseCore {
     this.exports.clockWatch();
   }
 
+  /**
+   * The engine-side lease check of contract §3, by the wasm core (assembly/decision.ts
+   * engineAckValid): `leader && now != 0 && ack != 0 && ack <= now && now - ack < leaseDuration`.
+   * Pure: it does not apply the core's clock faults (a reader does; see `lastClockFaultNs`).
+   */
+  engineAckValid(state: string, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): boolean {
+    checkInstant(ackNs, "ackNs");
+    checkInstant(nowNs, "nowNs");
+    checkDuration(leaseDurationNs, "leaseDurationNs");
+    return this.exports.engineAckValid(state === "leader" ? 1 : 0, ackNs, nowNs, leaseDurationNs) !== 0;
+  }
+
   /** One reading of the lease clock in ns, after the clock rules; 0n means no reading. */
   now(): bigint {
     this.fill();
