@@ -42,14 +42,17 @@ export function minSafetyMarginNs(electionTimeoutNs: i64, driftPpmMax: i64, tick
  *  non-positive timeout or TTL, a drift outside [0, DRIFT_PPM_LIMIT]): it fails closed. */
 export function ttlMarginNs(electionTimeoutNs: i64, ttlNs: i64, driftPpmMax: i64): i64 {
   if (electionTimeoutNs <= 0 || ttlNs <= 0 || driftPpmMax < 0 || driftPpmMax > DRIFT_PPM_LIMIT) return i64.MAX_VALUE;
-  // 2 * ttlNs * driftPpmMax may pass i64: split ttlNs = q * 1e6 + r, exact as in minSafetyMarginNs.
+  // 2 * ttlNs * driftPpmMax may pass i64: split ttlNs = q * 1e6 + r. With q <= i64.MAX / 1e6 and
+  // drift <= 1e6, 2 * q * drift <= 1.8446744073708e19 fits a u64, and the remainder's share is
+  // at most 2e6: the sum is exact in u64 unless it wraps, which is checked.
   const q = ttlNs / 1_000_000;
   const r = ttlNs % 1_000_000;
-  if (driftPpmMax != 0 && q > (i64.MAX_VALUE >> 2) / (2 * driftPpmMax)) return i64.MAX_VALUE;
-  const driftNs = 2 * q * driftPpmMax + (2 * r * driftPpmMax + 999_999) / 1_000_000;
+  const wholeNs: u64 = <u64>(2 * q) * <u64>driftPpmMax;
+  const driftNs: u64 = wholeNs + <u64>((2 * r * driftPpmMax + 999_999) / 1_000_000);
+  if (driftNs < wholeNs) return i64.MAX_VALUE;
   const fixedNs = electionTimeoutNs + 1_000_000;
-  if (fixedNs < electionTimeoutNs || driftNs > i64.MAX_VALUE - fixedNs) return i64.MAX_VALUE;
-  return fixedNs + driftNs;
+  if (fixedNs < electionTimeoutNs || driftNs > <u64>(i64.MAX_VALUE - fixedNs)) return i64.MAX_VALUE;
+  return fixedNs + <i64>driftNs;
 }
 
 export function validateConfig(

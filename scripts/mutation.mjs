@@ -135,7 +135,7 @@ const READER_WASM_MUTANTS = [
   ["quorum.ts", "  return holdsLeader ? voters >> 1 : (voters >> 1) + 1;", "  return voters >> 1;", "issue14: a voter set without the leader needs a majority of others (Q7)"],
   ["quorum.ts", "  const min = a < b ? a : b;", "  const min = a == i64.MAX_VALUE ? b : b == i64.MAX_VALUE ? a : a > b ? a : b;", "issue14: a joint configuration publishes the older half (Q7)"],
   ["config.ts", "  const fixedNs = electionTimeoutNs + 1_000_000;", "  const fixedNs = electionTimeoutNs;", "issue14: the TTL margin keeps its 1 ms"],
-  ["config.ts", "  const driftNs = 2 * q * driftPpmMax + (2 * r * driftPpmMax + 999_999) / 1_000_000;", "  const driftNs = q * driftPpmMax + (r * driftPpmMax + 999_999) / 1_000_000;", "issue14: the TTL margin counts both clocks' drift"],
+  ["config.ts", "  const wholeNs: u64 = <u64>(2 * q) * <u64>driftPpmMax;", "  const wholeNs: u64 = <u64>q * <u64>driftPpmMax;", "issue14: the TTL margin counts both clocks' drift"],
 ];
 
 const MUTANTS = [
