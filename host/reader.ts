@@ -266,10 +266,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
       if (this.#closed) throw new ReaderClosedError();
       signal?.throwIfAborted();
       if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) return this[readAt](this.#core.now(), signal); // #decide's negative control
-      const slot = this.lease.slot;
-      const answers = this.#ask();
-      this.#hostFill(); // one clock fill, then one crossing: the sample and the decision
-      const outcome = this.#ex.readerDecideFill(slot, this.#timespecs, answers, this.#engineDurationNs, this.#ackNs, this.#currentTerm, this.#appliedTerm, this.#ackTerm);
+      const outcome = this.#decideNow();
       if (outcome & SERVE_LOCAL) {
         this.#observer?.onHit?.(REASONS[outcome & 0xff]!);
         return Promise.resolve(checkIndex(this.#engine.appliedIndex(), "appliedIndex"));
@@ -278,6 +275,29 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * The synchronous fast path of `leaseRead`: the applied index when the lease serves this read
+   * locally (the observer hears `onHit("valid")`), `undefined` otherwise, with nothing counted
+   * and no linearizable read started: call `leaseRead()` then, which decides again on a fresh
+   * sample and counts the miss. One clock fill and one call into the core.
+   * @throws ReaderClosedError after close(); a typed error for a bad engine answer.
+   */
+  localRead(): bigint | undefined {
+    if (this.#closed) throw new ReaderClosedError();
+    const outcome = __UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__ ? this.#decide(this.#core.now()).outcome : this.#decideNow();
+    if ((outcome & SERVE_LOCAL) === 0) return undefined;
+    this.#observer?.onHit?.(REASONS[outcome & 0xff]!);
+    return checkIndex(this.#engine.appliedIndex(), "appliedIndex");
+  }
+
+  /** The decision on one fresh sample: the engine's answers, one clock fill, one crossing. */
+  #decideNow(): number {
+    const slot = this.lease.slot;
+    const answers = this.#ask();
+    this.#hostFill();
+    return this.#ex.readerDecideFill(slot, this.#timespecs, answers, this.#engineDurationNs, this.#ackNs, this.#currentTerm, this.#appliedTerm, this.#ackTerm);
   }
 
   /** @internal The decision of contract §4 on a sample taken by the caller. */
