@@ -40,6 +40,13 @@ export const ACK_TERM_MISMATCH = -2;
 export const ACK_BEFORE_FAULT = -3;
 
 // lease-core.shared.wasm
+export const SHARED_HEADER_BYTES = 128;
+export const SHARED_SOURCE_OFFSET = 24;
+export const SHARED_SOURCE_BYTES = 40;
+export const SHARED_ZERO_OFFSET = 64;
+export const SHARED_HIGH_WATER_OFFSET = 72;
+export const SHARED_FAULT_FLOOR_OFFSET = 80;
+export const SHARED_SLOT_BYTES = 16;
 export const SHARED_TABLE_BASE = 0x10000;
 export const SHARED_ERR_BAD_TABLE = -1;
 
