@@ -30,7 +30,7 @@ import {
   TooManyPeersError,
 } from "./errors.js";
 import {
-  ACK_TOO_MANY_PEERS, CONFIG_CHECK_QUORUM_REQUIRED, CONFIG_DRIFT_NEGATIVE, CONFIG_DRIFT_TOO_LARGE,
+  ACK_OK, ACK_TOO_MANY_PEERS, CONFIG_CHECK_QUORUM_REQUIRED, CONFIG_DRIFT_NEGATIVE, CONFIG_DRIFT_TOO_LARGE,
   CONFIG_DURATION_NOT_POSITIVE, CONFIG_ELECTION_TIMEOUT_NOT_POSITIVE, CONFIG_MARGIN_TOO_SMALL, CONFIG_OK,
   CONFIG_TICK_NOT_POSITIVE, DRIFT_PPM_LIMIT, MAX_PEERS,
 } from "./generated/constants.js";
@@ -531,7 +531,7 @@ export class QuorumAckTracker {
       ? this.#ex.trackerRecordAck(t, peerId, followerQuorum, sentAtNs)
       : this.#ex.trackerRecordAckInTerm(t, peerId, followerQuorum, sentAtNs, checkTerm(term, "term"));
     if (code === ACK_TOO_MANY_PEERS) throw new TooManyPeersError(peerId, this.#maxPeers);
-    return code === 0;
+    return code === ACK_OK;
   }
 
   /**
