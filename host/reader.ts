@@ -130,6 +130,7 @@ const ENGINE_STATES: ReadonlySet<unknown> = new Set<EngineState>(["leader", "fol
  *  otherwise read as "not the leader" without a word. */
 function stateOf(engine: LeaseEngine): EngineState {
   const state: unknown = engine.state();
+  if (state === "leader") return state; // the lease-read hit's path: no set lookup
   if (!ENGINE_STATES.has(state)) throw new InvalidEngineAnswerError("state", state, '"leader", "follower", "candidate", "shutdown" or "unknown"');
   return state as EngineState;
 }
