@@ -218,14 +218,26 @@ export class LeaseReader {
     return {
       ownTerm: has("currentTerm") && has("appliedTerm"),
       ackTerm: has("currentTerm") && has("quorumAckTerm"),
-      transfer: has("transferInProgress") || this.#ex.readerTransferUsed(this.#slot) !== 0,
+      transfer: has("transferInProgress") || (this.#liveSlot() >= 0 && this.#ex.readerTransferUsed(this.#liveSlot()) !== 0),
     };
+  }
+
+  /** The lease's slot, or -1 once the caller disposed the lease (the slot may then belong to
+   *  another lease: this reader's state is gone with it). */
+  #liveSlot(): number {
+    try {
+      return this.lease.slot;
+    } catch (err) {
+      if (err instanceof DisposedError) return -1;
+      throw err;
+    }
   }
 
   /** Whether the lease is suspect: a transfer is in progress, or ended with no sample since (no
    *  lease reads until a fresh proof after it ends). */
   get suspect(): boolean {
-    return this.#ex.readerIsSuspect(this.#slot) !== 0;
+    const slot = this.#liveSlot();
+    return slot >= 0 && this.#ex.readerIsSuspect(slot) !== 0;
   }
 
   /**

@@ -461,3 +461,20 @@ describe("localRead: leaseRead's synchronous fast path (issue #14)", () => {
     expect(() => reader.localRead()).toThrow(ReaderClosedError);
   });
 });
+
+describe("a reader's state lives in its lease's slot (assembly/reader.ts)", () => {
+  test("once the caller disposed the lease, the reader reports nothing of the reader that reuses the slot, and serves nothing", async () => {
+    const { core, reader } = await setup();
+    const slot = reader.lease.slot;
+    reader.lease.dispose();
+    const other = core.createLeaseReader(new FakeEngine());
+    expect(other.lease.slot).toBe(slot);
+    other.beginTransfer();
+    expect(other.suspect).toBe(true);
+    expect(reader.suspect).toBe(false);
+    expect(reader.guards().transfer).toBe(false);
+    await expect(reader.leaseRead()).rejects.toThrow(expect.objectContaining({ name: "DisposedError" }));
+    expect(() => reader.localRead()).toThrow(expect.objectContaining({ name: "DisposedError" }));
+    expect(other.suspect).toBe(true);
+  });
+});
