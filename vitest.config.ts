@@ -1,4 +1,12 @@
+import { readFileSync } from "node:fs";
 import { defineConfig } from "vitest/config";
+
+// A test that imports a host module from source (test/wasi.test.ts wraps the WASI reactor in
+// host/core.ts) gets every test-only switch as `false`, as in the published bundles
+// (host/unsafe.d.ts; scripts/build.mjs). The built bundles carry no such identifier.
+const UNSAFE_OFF = Object.fromEntries(
+  [...readFileSync(new URL("./host/unsafe.d.ts", import.meta.url), "utf8").matchAll(/declare const (__UNSAFE_[A-Z0-9_]+__)/g)].map((m) => [m[1]!, "false"]),
+);
 
 // Tests import the package by its own name ("lease-core"), so they exercise the built bundle
 // through package.json "exports", exactly as a user would (`npm test` builds first).
@@ -8,6 +16,7 @@ import { defineConfig } from "vitest/config";
 // uid and time elections in hundreds of ms: they must neither share the uids with another
 // cluster nor compete for the 2 cores with the simulator or spin.
 export default defineConfig({
+  define: UNSAFE_OFF,
   test: {
     testTimeout: 30_000,
     projects: [

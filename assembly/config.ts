@@ -34,6 +34,27 @@ export function minSafetyMarginNs(electionTimeoutNs: i64, driftPpmMax: i64, tick
   return driftNs + tickNs;
 }
 
+/** The margin of a lease timed on another node's TTL (docs/etcd.md §3; the etcd engine): that
+ *  node's election timeout (a new leader of that cluster may revoke on its own clock), the drift
+ *  of both clocks over the TTL, ceil(2 * ttlNs * driftPpmMax / 1e6), and 1 ms of rounding:
+ *    electionTimeoutNs + ceil(2 * ttlNs * driftPpmMax / 1e6) + 1 ms.
+ *  Saturates at i64.MAX_VALUE (no lease) on overflow and on any input out of range (a
+ *  non-positive timeout or TTL, a drift outside [0, DRIFT_PPM_LIMIT]): it fails closed. */
+export function ttlMarginNs(electionTimeoutNs: i64, ttlNs: i64, driftPpmMax: i64): i64 {
+  if (electionTimeoutNs <= 0 || ttlNs <= 0 || driftPpmMax < 0 || driftPpmMax > DRIFT_PPM_LIMIT) return i64.MAX_VALUE;
+  // 2 * ttlNs * driftPpmMax may pass i64: split ttlNs = q * 1e6 + r. With q <= i64.MAX / 1e6 and
+  // drift <= 1e6, 2 * q * drift <= 1.8446744073708e19 fits a u64, and the remainder's share is
+  // at most 2e6: the sum is exact in u64 unless it wraps, which is checked.
+  const q = ttlNs / 1_000_000;
+  const r = ttlNs % 1_000_000;
+  const wholeNs: u64 = <u64>(2 * q) * <u64>driftPpmMax;
+  const driftNs: u64 = wholeNs + <u64>((2 * r * driftPpmMax + 999_999) / 1_000_000);
+  if (driftNs < wholeNs) return i64.MAX_VALUE;
+  const fixedNs = electionTimeoutNs + 1_000_000;
+  if (fixedNs < electionTimeoutNs || driftNs > <u64>(i64.MAX_VALUE - fixedNs)) return i64.MAX_VALUE;
+  return fixedNs + <i64>driftNs;
+}
+
 export function validateConfig(
   electionTimeoutNs: i64,
   tickNs: i64,

@@ -39,23 +39,6 @@ export function leaseReason(slot: i32, nowNs: i64): i32 {
   return REASON_EXPIRED;
 }
 
-/** leaseRead, steps 1, 2 and 4 of contract §4, on one sample. Step 3 (sample the generation)
- *  is the host's, taken before this call so an invalidation during the linearizable read
- *  voids the extend that follows it. */
-export function decideRead(
-  slot: i32,
-  nowNs: i64,
-  hasCapability: bool,
-  leaseDurationNs: i64,
-  isLeader: bool,
-  ackNs: i64,
-): i32 {
-  // No guard inputs: the foundation's decision, kept in the ABI for hosts that predate them.
-  // Such a host has no rearm input either, so the core applies its own last clock fault: an
-  // engine ack at or before it never serves (fault.ts; docs/abi.md).
-  return decideRead2(slot, nowNs, hasCapability, leaseDurationNs, isLeader, ackNs, 0, 0, 0, 0, faultFloor());
-}
-
 /** After a quorum operation that began at `sampleNs` under generation `generation`: extend to
  *  sampleNs + leaseDurationNs. A zero sample never extends (no lease from 0 + duration); an
  *  instant past i64 never wraps into the past; a sample from before the last clock fault never
@@ -68,8 +51,9 @@ export function extendFrom(slot: i32, sampleNs: i64, leaseDurationNs: i64, gener
 }
 
 // Guard inputs of decideRead2 (docs/guards.md). A bit is set only when the engine (or the
-// host) supplies the information the guard needs; an engine that does not keeps decideRead's
-// behaviour exactly: decideRead2 with no bits and rearmAfterNs = faultFloor() is decideRead.
+// host) supplies the information the guard needs; with no bit, only the engine ack, its
+// rearmAfterNs floor and the caller lease decide. The reader (reader.ts) sets them from the
+// engine's answers and its own transfer state.
 /** A leadership transfer is in progress, or ended and no quorum proof has come since. */
 export const READ_SUSPECT: i32 = 0x1;
 /** The engine reports its current term and the term of its applied index (own-term guard). */
@@ -83,7 +67,7 @@ export const READ_ACK_TERM: i32 = 0x4;
  * #8034); term-mismatch when the leader has not applied an entry of its own term (its commit
  * index may lag entries a previous leader committed); then the engine's ack, which counts only
  * if it was proved in the current term and sent after `rearmAfterNs` (the end of the last
- * transfer; hosts also fold in the last clock fault, `clockLastFaultNs()`: host/reader.ts); then
+ * transfer; the reader, reader.ts, passes the larger of it and the last clock fault); then
  * the caller lease. When only a foreign-term ack stood between the read and
  * the lease, the reason is term-mismatch rather than expired.
  */

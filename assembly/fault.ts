@@ -5,7 +5,7 @@
 // younger by the size of the step. The core therefore keeps the largest instant it had handed
 // out when it saw a fault, and no ack at or before it proves anything afterwards: trackers refuse
 // to record one, extends from such a sample fail, and the readers refuse an engine's ack that is
-// not later (host/reader.ts). Invariant F1: faultFloorNs never decreases.
+// not later (assembly/reader.ts R2). Invariant F1: faultFloorNs never decreases.
 // Its own module so that instant.ts (which raises it) and quorum.ts (which reads it) do not
 // import each other.
 

@@ -11,6 +11,7 @@ import * as lease from "./lease";
 import * as quorum from "./quorum";
 import * as decision from "./decision";
 import * as config from "./config";
+import * as reader from "./reader";
 import { hostReadClock } from "./host";
 
 export {
@@ -18,13 +19,23 @@ export {
   REASON_SUSPEND_DETECTED, REASON_SUSPECT, REASON_DISABLED, SERVE_LOCAL, BY_ENGINE,
   READ_SUSPECT, READ_OWN_TERM, READ_ACK_TERM,
 } from "./decision";
+export {
+  ANSWER_CAPABLE, ANSWER_LEADER, ANSWER_OWN_TERM, ANSWER_ACK_TERM, ANSWER_TRANSFER_KNOWN, ANSWER_TRANSFERRING,
+  MAY_EXTEND,
+} from "./reader";
+export {
+  CONFIG_OK, CONFIG_ELECTION_TIMEOUT_NOT_POSITIVE, CONFIG_TICK_NOT_POSITIVE, CONFIG_DRIFT_NEGATIVE,
+  CONFIG_MARGIN_TOO_SMALL, CONFIG_DURATION_NOT_POSITIVE, CONFIG_CHECK_QUORUM_REQUIRED, CONFIG_DRIFT_TOO_LARGE,
+  DRIFT_PPM_LIMIT,
+} from "./config";
 export { SUSPEND_TOLERANCE_NS } from "./instant";
-export { MAX_PEERS } from "./quorum";
+export { MAX_PEERS, ACK_OK, ACK_TOO_MANY_PEERS, ACK_TERM_MISMATCH, ACK_BEFORE_FAULT } from "./quorum";
 
 /** Sizes the lease table and the tracker pool. Called once per instance, before anything else;
  *  the module never grows its memory afterwards, so views into it stay attached. */
 export function init(leaseCapacity: i32, trackerCapacity: i32): void {
   lease.initLeases(leaseCapacity);
+  reader.initReaders(leaseCapacity);
   quorum.initTrackers(trackerCapacity);
 }
 
@@ -131,15 +142,23 @@ export function trackerSetQuorum(t: i32, followerQuorum: i32): bool {
 }
 /** The follower quorum the tracker was last given (-1: none yet). */
 export function trackerQuorum(t: i32): i32 { assert(quorum.isTracker(t)); return quorum.quorumOf(t); }
+/** The follower acks a voter set of `voters` needs: floor(n/2) when it holds the leader,
+ *  floor(n/2) + 1 when it does not (quorum.ts Q7). */
+export function quorumNeed(voters: i32, holdsLeader: bool): i32 { assert(voters >= 0); return quorum.need(voters, holdsLeader); }
+/** The published instant of a joint configuration over two trackers, each set to its voter
+ *  set's need by trackerSetQuorum (quorum.ts Q7). */
+export function trackerJointQuorumAck(tIn: i32, tOut: i32): i64 {
+  assert(quorum.isTracker(tIn) && quorum.isTracker(tOut) && tIn != tOut);
+  return quorum.jointPublished(tIn, tOut);
+}
 
 // Decisions.
 export function engineAckValid(isLeader: bool, ackNs: i64, nowNs: i64, leaseDurationNs: i64): bool {
   return decision.engineAckValid(isLeader, ackNs, nowNs, leaseDurationNs);
 }
-export function decideRead(slot: i32, nowNs: i64, hasCapability: bool, leaseDurationNs: i64, isLeader: bool, ackNs: i64): i32 {
-  return decision.decideRead(slot, nowNs, hasCapability, leaseDurationNs, isLeader, ackNs);
-}
-/** decideRead with the guards (READ_* bits): suspect, own term, ack term, transfer re-arm. */
+/** The bare read decision with the guards (READ_* bits) given: suspect, own term, ack term, and
+ *  the ack floor `rearmAfterNs` taken as given. A host with a reader uses readerDecide, which
+ *  keeps the transfer state and applies the last clock fault itself. */
 export function decideRead2(
   slot: i32, nowNs: i64, hasCapability: bool, leaseDurationNs: i64, isLeader: bool, ackNs: i64,
   guards: i32, currentTerm: i64, appliedTerm: i64, ackTerm: i64, rearmAfterNs: i64,
@@ -154,3 +173,63 @@ export function configValidate(electionTimeoutNs: i64, tickNs: i64, safetyMargin
 export function configMinSafetyMarginNs(electionTimeoutNs: i64, driftPpmMax: i64, tickNs: i64): i64 {
   return config.minSafetyMarginNs(electionTimeoutNs, driftPpmMax, tickNs);
 }
+
+/** The frozen-clock budget every reader takes off the engine's lease duration (reader.ts R5);
+ *  a host whose clock may freeze sets it once, after init. */
+export function configSetFreezeBudgetNs(budgetNs: i64): void { assert(budgetNs >= 0); reader.setFreezeBudgetNs(budgetNs); }
+export function configFreezeBudgetNs(): i64 { return reader.freezeBudget(); }
+/** The margin of a lease timed on another node's TTL (the etcd engine's, docs/etcd.md §3):
+ *  electionTimeoutNs + ceil(2 * ttlNs * driftPpmMax / 1e6) + 1 ms; i64 max when out of range. */
+export function configTtlMarginNs(electionTimeoutNs: i64, ttlNs: i64, driftPpmMax: i64): i64 {
+  return config.ttlMarginNs(electionTimeoutNs, ttlNs, driftPpmMax);
+}
+
+// Readers (reader.ts): one per lease slot, the whole read and dispatch decision.
+/** Makes the lease in `slot` a reader's (no transfer, nothing to re-arm, open). */
+export function readerOpen(slot: i32): void { assert(lease.isLeaseSlot(slot)); reader.open(slot); }
+/** The read decision on `nowNs` (reader.ts decide): outcome = reason | SERVE_LOCAL | BY_ENGINE | MAY_EXTEND. */
+export function readerDecide(slot: i32, nowNs: i64, answers: i32, engineDurationNs: i64, ackNs: i64, currentTerm: i64, appliedTerm: i64, ackTerm: i64): i32 {
+  assert(reader.isReader(slot));
+  return reader.decide(slot, nowNs, answers, engineDurationNs, ackNs, currentTerm, appliedTerm, ackTerm);
+}
+let decideSampleNs: i64 = 0;
+/** readerDecide on a fresh reading the host has just written (into the timespec area when
+ *  `timespecs` is 1 or 3, else into the clock cell): one crossing per lease read. The sample
+ *  is kept for readerSampleNs (a miss extends from it). */
+export function readerDecideFill(slot: i32, timespecs: i32, answers: i32, engineDurationNs: i64, ackNs: i64, currentTerm: i64, appliedTerm: i64, ackTerm: i64): i32 {
+  assert(reader.isReader(slot) && (timespecs == 0 || timespecs == 1 || timespecs == 3));
+  if (timespecs != 0) clock.timespecsToCell(timespecs);
+  const nowNs = clock.observeCell();
+  decideSampleNs = nowNs;
+  return reader.decide(slot, nowNs, answers, engineDurationNs, ackNs, currentTerm, appliedTerm, ackTerm);
+}
+/** The sample the last readerDecideFill decided on (0: no reading). */
+export function readerSampleNs(): i64 { return decideSampleNs; }
+/** After a linearizable read begun on `outcome` at `sampleNs` with `generation`: extends iff allowed (reader.ts). */
+export function readerExtendAfterRead(slot: i32, outcome: i32, stillLeader: bool, sampleNs: i64, engineDurationNs: i64, generation: i64): bool {
+  assert(reader.isReader(slot));
+  return reader.extendAfterRead(slot, outcome, stillLeader, sampleNs, engineDurationNs, generation);
+}
+/** After a commit begun at `sampleNs` with `generation`: extends iff allowed (reader.ts). */
+export function readerExtendAfterCommit(slot: i32, answersNow: i32, suspectAtStart: bool, committed: bool, local: bool, sampleNs: i64, engineDurationNs: i64, generation: i64): bool {
+  assert(reader.isReader(slot));
+  return reader.extendAfterCommit(slot, answersNow, suspectAtStart, committed, local, sampleNs, engineDurationNs, generation);
+}
+/** Suspect right now, with the engine's transfer answer in `answers` (no state change). */
+export function readerSuspectNow(slot: i32, answers: i32): bool { assert(reader.isReader(slot)); return reader.suspectNow(slot, answers); }
+/** Suspect as of the last decision (a pushed transfer, the engine's, an end not yet sampled). */
+export function readerIsSuspect(slot: i32): bool { assert(reader.isReader(slot)); return reader.isSuspect(slot); }
+/** Whether beginTransfer was ever called on this reader. */
+export function readerTransferUsed(slot: i32): bool { assert(reader.isReader(slot)); return reader.transferGuardUsed(slot); }
+/** Whether a pushed transfer is in progress (a host samples the clock for its end only then). */
+export function readerTransferPushed(slot: i32): bool { assert(reader.isReader(slot)); return reader.transferPushed(slot); }
+export function readerBeginTransfer(slot: i32): void { assert(reader.isReader(slot)); reader.beginTransfer(slot); }
+/** Returns whether a pushed transfer was in progress. */
+export function readerEndTransfer(slot: i32, nowNs: i64): bool { assert(reader.isReader(slot)); return reader.endTransfer(slot, nowNs); }
+export function readerLeaderLost(slot: i32, nowNs: i64): void { assert(reader.isReader(slot)); reader.leaderLost(slot, nowNs); }
+/** A read or commit failed with a leadership-loss error: invalidate unless closed. */
+export function readerLossError(slot: i32): void { assert(reader.isReader(slot)); reader.lossError(slot); }
+export function readerClose(slot: i32): void { assert(reader.isReader(slot)); reader.close(slot); }
+export function readerRearmAfterNs(slot: i32): i64 { assert(reader.isReader(slot)); return reader.rearmAfter(slot); }
+/** The lease duration a reader uses for the engine's (less the frozen-clock budget; 0: disabled). */
+export function readerLeaseDurationNs(engineDurationNs: i64): i64 { return reader.leaseDurationFor(engineDurationNs); }

@@ -22,6 +22,9 @@
 //       change. Otherwise a re-election into a multi-node configuration would surface an ack
 //       from when the peer was no voter. A self-ack publishes only while q <= 0 (one voter, or
 //       never told).
+//   Q7. a voter set that holds the leader needs floor(n/2) follower acks, one that does not (the
+//       leader is being removed) floor(n/2) + 1; a joint configuration publishes the older of
+//       its two sets' instants, 0 while either set that needs followers has none (Raft §6).
 
 import { faultFloor } from "./fault";
 
@@ -247,4 +250,31 @@ export function recordAckInTerm(t: i32, peerId: i32, followerQuorum: i32, sentAt
 /** Clock faults (regression, suspend) make every recorded instant suspect: forget them all. */
 export function resetAllTrackers(): void {
   for (let t = 0; t < trackerCapacity; t++) resetTracker(t);
+}
+
+/** Q7: how many follower acks a voter set of `voters` needs (0 for an empty set): floor(n/2)
+ *  when the set holds the leader, floor(n/2) + 1 when it does not (the leader is being removed:
+ *  a majority of the set must be others). */
+export function need(voters: i32, holdsLeader: bool): i32 {
+  assert(voters >= 0);
+  if (voters == 0) return 0;
+  return holdsLeader ? voters >> 1 : (voters >> 1) + 1;
+}
+
+/** Q7: the published instant of a joint configuration kept in two trackers, each entered with
+ *  its set's need (setQuorum): the minimum over the sets that need followers, 0 while either of
+ *  them has none. With no such set (the leader alone) the incoming tracker's self-ack, which
+ *  recordSelfAck floors and a clock fault resets (Q5). */
+export function jointPublished(tIn: i32, tOut: i32): i64 {
+  const needIn = quorumOf(tIn) > 0;
+  const needOut = quorumOf(tOut) > 0;
+  if (!needIn && !needOut) {
+    const selfNs = published(tIn);
+    return selfNs > faultFloor() ? selfNs : 0;
+  }
+  const a = needIn ? published(tIn) : i64.MAX_VALUE;
+  const b = needOut ? published(tOut) : i64.MAX_VALUE;
+  const min = a < b ? a : b;
+  assert(min != i64.MAX_VALUE);
+  return min;
 }

@@ -31,14 +31,24 @@
 
 const MAGIC: u32 = 0x4c534554; // "LSET"
 const VERSION: u32 = 3; // 2: the creator's clock zero and the high-water mark; 3: the fault floor
-const HEADER_BYTES: usize = 128;
+// The header layout, exported: the hosts read and write the creator's identity and zero
+// (host/shared.ts) at these offsets; host/generated/constants.ts is made from them.
+export const SHARED_HEADER_BYTES: usize = 128;
+export const SHARED_SOURCE_OFFSET: usize = 24;
+export const SHARED_SOURCE_BYTES: usize = 40;
+export const SHARED_ZERO_OFFSET: usize = 64;
+export const SHARED_HIGH_WATER_OFFSET: usize = 72;
+export const SHARED_FAULT_FLOOR_OFFSET: usize = 80;
+/** Bytes per lease: W and H, one i64 each. */
+export const SHARED_SLOT_BYTES: usize = 16;
+const HEADER_BYTES: usize = SHARED_HEADER_BYTES;
 const GEN_BITS: u64 = 20;
 const GEN_MASK: u64 = 0xfffff;
 const UNIT_SHIFT: u64 = 12;
 const Q_MAX: u64 = (<u64>1 << 44) - 1;
 
-const HIGH_WATER_OFFSET: usize = 72;
-const FAULT_FLOOR_OFFSET: usize = 80;
+const HIGH_WATER_OFFSET: usize = SHARED_HIGH_WATER_OFFSET;
+const FAULT_FLOOR_OFFSET: usize = SHARED_FAULT_FLOOR_OFFSET;
 /** Z3 of host/shared.ts: a sample more than this below the high-water mark is a step back; the
  *  mark is published in steps of it. The core's suspend tolerance (assembly/instant.ts). */
 const HIGH_WATER_SLACK_NS: i64 = 1_000_000;
@@ -56,7 +66,7 @@ let highSeenNs: i64 = 0; // this thread's (this instance's) last load of the hig
 
 /** The bytes a table of `slots` leases needs from its base. */
 export function sharedTableBytes(slots: i32): usize {
-  return HEADER_BYTES + (<usize>slots << 4);
+  return HEADER_BYTES + <usize>slots * SHARED_SLOT_BYTES;
 }
 
 /** Writes a fresh table (creator only, before the memory is shared): every lease empty, gen 0. */

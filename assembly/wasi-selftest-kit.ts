@@ -122,3 +122,46 @@ export function sameConfig(step: i32, code: i32, expectedCode: i32, durationNs: 
   return code != 0 || durationNs == expectedDurationNs ||
     fail(step, "config: expected " + expectedDurationNs.toString() + ", got " + durationNs.toString());
 }
+
+// --- readers: what host/reader.ts does around the core's reader exports (docs/abi.md) --------
+
+/** A reader on a fresh lease (LeaseCore.createLeaseReader). */
+export function newReader(): i32 {
+  const slot = newLease();
+  core.readerOpen(slot);
+  return slot;
+}
+
+/** LeaseReader.leaseRead() against an engine answering `answers` and the values, on the scripted
+ *  clock: one fill, readerDecideFill; on a miss the linearizable read succeeds at once and the
+ *  extend follows (the engine still answers the same). Returns the outcome. */
+export function read(slot: i32, answers: i32, durationNs: i64, ackNs: i64, currentTerm: i64, appliedTerm: i64, ackTerm: i64): i32 {
+  fillCell();
+  const outcome = core.readerDecideFill(slot, 0, answers, durationNs, ackNs, currentTerm, appliedTerm, ackTerm);
+  if ((outcome & core.SERVE_LOCAL) == 0) {
+    const sampleNs = core.readerSampleNs();
+    const generation = core.leaseGeneration(slot);
+    core.readerExtendAfterRead(slot, outcome, (answers & core.ANSWER_LEADER) != 0, sampleNs, durationNs, generation);
+  }
+  return outcome;
+}
+
+/** LeaseReader.dispatch(commit) for a leader: sample, generation, suspect at the start; the
+ *  commit (optionally beginning a transfer inside it); then the extend on `answersNow`. */
+export function dispatch(slot: i32, answersStart: i32, answersNow: i32, committed: bool, local: bool, durationNs: i64, beginTransferDuring: bool): void {
+  const sampleNs = scriptedNow();
+  const generation = core.leaseGeneration(slot);
+  const suspectAtStart = core.readerSuspectNow(slot, answersStart);
+  if (beginTransferDuring) core.readerBeginTransfer(slot);
+  core.readerExtendAfterCommit(slot, answersNow, suspectAtStart, committed, local, sampleNs, durationNs, generation);
+}
+
+/** LeaseReader.endTransfer(): the end is a fresh sample, taken only if a transfer was pushed. */
+export function endTransfer(slot: i32): void {
+  if (core.readerTransferPushed(slot)) core.readerEndTransfer(slot, scriptedNow());
+}
+
+/** The engine's leader-loss callback. */
+export function leaderLost(slot: i32): void {
+  core.readerLeaderLost(slot, core.readerTransferPushed(slot) ? scriptedNow() : 0);
+}

@@ -22,12 +22,19 @@ export {
   trackerAlloc, trackerFree, trackerRecordAck, trackerRecordSelfAck, trackerRemovePeer,
   trackerReset, trackerQuorumAck, trackerAckOf, trackerPeerCount,
   trackerSetTerm, trackerTerm, trackerRecordAckInTerm, trackerRefusedAcks, trackerSetQuorum, trackerQuorum,
-  engineAckValid, decideRead, decideRead2,
-  configValidate, configMinSafetyMarginNs,
+  trackerJointQuorumAck, quorumNeed,
+  engineAckValid, decideRead2,
+  configValidate, configMinSafetyMarginNs, configSetFreezeBudgetNs, configFreezeBudgetNs, configTtlMarginNs,
+  readerOpen, readerDecide, readerDecideFill, readerSampleNs, readerExtendAfterRead, readerExtendAfterCommit,
+  readerSuspectNow, readerIsSuspect, readerTransferUsed, readerTransferPushed, readerBeginTransfer, readerEndTransfer,
+  readerLeaderLost, readerLossError, readerClose, readerRearmAfterNs, readerLeaseDurationNs,
   REASON_VALID, REASON_EXPIRED, REASON_NOT_LEADER, REASON_CLOCK_UNKNOWN, REASON_TERM_MISMATCH,
   REASON_SUSPEND_DETECTED, REASON_SUSPECT, REASON_DISABLED, SERVE_LOCAL, BY_ENGINE,
   READ_SUSPECT, READ_OWN_TERM, READ_ACK_TERM,
-  SUSPEND_TOLERANCE_NS, MAX_PEERS,
+  ANSWER_CAPABLE, ANSWER_LEADER, ANSWER_OWN_TERM, ANSWER_ACK_TERM, ANSWER_TRANSFER_KNOWN, ANSWER_TRANSFERRING, MAY_EXTEND,
+  CONFIG_OK, CONFIG_ELECTION_TIMEOUT_NOT_POSITIVE, CONFIG_TICK_NOT_POSITIVE, CONFIG_DRIFT_NEGATIVE,
+  CONFIG_MARGIN_TOO_SMALL, CONFIG_DURATION_NOT_POSITIVE, CONFIG_CHECK_QUORUM_REQUIRED, CONFIG_DRIFT_TOO_LARGE, DRIFT_PPM_LIMIT,
+  SUSPEND_TOLERANCE_NS, MAX_PEERS, ACK_OK, ACK_TOO_MANY_PEERS, ACK_TERM_MISMATCH, ACK_BEFORE_FAULT,
 } from "./index";
 
 /** One reading of WASI MONOTONIC into the clock cell (sleep offset 0), through the clock rules:

@@ -72,6 +72,8 @@ export function coreCases(core: LeaseCore, before?: () => void): Case[] {
   engine.ackNs = core.now();
   const reader = core.createLeaseReader(engine);
   cases.push({ id: "leaseRead", label: "await reader.leaseRead() (fresh engine ack, served locally)", fn: () => reader.leaseRead(), before });
+  // The same hit without the promise: one clock fill and one crossing (issue #14).
+  cases.push({ id: "localRead", label: "reader.localRead() (leaseRead's synchronous fast path, same hit)", fn: () => do_not_optimize(reader.localRead()), before });
 
   // extend: a taking-effect extend while the untils last, then refused ones (same checks, no store).
   const extLease = core.createLease();

@@ -5,6 +5,7 @@
  * @module
  */
 import { CoreInvariantError } from "./errors.js";
+import { REASON_NAMES } from "./generated/constants.js";
 
 /** Raw exports of the module. i64 is bigint; bool comes back as 0/1. */
 export interface CoreExports {
@@ -59,49 +60,45 @@ export interface CoreExports {
   trackerSetQuorum(t: number, followerQuorum: number): number;
   trackerQuorum(t: number): number;
   engineAckValid(isLeader: number, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): number;
-  decideRead(slot: number, nowNs: bigint, hasCapability: number, leaseDurationNs: bigint, isLeader: number, ackNs: bigint): number;
   decideRead2(
     slot: number, nowNs: bigint, hasCapability: number, leaseDurationNs: bigint, isLeader: number, ackNs: bigint,
     guards: number, currentTerm: bigint, appliedTerm: bigint, ackTerm: bigint, rearmAfterNs: bigint,
   ): number;
   configValidate(electionTimeoutNs: bigint, tickNs: bigint, safetyMarginNs: bigint, driftPpmMax: bigint, checkQuorum: number): number;
   configMinSafetyMarginNs(electionTimeoutNs: bigint, driftPpmMax: bigint, tickNs: bigint): bigint;
+  configSetFreezeBudgetNs(budgetNs: bigint): void;
+  configFreezeBudgetNs(): bigint;
+  configTtlMarginNs(electionTimeoutNs: bigint, ttlNs: bigint, driftPpmMax: bigint): bigint;
+  quorumNeed(voters: number, holdsLeader: number): number;
+  trackerJointQuorumAck(tIn: number, tOut: number): bigint;
+  readerOpen(slot: number): void;
+  readerDecide(slot: number, nowNs: bigint, answers: number, engineDurationNs: bigint, ackNs: bigint, currentTerm: bigint, appliedTerm: bigint, ackTerm: bigint): number;
+  readerDecideFill(slot: number, timespecs: number, answers: number, engineDurationNs: bigint, ackNs: bigint, currentTerm: bigint, appliedTerm: bigint, ackTerm: bigint): number;
+  readerSampleNs(): bigint;
+  readerExtendAfterRead(slot: number, outcome: number, stillLeader: number, sampleNs: bigint, engineDurationNs: bigint, generation: bigint): number;
+  readerExtendAfterCommit(
+    slot: number, answersNow: number, suspectAtStart: number, committed: number, local: number,
+    sampleNs: bigint, engineDurationNs: bigint, generation: bigint,
+  ): number;
+  readerSuspectNow(slot: number, answers: number): number;
+  readerIsSuspect(slot: number): number;
+  readerTransferUsed(slot: number): number;
+  readerTransferPushed(slot: number): number;
+  readerBeginTransfer(slot: number): void;
+  readerEndTransfer(slot: number, nowNs: bigint): number;
+  readerLeaderLost(slot: number, nowNs: bigint): void;
+  readerLossError(slot: number): void;
+  readerClose(slot: number): void;
+  readerRearmAfterNs(slot: number): bigint;
+  readerLeaseDurationNs(engineDurationNs: bigint): bigint;
+  /** Every constant is an exported global too (host/generated/constants.ts is made from them). */
   MAX_PEERS: WebAssembly.Global;
-  SUSPEND_TOLERANCE_NS: WebAssembly.Global;
-  READ_SUSPECT: WebAssembly.Global;
-  READ_OWN_TERM: WebAssembly.Global;
-  READ_ACK_TERM: WebAssembly.Global;
 }
 
-/** Reason codes, as the core returns them (assembly/decision.ts). */
-export const REASONS = [
-  "valid",
-  "expired",
-  "not-leader",
-  "clock-unknown",
-  "term-mismatch",
-  "suspend-detected",
-  "suspect",
-  "disabled",
-] as const;
+/** Reason names by code, as the core returns them (generated from assembly/decision.ts). */
+export const REASONS = REASON_NAMES;
 /** Why a read was served locally (`valid`) or not (every other reason). */
 export type Reason = (typeof REASONS)[number];
-
-export const REASON_VALID = 0;
-export const REASON_SUSPECT = 6;
-export const REASON_DISABLED = 7;
-/** Guard bits of `decideRead2` (assembly/decision.ts): a transfer makes the lease suspect. */
-export const READ_SUSPECT = 0x1;
-/** Guard bit: the engine reports its current term and its applied index's term. */
-export const READ_OWN_TERM = 0x2;
-/** Guard bit: the engine reports the term its quorum ack was proved in. */
-export const READ_ACK_TERM = 0x4;
-/** `trackerRecordAckInTerm` result: the reply's term is not the tracker's (refused, counted). */
-export const ACK_TERM_MISMATCH = -2;
-/** Outcome flag of `decideRead`: serve locally. */
-export const SERVE_LOCAL = 0x100;
-/** Outcome flag of `decideRead`: the engine's quorum ack proved it. */
-export const BY_ENGINE = 0x200;
 
 /** The core's clock hooks (assembly/host.ts): what the instance learns about the clock, for
  *  tables outside its memory (host/shared.ts). Called synchronously from inside the core: they

@@ -29,6 +29,11 @@ import {
   TickNotPositiveError,
   TooManyPeersError,
 } from "./errors.js";
+import {
+  ACK_OK, ACK_TOO_MANY_PEERS, CONFIG_CHECK_QUORUM_REQUIRED, CONFIG_DRIFT_NEGATIVE, CONFIG_DRIFT_TOO_LARGE,
+  CONFIG_DURATION_NOT_POSITIVE, CONFIG_ELECTION_TIMEOUT_NOT_POSITIVE, CONFIG_MARGIN_TOO_SMALL, CONFIG_OK,
+  CONFIG_TICK_NOT_POSITIVE, DRIFT_PPM_LIMIT, MAX_PEERS,
+} from "./generated/constants.js";
 import { LeaseReader, ShardedLeaseReader, type LeaseEngine, type LeaseReaderOptions, type ShardedLeaseReaderOptions } from "./reader.js";
 
 /** What the clock behind a core is, reported by every host (contract §1.1). Nothing is silent. */
@@ -214,7 +219,10 @@ export class LeaseCore {
     this.fill = fill;
     this.hostFill = hostFill;
     this.timespecs = timespecs;
-    this.#maxPeers = Number(exports.MAX_PEERS.value);
+    this.#maxPeers = MAX_PEERS;
+    // Every reader of this core takes the budget off its engine's lease (assembly/reader.ts R5).
+    if (this.freezeBudgetNs < 0n || this.freezeBudgetNs > I64_MAX) throw new InvalidDurationError("clock.freezeBudgetNs", this.freezeBudgetNs);
+    exports.configSetFreezeBudgetNs(this.freezeBudgetNs);
   }
 
   /** @internal Called by the core's clock hooks (createCoreWith). A watcher must not throw. */
@@ -234,6 +242,18 @@ export class LeaseCore {
   watchClock(watcher: ClockHooks): void {
     this.#watchers.add(watcher);
     this.exports.clockWatch();
+  }
+
+  /**
+   * The engine-side lease check of contract §3, by the wasm core (assembly/decision.ts
+   * engineAckValid): `leader && now != 0 && ack != 0 && ack <= now && now - ack < leaseDuration`.
+   * Pure: it does not apply the core's clock faults (a reader does; see `lastClockFaultNs`).
+   */
+  engineAckValid(state: string, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): boolean {
+    checkInstant(ackNs, "ackNs");
+    checkInstant(nowNs, "nowNs");
+    checkDuration(leaseDurationNs, "leaseDurationNs");
+    return this.exports.engineAckValid(state === "leader" ? 1 : 0, ackNs, nowNs, leaseDurationNs) !== 0;
   }
 
   /** One reading of the lease clock in ns, after the clock rules; 0n means no reading. */
@@ -345,16 +365,35 @@ export class LeaseCore {
     if (typeof config.checkQuorum !== "boolean") throw new InvalidOptionError("checkQuorum", "a boolean", config.checkQuorum);
     const ex = this.exports;
     switch (ex.configValidate(electionTimeoutNs, tickNs, safetyMarginNs, driftPpmMax, config.checkQuorum ? 1 : 0)) {
-      case 0: return electionTimeoutNs - safetyMarginNs;
-      case 1: throw new ElectionTimeoutNotPositiveError();
-      case 2: throw new TickNotPositiveError();
-      case 3: throw new DriftNegativeError();
-      case 4: throw new SafetyMarginTooSmallError(safetyMarginNs, ex.configMinSafetyMarginNs(electionTimeoutNs, driftPpmMax, tickNs));
-      case 5: throw new LeaseDurationNotPositiveError(electionTimeoutNs - safetyMarginNs);
-      case 6: throw new CheckQuorumRequiredError();
-      case 7: throw new DriftTooLargeError();
+      case CONFIG_OK: return electionTimeoutNs - safetyMarginNs;
+      case CONFIG_ELECTION_TIMEOUT_NOT_POSITIVE: throw new ElectionTimeoutNotPositiveError();
+      case CONFIG_TICK_NOT_POSITIVE: throw new TickNotPositiveError();
+      case CONFIG_DRIFT_NEGATIVE: throw new DriftNegativeError();
+      case CONFIG_MARGIN_TOO_SMALL: throw new SafetyMarginTooSmallError(safetyMarginNs, ex.configMinSafetyMarginNs(electionTimeoutNs, driftPpmMax, tickNs));
+      case CONFIG_DURATION_NOT_POSITIVE: throw new LeaseDurationNotPositiveError(electionTimeoutNs - safetyMarginNs);
+      case CONFIG_CHECK_QUORUM_REQUIRED: throw new CheckQuorumRequiredError();
+      case CONFIG_DRIFT_TOO_LARGE: throw new DriftTooLargeError();
       default: throw new Error("unreachable: unknown config code");
     }
+  }
+
+  /**
+   * The safety margin of a lease timed on another node's TTL, as the etcd engine takes it
+   * (docs/etcd.md §3): `electionTimeoutNs + ceil(2 * ttlNs * driftPpmMax / 1e6) + 1 ms`: that
+   * cluster's election timeout (a new leader there may revoke on its own clock), both clocks'
+   * drift over the TTL, and 1 ms of rounding. Computed by the wasm core (assembly/config.ts).
+   * @throws InvalidDurationError unless electionTimeoutNs and ttlNs are positive bigints below 2^63;
+   *   DriftNegativeError / DriftTooLargeError unless driftPpmMax is in [0, 1e6]. Nothing changes.
+   */
+  ttlSafetyMarginNs(electionTimeoutNs: bigint, ttlNs: bigint, driftPpmMax: bigint): bigint {
+    checkDuration(electionTimeoutNs, "electionTimeoutNs");
+    checkDuration(ttlNs, "ttlNs");
+    if (electionTimeoutNs === 0n) throw new InvalidDurationError("electionTimeoutNs", electionTimeoutNs);
+    if (ttlNs === 0n) throw new InvalidDurationError("ttlNs", ttlNs);
+    if (typeof driftPpmMax !== "bigint") throw new InvalidDurationError("driftPpmMax", driftPpmMax);
+    if (driftPpmMax < 0n) throw new DriftNegativeError();
+    if (driftPpmMax > DRIFT_PPM_LIMIT) throw new DriftTooLargeError();
+    return this.exports.configTtlMarginNs(electionTimeoutNs, ttlNs, driftPpmMax);
   }
 }
 
@@ -464,6 +503,11 @@ export class QuorumAckTracker {
     return this.#t;
   }
 
+  /** @internal The tracker's index in the core (DisposedError once disposed). */
+  index(): number {
+    return this.#index();
+  }
+
   /**
    * Records that `peerId` answered a message the leader sent at `sentAtNs` (the SEND time,
    * echoed back: queueing delay never stretches the lease), and republishes the
@@ -486,8 +530,8 @@ export class QuorumAckTracker {
     const code = term === undefined
       ? this.#ex.trackerRecordAck(t, peerId, followerQuorum, sentAtNs)
       : this.#ex.trackerRecordAckInTerm(t, peerId, followerQuorum, sentAtNs, checkTerm(term, "term"));
-    if (code === -1) throw new TooManyPeersError(peerId, this.#maxPeers);
-    return code === 0;
+    if (code === ACK_TOO_MANY_PEERS) throw new TooManyPeersError(peerId, this.#maxPeers);
+    return code === ACK_OK;
   }
 
   /**
@@ -611,12 +655,11 @@ export class JointQuorumAckTracker {
   #outgoingVoters: number[] = [];
   #qIn = 0;
   #qOut = 0;
-  #selfAckNs = 0n;
 
   /** @internal Use `core.createJointQuorumAckTracker(config)`. */
   constructor(core: LeaseCore, config: VoterConfig) {
     this.#core = core;
-    this.#maxPeers = Number(core.exports.MAX_PEERS.value);
+    this.#maxPeers = MAX_PEERS;
     this.#incoming = core.createQuorumAckTracker();
     try {
       this.#outgoing = core.createQuorumAckTracker();
@@ -642,7 +685,8 @@ export class JointQuorumAckTracker {
     const self = checkPeerId(config.selfId);
     const voters = checkVoters(config.voters, "voters");
     const outgoing = config.outgoingVoters === undefined ? [] : checkVoters(config.outgoingVoters, "outgoingVoters");
-    const need = (set: number[]) => (set.length === 0 ? 0 : set.includes(self) ? Math.floor(set.length / 2) : Math.floor(set.length / 2) + 1);
+    // The need rule is the core's (assembly/quorum.ts Q7).
+    const need = (set: number[]) => this.#core.exports.quorumNeed(set.length, set.includes(self) ? 1 : 0);
     for (const [name, set] of [["voters", voters], ["outgoingVoters", outgoing]] as const) {
       if (need(set) > this.#maxPeers) throw new InvalidVoterConfigError(`${name} needs ${need(set)} follower acks; a tracker holds ${this.#maxPeers} peers`);
     }
@@ -665,9 +709,9 @@ export class JointQuorumAckTracker {
 
   /** Enters `term` on both sets (a new term forgets every ack). Returns whether it changed. */
   setTerm(term: bigint): boolean {
-    const changed = this.#incoming.setTerm(term);
+    checkTerm(term, "term");
+    const changed = this.#incoming.setTerm(term); // a new term forgets the self-ack too
     this.#outgoing.setTerm(term);
-    if (changed) this.#selfAckNs = 0n;
     return changed;
   }
 
@@ -692,23 +736,15 @@ export class JointQuorumAckTracker {
   /** A configuration whose only voter is the leader: publish one fresh sample per tick (0n, or
    *  a sample at or before the core's last clock fault, clears). */
   recordSelfAck(sampleNs: bigint): void {
-    checkInstant(sampleNs, "sampleNs");
-    this.#selfAckNs = sampleNs > this.#core.lastClockFaultNs() ? sampleNs : 0n;
+    // Kept by the incoming tracker, which ignores it unless its set needs no follower (the
+    // core's recordSelfAck), and forgets it on a clock fault, a new term or a reset.
+    this.#incoming.recordSelfAck(sampleNs);
   }
 
-  /** The published instant: the minimum over the voter sets that need follower acks. */
+  /** The published instant: the minimum over the voter sets that need follower acks (the
+   *  core's trackerJointQuorumAck, assembly/quorum.ts Q7). */
   quorumAck(): bigint {
-    const needIn = this.#qIn > 0;
-    const needOut = this.#qOut > 0;
-    if (!needIn && !needOut) {
-      // The sample lives here, not in the core's trackers, so a clock fault does not reset it:
-      // it is checked against the fault instead (a sample from before a fault proves nothing).
-      return this.#selfAckNs > this.#core.lastClockFaultNs() ? this.#selfAckNs : 0n;
-    }
-    const a = needIn ? this.#incoming.quorumAck() : I64_MAX;
-    const b = needOut ? this.#outgoing.quorumAck() : I64_MAX;
-    const min = a < b ? a : b;
-    return min === I64_MAX ? 0n : min;
+    return this.#core.exports.trackerJointQuorumAck(this.#incoming.index(), this.#outgoing.index());
   }
 
   /** Acks refused for their term, over both sets. */
@@ -720,7 +756,6 @@ export class JointQuorumAckTracker {
   reset(): void {
     this.#incoming.reset();
     this.#outgoing.reset();
-    this.#selfAckNs = 0n;
   }
 
   /** Returns both trackers to the core. Idempotent. */

@@ -17,7 +17,7 @@
  * @module
  */
 import { REASONS, type Reason } from "./abi.js";
-import type { ClockInfo, LeaseCore, Lease } from "./core.js";
+import { checkDuration, type ClockInfo, type LeaseCore, type Lease } from "./core.js";
 import { InvalidOptionError } from "./errors.js";
 import type { LeaseEngine, LeaseObserver } from "./reader.js";
 
@@ -97,21 +97,17 @@ interface Watch {
   engine: LeaseEngine | undefined;
 }
 
-const FREEZE_BUDGET_IN_SOURCE = /frozen-clock budget (\d+) (ms|ns)\)/;
-
 /**
  * The frozen-clock budget a core's host takes off every lease, in ns: 0n for a clock that
- * cannot freeze; `undefined` when it may freeze and the budget is unknown (a custom clock
- * reporting `mayFreeze`). The workerd host states it in `clock.source` today
- * ("performance.now (frozen-clock budget 50 ms)"); a `freezeBudgetNs` field wins if present.
+ * cannot freeze; `undefined` when it may freeze and states no budget (a custom clock reporting
+ * `mayFreeze` without `freezeBudgetNs`). Read from the `freezeBudgetNs` field the host sets (the
+ * workerd host does), the same field the core's readers apply; never parsed out of `source`,
+ * which is for display.
  */
 export function freezeBudgetNsOf(clock: ClockInfo): bigint | undefined {
   if (!clock.mayFreeze) return 0n;
-  const field = (clock as { freezeBudgetNs?: unknown }).freezeBudgetNs;
-  if (typeof field === "bigint") return field;
-  const m = FREEZE_BUDGET_IN_SOURCE.exec(clock.source);
-  if (m === null) return undefined;
-  return BigInt(m[1]!) * (m[2] === "ms" ? 1_000_000n : 1n);
+  const field: unknown = clock.freezeBudgetNs;
+  return typeof field === "bigint" ? field : undefined;
 }
 
 /**
@@ -259,8 +255,9 @@ export class LeaseMetrics {
       if (typeof ackNs === "bigint" && ackNs > 0n && ackNs <= nowNs) {
         into[at + GROUP_ACK_AGE_NS] = Number(nowNs - ackNs);
         if (typeof engine.leaseDurationNs === "function" && engine.state() === "leader") {
-          // The workerd host shortens the duration its readers see by the budget: so do we.
-          const durationNs = engine.leaseDurationNs() - (this.#budgetNs ?? 0n);
+          // The duration the core's readers use: the engine's less the frozen-clock budget
+          // (assembly/reader.ts R5), from the core itself.
+          const durationNs = this.core.exports.readerLeaseDurationNs(checkDuration(engine.leaseDurationNs(), "engine.leaseDurationNs()"));
           const untilNs = ackNs + durationNs;
           if (untilNs > nowNs && untilNs - nowNs > remainingNs) remainingNs = untilNs - nowNs;
         }

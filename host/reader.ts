@@ -1,11 +1,17 @@
 /**
- * Reading and writing through the lease (contract §4): `LeaseReader` around one engine, and
- * `ShardedLeaseReader` around one engine per group. The decision itself is the wasm core's
- * `decideRead`, on one clock sample taken at entry; this file does the I/O around it.
+ * Reading and writing through the lease (docs/contract.md §4): `LeaseReader` around one engine,
+ * and `ShardedLeaseReader` around one engine per group. Every decision is the wasm core's
+ * (assembly/reader.ts: the guards, the transfer state and its re-arm, the clock-fault floor,
+ * both extend rules); this file only asks the engine, passes its answers in, and acts on the
+ * outcome. A lease-read hit is one clock fill and one wasm crossing (`readerDecideFill`).
  * @module
  */
-import { READ_ACK_TERM, READ_OWN_TERM, READ_SUSPECT, REASONS, REASON_DISABLED, SERVE_LOCAL, type CoreExports, type Reason } from "./abi.js";
+import { REASONS, type CoreExports, type Reason } from "./abi.js";
 import { checkDuration, checkInstant, checkTerm, type Lease, type LeaseCore } from "./core.js";
+import {
+  ANSWER_ACK_TERM, ANSWER_CAPABLE, ANSWER_LEADER, ANSWER_OWN_TERM, ANSWER_TRANSFERRING, ANSWER_TRANSFER_KNOWN,
+  MAY_EXTEND, READ_ACK_TERM, READ_OWN_TERM, READ_SUSPECT, REASON_DISABLED, SERVE_LOCAL,
+} from "./generated/constants.js";
 import {
   DisposedError,
   InvalidCommitResultError,
@@ -65,15 +71,17 @@ export interface ActiveGuards {
   transfer: boolean;
 }
 
-/** One decision of contract §4 on one sample, with what the pause-safe re-check compares. */
+/** One decision of contract §4 on one sample (a miss, or leaseReadThen's), with what the
+ *  extend after a linearizable read and the pause-safe re-check need. */
 interface Decision {
+  /** The wasm outcome: reason | SERVE_LOCAL | BY_ENGINE | MAY_EXTEND. */
   outcome: number;
   reason: Reason;
+  nowNs: bigint;
   generation: bigint;
-  leaseDurationNs: bigint;
-  isLeader: boolean;
+  /** The engine's lease duration, as it answered (the core takes the frozen-clock budget off). */
+  engineDurationNs: bigint;
   term: bigint | undefined;
-  suspect: boolean;
 }
 
 /** Hooks called with a reason for every read: `onHit("valid")` when served locally, `onMiss(reason)` otherwise. */
@@ -122,6 +130,7 @@ const ENGINE_STATES: ReadonlySet<unknown> = new Set<EngineState>(["leader", "fol
  *  otherwise read as "not the leader" without a word. */
 function stateOf(engine: LeaseEngine): EngineState {
   const state: unknown = engine.state();
+  if (state === "leader") return state; // the lease-read hit's path: no set lookup
   if (!ENGINE_STATES.has(state)) throw new InvalidEngineAnswerError("state", state, '"leader", "follower", "candidate", "shutdown" or "unknown"');
   return state as EngineState;
 }
@@ -143,16 +152,19 @@ export class LeaseReader {
   readonly #capable: boolean;
   readonly #observer: LeaseObserver | undefined;
   readonly #onWarning: (message: string) => void;
+  readonly #slot: number;
+  readonly #timespecs: number;
+  readonly #hostFill: () => void;
   #deregister: (() => void) | undefined;
   #closed = false;
   #warned = false;
-  // Transfer guard: suspect from beginTransfer() (or the engine saying so) until endTransfer();
-  // after it, the engine's ack must be later than #rearmAfterNs (a proof taken after the end).
-  #transferring = false;
-  #engineTransferring = false;
-  #transferUsed = false;
-  #rearmAfterNs = 0n;
-  #rearmAtNextSample = false;
+  // The engine's answers to the last #ask() (bigints passed straight to the core). The transfer
+  // state, the re-arm instant and every rule over them live in the core (assembly/reader.ts).
+  #engineDurationNs = 0n;
+  #ackNs = 0n;
+  #currentTerm = 0n;
+  #appliedTerm = 0n;
+  #ackTerm = 0n;
 
   /** @internal Use `core.createLeaseReader(engine)`. */
   constructor(core: LeaseCore, engine: LeaseEngine, options: LeaseReaderOptions = {}) {
@@ -176,13 +188,18 @@ export class LeaseReader {
     this.#observer = options.observer;
     this.#onWarning = options.onWarning ?? ((message) => console.warn(message));
     this.lease = core.createLease();
+    this.#slot = this.lease.slot;
+    this.#timespecs = core.timespecs;
+    this.#hostFill = core.hostFill;
+    this.#ex.readerOpen(this.#slot);
     if (this.#capable) {
       const lease = this.lease;
       const deregister: unknown = engine.onLeaderLoss!(() => {
         if (this.#closed) return;
-        lease.invalidate();
-        // A transfer that ended in a step-down is over; a later leadership re-arms as usual.
-        if (this.#transferring) this.#endTransfer();
+        // Invalidates; a transfer that ended in a step-down is over (its end is this sample),
+        // a later leadership re-arms as usual. lease.slot throws once the lease was disposed.
+        const slot = lease.slot;
+        this.#ex.readerLeaderLost(slot, this.#ex.readerTransferPushed(slot) ? this.#core.now() : 0n);
       });
       // close() must be able to stop the callback (an EventEmitter's `on` returns the emitter).
       if (typeof deregister !== "function") {
@@ -201,13 +218,26 @@ export class LeaseReader {
     return {
       ownTerm: has("currentTerm") && has("appliedTerm"),
       ackTerm: has("currentTerm") && has("quorumAckTerm"),
-      transfer: has("transferInProgress") || this.#transferUsed,
+      transfer: has("transferInProgress") || (this.#liveSlot() >= 0 && this.#ex.readerTransferUsed(this.#liveSlot()) !== 0),
     };
   }
 
-  /** Whether the lease is suspect: a transfer is in progress (no lease reads until a fresh proof after it ends). */
+  /** The lease's slot, or -1 once the caller disposed the lease (the slot may then belong to
+   *  another lease: this reader's state is gone with it). */
+  #liveSlot(): number {
+    try {
+      return this.lease.slot;
+    } catch (err) {
+      if (err instanceof DisposedError) return -1;
+      throw err;
+    }
+  }
+
+  /** Whether the lease is suspect: a transfer is in progress, or ended with no sample since (no
+   *  lease reads until a fresh proof after it ends). */
   get suspect(): boolean {
-    return this.#transferring || this.#engineTransferring;
+    const slot = this.#liveSlot();
+    return slot >= 0 && this.#ex.readerIsSuspect(slot) !== 0;
   }
 
   /**
@@ -218,10 +248,7 @@ export class LeaseReader {
    * etcd-raft #99: reads served during a transfer).
    */
   beginTransfer(): void {
-    this.#transferUsed = true;
-    if (this.#transferring) return;
-    this.#transferring = true;
-    this.lease.invalidate();
+    this.#ex.readerBeginTransfer(this.lease.slot);
   }
 
   /**
@@ -230,22 +257,9 @@ export class LeaseReader {
    * invalidated again so a read or commit started during the transfer cannot extend it.
    */
   endTransfer(): void {
-    if (!this.#transferring) return;
-    this.#endTransfer();
-  }
-
-  #endTransfer(): void {
-    this.#transferring = false;
-    this.lease.invalidate();
-    this.#markTransferEnd(this.#core.now());
-  }
-
-  #markTransferEnd(nowNs: bigint): void {
-    if (nowNs === 0n) {
-      this.#rearmAtNextSample = true; // no reading: take the end at the next real sample
-    } else if (nowNs > this.#rearmAfterNs) {
-      this.#rearmAfterNs = nowNs;
-    }
+    const slot = this.lease.slot;
+    if (this.#ex.readerTransferPushed(slot) === 0) return;
+    this.#ex.readerEndTransfer(slot, this.#core.now());
   }
 
   /** Whether the engine implements the lease capability. */
@@ -259,10 +273,44 @@ export class LeaseReader {
    * @throws ReaderClosedError after close(); the engine's error when the linearizable read fails
    *   (a leadership-loss error also invalidates the lease).
    */
-  async leaseRead(signal?: AbortSignal): Promise<bigint> {
+leaseRead(signal?: AbortSignal): Promise<bigint> {
+    // Not `async`: a hit resolves without an async frame. Every error still rejects.
+    try {
+      if (this.#closed) throw new ReaderClosedError();
+      signal?.throwIfAborted();
+      if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) return this[readAt](this.#core.now(), signal); // #decide's negative control
+      const outcome = this.#decideNow();
+      if (outcome & SERVE_LOCAL) {
+        this.#observer?.onHit?.(REASONS[outcome & 0xff]!);
+        return Promise.resolve(checkIndex(this.#engine.appliedIndex(), "appliedIndex"));
+      }
+      return this.#missed(this.#decision(outcome, this.#ex.readerSampleNs()), signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * The synchronous fast path of `leaseRead`: the applied index when the lease serves this read
+   * locally (the observer hears `onHit("valid")`), `undefined` otherwise, with nothing counted
+   * and no linearizable read started: call `leaseRead()` then, which decides again on a fresh
+   * sample and counts the miss. One clock fill and one call into the core.
+   * @throws ReaderClosedError after close(); a typed error for a bad engine answer.
+   */
+  localRead(): bigint | undefined {
     if (this.#closed) throw new ReaderClosedError();
-    signal?.throwIfAborted();
-    return this[readAt](this.#core.now(), signal);
+    const outcome = __UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__ ? this.#decide(this.#core.now()).outcome : this.#decideNow();
+    if ((outcome & SERVE_LOCAL) === 0) return undefined;
+    this.#observer?.onHit?.(REASONS[outcome & 0xff]!);
+    return checkIndex(this.#engine.appliedIndex(), "appliedIndex");
+  }
+
+  /** The decision on one fresh sample: the engine's answers, one clock fill, one crossing. */
+  #decideNow(): number {
+    const slot = this.lease.slot;
+    const answers = this.#ask();
+    this.#hostFill();
+    return this.#ex.readerDecideFill(slot, this.#timespecs, answers, this.#engineDurationNs, this.#ackNs, this.#currentTerm, this.#appliedTerm, this.#ackTerm);
   }
 
   /** @internal The decision of contract §4 on a sample taken by the caller. */
@@ -273,8 +321,12 @@ export class LeaseReader {
       this.#observer?.onHit?.(d.reason);
       return checkIndex(this.#engine.appliedIndex(), "appliedIndex");
     }
+    return this.#missed(d, signal);
+  }
+
+  #missed(d: Decision, signal: AbortSignal | undefined): Promise<bigint> {
     this.#miss(d);
-    return this.#linearizable(nowNs, d, signal);
+    return this.#linearizable(d, signal);
   }
 
   /**
@@ -294,7 +346,7 @@ export class LeaseReader {
     const first = this.#decide(firstNs);
     if ((first.outcome & SERVE_LOCAL) === 0) {
       this.#miss(first);
-      return fn(await this.#linearizable(firstNs, first, signal));
+      return fn(await this.#linearizable(first, signal));
     }
     const result = await fn(checkIndex(this.#engine.appliedIndex(), "appliedIndex"));
     if (this.#closed) throw new ReaderClosedError();
@@ -307,103 +359,100 @@ export class LeaseReader {
     // Served locally at entry, not after the read: the read may be stale; redo it linearizably.
     const reason: Reason = (after.outcome & SERVE_LOCAL) === 0 ? after.reason : after.term !== first.term ? "term-mismatch" : "expired";
     this.#miss({ ...after, reason });
-    return fn(await this.#linearizable(afterNs, after, signal));
+    return fn(await this.#linearizable(after, signal));
   }
 
-  /** The engine's lease duration, less the core clock's frozen-clock budget (workerd): a check
-   *  may lag the true time by up to the budget, so every lease is that much shorter
-   *  (docs/edge-clocks.md). A duration at or below the budget disables lease reads. */
-  #leaseDurationNs(): bigint {
-    const durationNs = checkDuration(this.#engine.leaseDurationNs!(), "engine.leaseDurationNs()");
-    const budgetNs = this.#core.freezeBudgetNs;
-    return budgetNs === 0n ? durationNs : durationNs > budgetNs ? durationNs - budgetNs : 0n;
+  /** Asks the engine everything a decision needs; returns the ANSWER_* bits and keeps the
+   *  values in fields. Each answer is checked (a bad one throws a typed error before the core
+   *  sees anything: no state changes). */
+  #ask(): number {
+    const engine = this.#engine;
+    let answers = stateOf(engine) === "leader" ? ANSWER_LEADER : 0;
+    if (!this.#capable) return answers;
+    answers |= ANSWER_CAPABLE;
+    this.#engineDurationNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+    this.#ackNs = checkInstant(engine.lastQuorumAck!(), "engine.lastQuorumAck()");
+    if (typeof engine.currentTerm === "function") {
+      this.#currentTerm = checkTerm(engine.currentTerm(), "engine.currentTerm()");
+      if (typeof engine.appliedTerm === "function") {
+        this.#appliedTerm = checkTerm(engine.appliedTerm(), "engine.appliedTerm()");
+        answers |= ANSWER_OWN_TERM;
+      }
+      if (typeof engine.quorumAckTerm === "function") {
+        this.#ackTerm = checkTerm(engine.quorumAckTerm(), "engine.quorumAckTerm()");
+        answers |= ANSWER_ACK_TERM;
+      }
+    }
+    return answers | this.#transferAnswer();
+  }
+
+  /** The engine's own transfer answer, as ANSWER_* bits (0 when it does not report transfers). */
+  #transferAnswer(): number {
+    const engine = this.#engine;
+    if (typeof engine.transferInProgress !== "function") return 0;
+    return engine.transferInProgress() === true ? ANSWER_TRANSFER_KNOWN | ANSWER_TRANSFERRING : ANSWER_TRANSFER_KNOWN;
+  }
+
+  #decision(outcome: number, nowNs: bigint): Decision {
+    const engine = this.#engine;
+    return {
+      outcome,
+      reason: REASONS[outcome & 0xff]!,
+      nowNs,
+      // Step 3 of contract §4: after the decision (which may have invalidated for a transfer),
+      // before the quorum operation.
+      generation: this.#ex.leaseGeneration(this.#slot),
+      engineDurationNs: this.#engineDurationNs,
+      term: this.#capable && typeof engine.currentTerm === "function" ? this.#currentTerm : undefined,
+    };
   }
 
   #decide(nowNs: bigint): Decision {
-    const engine = this.#engine;
-    let leaseDurationNs = 0n;
-    let ackNs = 0n;
-    const isLeader = stateOf(engine) === "leader";
-    let guards = 0;
-    let currentTerm = 0n;
-    let appliedTerm = 0n;
-    let ackTerm = 0n;
-    let term: bigint | undefined;
-    if (this.#capable) {
-      leaseDurationNs = this.#leaseDurationNs();
-      ackNs = checkInstant(engine.lastQuorumAck!(), "engine.lastQuorumAck()");
-      if (typeof engine.currentTerm === "function") {
-        term = currentTerm = checkTerm(engine.currentTerm(), "engine.currentTerm()");
-        if (typeof engine.appliedTerm === "function") {
-          appliedTerm = checkTerm(engine.appliedTerm(), "engine.appliedTerm()");
-          guards |= READ_OWN_TERM;
-        }
-        if (typeof engine.quorumAckTerm === "function") {
-          ackTerm = checkTerm(engine.quorumAckTerm(), "engine.quorumAckTerm()");
-          guards |= READ_ACK_TERM;
-        }
-      }
-      if (typeof engine.transferInProgress === "function") {
-        const transferring = engine.transferInProgress() === true;
-        if (transferring && !this.#engineTransferring) this.lease.invalidate();
-        if (!transferring && this.#engineTransferring) {
-          this.lease.invalidate();
-          this.#markTransferEnd(nowNs);
-        }
-        this.#engineTransferring = transferring;
-      }
-      if (this.#rearmAtNextSample && nowNs !== 0n) {
-        this.#rearmAtNextSample = false;
-        this.#markTransferEnd(nowNs);
-      }
-      if (this.#transferring || this.#engineTransferring || this.#rearmAtNextSample) guards |= READ_SUSPECT;
-    }
     const slot = this.lease.slot;
-    const generation = this.#ex.leaseGeneration(slot); // step 3: before the quorum operation
-    // The engine's ack must be later than the end of the last transfer AND than the core's last
-    // clock fault: an ack sampled before a regression or a suspend never proves a lease after it,
-    // whatever the engine still holds (read after nowNs, whose reading may itself be the fault).
-    let rearmAfterNs = this.#rearmAfterNs;
-    const faultNs = this.#ex.clockLastFaultNs();
+    const answers = this.#ask();
+    let outcome: number;
     if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) {
-      // negative control: the engine's ack is not checked against the last clock fault
-    } else if (faultNs > rearmAfterNs) {
-      rearmAfterNs = faultNs;
+      // Negative control (finding 4 back): the transfer state moves as usual, then the bare
+      // decision runs with the re-arm instant alone, not raised to the last clock fault.
+      const moved = this.#ex.readerDecide(slot, nowNs, answers, this.#engineDurationNs, this.#ackNs, this.#currentTerm, this.#appliedTerm, this.#ackTerm);
+      const capable = (answers & ANSWER_CAPABLE) !== 0;
+      const guards = (capable && this.#ex.readerIsSuspect(slot) !== 0 ? READ_SUSPECT : 0) | (answers & ANSWER_OWN_TERM ? READ_OWN_TERM : 0) | (answers & ANSWER_ACK_TERM ? READ_ACK_TERM : 0);
+      outcome = this.#ex.decideRead2(
+        slot, nowNs, capable ? 1 : 0, capable ? this.#ex.readerLeaseDurationNs(this.#engineDurationNs) : 0n, answers & ANSWER_LEADER ? 1 : 0, this.#ackNs,
+        guards, this.#currentTerm, this.#appliedTerm, this.#ackTerm, this.#ex.readerRearmAfterNs(slot),
+      ) | (moved & MAY_EXTEND);
+    } else {
+      outcome = this.#ex.readerDecide(slot, nowNs, answers, this.#engineDurationNs, this.#ackNs, this.#currentTerm, this.#appliedTerm, this.#ackTerm);
     }
-    const outcome = this.#ex.decideRead2(
-      slot, nowNs, this.#capable ? 1 : 0, leaseDurationNs, isLeader ? 1 : 0, ackNs,
-      guards, currentTerm, appliedTerm, ackTerm, rearmAfterNs,
-    );
-    return { outcome, reason: REASONS[outcome & 0xff]!, generation, leaseDurationNs, isLeader, term, suspect: (guards & READ_SUSPECT) !== 0 };
+    return this.#decision(outcome, nowNs);
   }
 
   #miss(d: Decision): void {
     this.#observer?.onMiss?.(d.reason);
-    if (d.reason === REASONS[REASON_DISABLED] && !this.#warned) {
+    if ((d.outcome & 0xff) === REASON_DISABLED && !this.#warned) {
       this.#warned = true;
       this.#onWarning(
         this.#capable
-          ? `lease-core: the lease duration (engine.leaseDurationNs()${this.#core.freezeBudgetNs > 0n ? ` less the ${this.#core.freezeBudgetNs} ns frozen-clock budget` : ""}) is ${d.leaseDurationNs} <= 0: lease reads are disabled, every read is linearizable`
+          ? `lease-core: the lease duration (engine.leaseDurationNs()${this.#core.freezeBudgetNs > 0n ? ` less the ${this.#core.freezeBudgetNs} ns frozen-clock budget` : ""}) is ${this.#ex.readerLeaseDurationNs(d.engineDurationNs)} <= 0: lease reads are disabled, every read is linearizable`
           : "lease-core: the engine has no lease capability (leaseDurationNs, lastQuorumAck, onLeaderLoss): every read is linearizable",
       );
     }
   }
 
-  async #linearizable(nowNs: bigint, d: Decision, signal: AbortSignal | undefined): Promise<bigint> {
+  async #linearizable(d: Decision, signal: AbortSignal | undefined): Promise<bigint> {
     let index: bigint;
     try {
       index = checkIndex(await this.#engine.linearizableRead(signal), "linearizableRead");
     } catch (err) {
-      if (isLeadershipLossError(err) && !this.#closed) this.lease.invalidate();
+      if (isLeadershipLossError(err) && !this.#closed) this.#ex.readerLossError(this.lease.slot);
       throw err;
     }
-    // Only a leader that is still leader warms its lease: a follower's read proves that
-    // *some* leader had a quorum, not this node. A read begun while suspect proves nothing
-    // about after the transfer (and the generation guard voids one begun before it).
-    // A closed reader's lease is never extended: leadership loss can no longer reach it.
-    const mayExtend = d.isLeader && d.reason !== REASONS[REASON_DISABLED] && !d.suspect && !this.#closed;
-    if (mayExtend && stateOf(this.#engine) === "leader") {
-      this.#ex.leaseExtendFrom(this.lease.slot, nowNs, d.leaseDurationNs, d.generation);
+    // The core decides (assembly/reader.ts extendAfterRead): only a decision that allowed it
+    // (MAY_EXTEND: leader, enabled, not suspect), an engine still leader, a reader not closed.
+    // The engine is asked again only when the decision allowed an extend.
+    if (d.outcome & MAY_EXTEND) {
+      const stillLeader = stateOf(this.#engine) === "leader";
+      this.#ex.readerExtendAfterRead(this.lease.slot, d.outcome, stillLeader ? 1 : 0, d.nowNs, d.engineDurationNs, d.generation);
     }
     return index;
   }
@@ -423,26 +472,24 @@ export class LeaseReader {
     const sampleNs = this.#core.now();
     const slot = this.lease.slot;
     const generation = this.#ex.leaseGeneration(slot);
-    const suspectAtStart = this.#isSuspect();
+    const suspectAtStart = this.#ex.readerSuspectNow(slot, this.#transferAnswer());
     let result: T;
     try {
       result = await commit();
     } catch (err) {
-      if (isLeadershipLossError(err) && !this.#closed) this.lease.invalidate();
+      if (isLeadershipLossError(err) && !this.#closed) this.#ex.readerLossError(this.lease.slot);
       throw err;
     }
     const commitIndex = (result as { commitIndex?: unknown } | null | undefined)?.commitIndex;
     if (typeof commitIndex !== "bigint" || commitIndex < 0n) throw new InvalidCommitResultError(result);
     const local = result.forwarded !== true && result.local !== false;
-    if (this.#capable && !this.#closed && commitIndex > 0n && local && !suspectAtStart && !this.#isSuspect() && stateOf(engine) === "leader") {
-      this.#ex.leaseExtendFrom(slot, sampleNs, this.#leaseDurationNs(), generation);
+    if (this.#capable && !this.#closed) {
+      // The core decides (assembly/reader.ts extendAfterCommit) on the engine's answers now.
+      const answersNow = ANSWER_CAPABLE | this.#transferAnswer() | (stateOf(engine) === "leader" ? ANSWER_LEADER : 0);
+      const durationNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+      this.#ex.readerExtendAfterCommit(slot, answersNow, suspectAtStart, commitIndex > 0n ? 1 : 0, local ? 1 : 0, sampleNs, durationNs, generation);
     }
     return result;
-  }
-
-  #isSuspect(): boolean {
-    const e = this.#engine;
-    return this.#transferring || this.#rearmAtNextSample || (typeof e.transferInProgress === "function" && e.transferInProgress() === true);
   }
 
   /** Deregisters the leader-loss callback, refuses further reads and invalidates the lease:
@@ -452,7 +499,7 @@ export class LeaseReader {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.lease.invalidate();
+      this.#ex.readerClose(this.lease.slot); // invalidates; the core never extends it again
     } catch (err) {
       if (!(err instanceof DisposedError)) throw err; // the caller disposed the lease itself: nothing to void
     }

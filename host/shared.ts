@@ -32,6 +32,9 @@
 import type { ClockHooks } from "./abi.js";
 import { I64_MAX, LeaseCore, checkDuration, checkInstant } from "./core.js";
 import { CoreInvariantError, InvalidGenerationError, InvalidOptionError, LeaseCoreError } from "./errors.js";
+import {
+  SHARED_FAULT_FLOOR_OFFSET, SHARED_HEADER_BYTES, SHARED_SLOT_BYTES, SHARED_SOURCE_BYTES, SHARED_SOURCE_OFFSET, SHARED_TABLE_BASE, SHARED_ZERO_OFFSET,
+} from "./generated/constants.js";
 
 /** The memory is not a lease table, or was made for another clock. */
 export class SharedTableError extends LeaseCoreError {
@@ -80,11 +83,14 @@ interface SharedExports {
 
 const PAGE_BYTES = 65536;
 const MAX_PAGES = 16384; // the build's --maximumMemory
-const HEADER_BYTES = 128; // assembly/shared.ts
-const SOURCE_OFFSET = 24; // header bytes [24, 64): the creator's clock identity, UTF-8, 0-padded
-const SOURCE_BYTES = 40;
-const ZERO_OFFSET = 64; // i64: the creator's clock zero (Z2)
-const FAULT_FLOOR_OFFSET = 80; // i64, atomic: the fault floor (Z4), kept by the shared module
+// The header layout is the shared module's (assembly/shared.ts, generated constants):
+// [SOURCE_OFFSET, +SOURCE_BYTES) the creator's clock identity, UTF-8, 0-padded; ZERO_OFFSET the
+// creator's clock zero (Z2, i64); FAULT_FLOOR_OFFSET the fault floor (Z4, i64, atomic).
+const HEADER_BYTES = SHARED_HEADER_BYTES;
+const SOURCE_OFFSET = SHARED_SOURCE_OFFSET;
+const SOURCE_BYTES = SHARED_SOURCE_BYTES;
+const ZERO_OFFSET = SHARED_ZERO_OFFSET;
+const FAULT_FLOOR_OFFSET = SHARED_FAULT_FLOOR_OFFSET;
 // +72 i64, atomic: the high-water mark (Z3), kept by the shared module (sharedLoadHighWater,
 // sharedCheckSample: wasm atomics, no BigInt per read). Its 1 ms slack, the core's suspend
 // tolerance, is far above the few ns by which two cores' zeros can differ (each is the largest
@@ -327,7 +333,7 @@ export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
     const epochNs = core.now();
     if (epochNs === 0n) throw new SharedTableError("the clock gives no reading: cannot fix the table's epoch");
     const mod = await module();
-    const bytes = 65536 + HEADER_BYTES + capacity * 16;
+    const bytes = SHARED_TABLE_BASE + HEADER_BYTES + capacity * SHARED_SLOT_BYTES;
     const pages = Math.ceil(bytes / PAGE_BYTES);
     if (pages > MAX_PAGES) throw new InvalidOptionError("capacity", "small enough for 1 GiB", capacity);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
@@ -363,7 +369,7 @@ export function sharedTableApi(module: () => Promise<WebAssembly.Module>) {
     }
     const capacity = exports.sharedAttach();
     if (capacity < 0) throw new SharedTableError("this memory holds no lease table");
-    if (PAGE_BYTES + HEADER_BYTES + capacity * 16 > memoryBytes) throw new SharedTableError(`this memory is too small for the ${capacity} leases its header claims`);
+    if (SHARED_TABLE_BASE + HEADER_BYTES + capacity * SHARED_SLOT_BYTES > memoryBytes) throw new SharedTableError(`this memory is too small for the ${capacity} leases its header claims`);
     const base = Number(exports.SHARED_TABLE_BASE.value);
     const recorded = new Uint8Array(memory.buffer, base + SOURCE_OFFSET, SOURCE_BYTES);
     const mine = sourceBytes(identityOf(core));

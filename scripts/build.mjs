@@ -24,6 +24,8 @@ function run(command, args) {
 run(bin("asc"), ["assembly/index.ts", "--config", "asconfig.json", "--target", "release"]);
 // The shared lease table, a separate module over a shared memory (assembly/shared.ts).
 run(bin("asc"), ["assembly/shared.ts", "--config", "asconfig.shared.json", "--target", "release"]);
+// The constants the hosts share with the wasm (host/generated/constants.ts), from its exported globals.
+run(process.execPath, [join(root, "scripts", "gen-constants.mjs")]);
 // The WASI reactor and self-test command (scripts/build-wasi.mjs, docs/abi.md).
 run(process.execPath, [join(root, "scripts", "build-wasi.mjs")]);
 if (!process.argv.includes("--skip-native")) run(process.execPath, [join(root, "scripts", "build-native.mjs")]);

@@ -9,6 +9,11 @@
 //     InvalidDurationError): the values they test (JS numbers, 2^63, negatives) are refused
 //     before any call reaches the core, which by design trusts its caller (index.ts header).
 //   - `followerQuorum`: a TS function (host/core.ts); the core has no such export.
+//   - `dispatch` by a non-leader (NotLeaderError): the host refuses before any core call.
+//   - `ttlMargin` steps expecting an error: the host's argument checks; the core only saturates.
+// Reader steps (`reader`, `engine`, `read`, `dispatch`, transfers, `leaderLoss`, `suspect`) drive
+// the core's reader exports as host/reader.ts does (assembly/wasi-selftest-kit.ts): the scripted
+// engine's answers are tracked here, at generation time, and passed as literals.
 // `expectError` steps whose error the core itself decides (the config rules, validateConfig's
 // codes) run in wasm and check the code. Anything else this script cannot map fails the build.
 //
@@ -74,6 +79,7 @@ const CONFIG_ERRORS = {
 // Argument checks of the TS layer (host/core.ts): see the header.
 const HOST_ERRORS = new Set(["InvalidInstantError", "InvalidGenerationError", "InvalidPeerIdError", "InvalidQuorumError", "InvalidDurationError"]);
 const HOST_OPS = new Set(["followerQuorum"]);
+const HOST_ERROR_OPS = { dispatch: new Set(["NotLeaderError"]), ttlMargin: new Set(["InvalidDurationError", "DriftNegativeError", "DriftTooLargeError"]) };
 const CLOCK_EVENTS = { zeroReadings: "clockZeroReadings", regressions: "clockRegressions", suspends: "clockSuspends", suspendedNs: "clockSuspendedNs" };
 
 const ident = (prefix, name) => `${prefix}_${String(name).replace(/[^A-Za-z0-9]/g, "_")}`;
@@ -96,10 +102,34 @@ function generateCase(c, index, stats) {
     return v;
   };
   const check = (i, expr) => lines.push(`  if (!${expr}) return false;`);
+  // The scripted engine of each reader (host/vectors.ts ScriptedEngine), as of this step.
+  const engines = new Map();
+  const joints = new Map();
+  const readerOf = (name, i) => {
+    const e = engines.get(String(name));
+    if (e === undefined) throw new Error(`${where(i)}: no reader ${name}`);
+    return e;
+  };
+  const answers = (e, transferring = e.transferring) => {
+    const bits = [];
+    if (e.leader) bits.push("core.ANSWER_LEADER");
+    if (e.capable) {
+      bits.push("core.ANSWER_CAPABLE");
+      if (e.terms === "own" || e.terms === "both") bits.push("core.ANSWER_OWN_TERM");
+      if (e.terms === "ack" || e.terms === "both") bits.push("core.ANSWER_ACK_TERM");
+      if (e.transferKnown) bits.push(transferring ? "core.ANSWER_TRANSFER_KNOWN | core.ANSWER_TRANSFERRING" : "core.ANSWER_TRANSFER_KNOWN");
+    }
+    return bits.length === 0 ? "0" : bits.join(" | ");
+  };
+  const jointOf = (name, i) => {
+    const j = joints.get(String(name));
+    if (j === undefined) throw new Error(`${where(i)}: no joint tracker ${name}`);
+    return j;
+  };
 
   c.steps.forEach((s, i) => {
     const at = (field) => i64(parseInstant(s[field], `${where(i)} field ${field}`));
-    if (HOST_OPS.has(s.op) || (s.expectError !== undefined && HOST_ERRORS.has(s.expectError))) {
+    if (HOST_OPS.has(s.op) || (s.expectError !== undefined && (HOST_ERRORS.has(s.expectError) || HOST_ERROR_OPS[s.op]?.has(s.expectError)))) {
       stats.hostOnly++;
       lines.push(`  // step ${i}: ${s.op}${s.expectError ? ` → ${s.expectError}` : ""}: validated only by hosts`);
       return;
@@ -213,6 +243,111 @@ function generateCase(c, index, stats) {
         else lines.push(`  ${code};`);
         break;
       }
+      case "reader": {
+        const v = ident("lease", s.name); // the reader's lease is a lease of the case too
+        if (declared.has(v)) throw new Error(`${where(i)}: reader ${s.name} declared twice`);
+        lines.push(`  const ${v} = kit.newReader();`);
+        declared.add(v);
+        leases++;
+        engines.set(String(s.name), {
+          v, capable: s.capable !== false, terms: s.terms, transferKnown: s.transferKnown === true,
+          leader: true, durationNs: 700_000_000n, ackNs: 0n, currentTerm: 1n, appliedTerm: 1n, ackTerm: 1n, transferring: false,
+        });
+        break;
+      }
+      case "engine": {
+        const e = readerOf(s.reader, i);
+        if (s.leader !== undefined) e.leader = s.leader === true;
+        for (const [field, key] of [["duration", "durationNs"], ["ack", "ackNs"], ["currentTerm", "currentTerm"], ["appliedTerm", "appliedTerm"], ["ackTerm", "ackTerm"]]) {
+          if (s[field] !== undefined) e[key] = parseInstant(s[field], `${where(i)} field ${field}`);
+        }
+        if (s.transferring !== undefined) e.transferring = s.transferring === true;
+        lines.push(`  // step ${i}: the engine of ${s.reader} now answers ${answers(e)}`);
+        break;
+      }
+      case "read": {
+        const e = readerOf(s.reader, i);
+        const v = ident("outcome", i);
+        const dur = e.capable ? e.durationNs : 0n;
+        const ack = e.capable ? e.ackNs : 0n;
+        lines.push(`  const ${v} = kit.read(${e.v}, ${answers(e)}, ${i64(dur)}, ${i64(ack)}, ${i64(e.currentTerm)}, ${i64(e.appliedTerm)}, ${i64(e.ackTerm)});`);
+        if (has) {
+          if (s.expect.reason !== undefined) check(i, `kit.sameI32(${i}, "read.reason", ${v} & 0xff, ${reasonConstant(s.expect.reason)})`);
+          if (s.expect.local !== undefined) check(i, `kit.sameBool(${i}, "read.local", (${v} & core.SERVE_LOCAL) != 0, ${s.expect.local === true})`);
+        }
+        break;
+      }
+      case "dispatch": {
+        const e = readerOf(s.reader, i);
+        if (!e.leader) throw new Error(`${where(i)}: a non-leader dispatch must expect NotLeaderError`);
+        const committed = parseInstant(s.commitIndex, `${where(i)} field commitIndex`) > 0n;
+        const local = s.forwarded !== true && s.local !== false;
+        const during = s.during;
+        if (during !== undefined && during !== "beginTransfer" && during !== "engineTransferring") throw new Error(`${where(i)}: unknown during ${during}`);
+        const startAnswers = answers(e);
+        if (during === "engineTransferring") e.transferring = true;
+        const nowAnswers = answers(e);
+        if (e.capable) {
+          lines.push(`  kit.dispatch(${e.v}, ${startAnswers}, ${nowAnswers}, ${committed}, ${local}, ${i64(e.durationNs)}, ${during === "beginTransfer"});`);
+        } else {
+          lines.push(`  kit.scriptedNow(); // step ${i}: no lease capability: the commit extends nothing`);
+        }
+        break;
+      }
+      case "beginTransfer":
+        lines.push(`  core.readerBeginTransfer(${readerOf(s.reader, i).v});`);
+        break;
+      case "endTransfer":
+        lines.push(`  kit.endTransfer(${readerOf(s.reader, i).v});`);
+        break;
+      case "leaderLoss": {
+        const e = readerOf(s.reader, i);
+        if (e.capable) lines.push(`  kit.leaderLost(${e.v});`);
+        break;
+      }
+      case "suspect":
+        value(`core.readerIsSuspect(${readerOf(s.reader, i).v})`, "bool");
+        break;
+      case "joint": {
+        const name = String(s.name);
+        if (joints.has(name)) throw new Error(`${where(i)}: joint ${name} declared twice`);
+        const voters = s.voters;
+        const outgoing = s.outgoing ?? [];
+        const j = { tIn: ident("jointIn", name), tOut: ident("jointOut", name), self: s.self, voters, outgoing };
+        lines.push(`  const ${j.tIn} = kit.newTracker();`, `  const ${j.tOut} = kit.newTracker();`);
+        lines.push(`  core.trackerSetQuorum(${j.tIn}, core.quorumNeed(${voters.length}, ${voters.includes(s.self)}));`);
+        lines.push(`  core.trackerSetQuorum(${j.tOut}, core.quorumNeed(${outgoing.length}, ${outgoing.includes(s.self)}));`);
+        joints.set(name, j);
+        trackers += 2;
+        break;
+      }
+      case "jointAck": {
+        const j = jointOf(s.tracker, i);
+        const sets = [];
+        if (s.peer !== j.self) {
+          if (j.voters.includes(s.peer)) sets.push(`core.trackerRecordAck(${j.tIn}, ${int32(s.peer, where(i))}, core.trackerQuorum(${j.tIn}), ${at("sentAt")}) == core.ACK_OK`);
+          if (j.outgoing.includes(s.peer)) sets.push(`core.trackerRecordAck(${j.tOut}, ${int32(s.peer, where(i))}, core.trackerQuorum(${j.tOut}), ${at("sentAt")}) == core.ACK_OK`);
+        }
+        const v = ident("counted", i);
+        // Every set that holds the peer records the ack (no short-circuit), as the host does.
+        lines.push(`  let ${v} = false;`);
+        for (const call of sets) lines.push(`  if (${call}) ${v} = true;`);
+        value(v, "bool");
+        break;
+      }
+      case "jointSelfAck": {
+        const j = jointOf(s.tracker, i);
+        lines.push(`  core.trackerRecordSelfAck(${j.tIn}, ${at("sample")});`);
+        break;
+      }
+      case "jointQuorumAck": {
+        const j = jointOf(s.tracker, i);
+        value(`core.trackerJointQuorumAck(${j.tIn}, ${j.tOut})`, "i64");
+        break;
+      }
+      case "ttlMargin":
+        value(`core.configTtlMarginNs(${at("electionTimeout")}, ${at("ttl")}, ${at("driftPpm")})`, "i64");
+        break;
       default:
         throw new Error(`${where(i)}: unknown op ${s.op}`);
     }

@@ -90,15 +90,9 @@ const HOST_MUTANTS = [
   { area: "shim", path: "native/lease_clock.c", original: "  if (raw == 0 || !read_sleep_offset(&offset)) {", mutated: "  if (!read_sleep_offset(&offset)) {", guard: "shim: a sample is all or nothing (RAW failed: no reading)", build: "native", tests: SHIM_TESTS },
 
   // Transfer defences and the reader's other rules (host/reader.ts).
-  { area: "reader", path: "host/reader.ts", original: "    this.#transferring = false;\n    this.lease.invalidate();\n    this.#markTransferEnd", mutated: "    this.#transferring = false;\n    this.#markTransferEnd", guard: "transfer defence 1: the end bumps the generation", build: "bundle", tests: READER_TESTS },
-  { area: "reader", path: "host/reader.ts", original: "d.reason !== REASONS[REASON_DISABLED] && !d.suspect && !this.#closed;", mutated: "d.reason !== REASONS[REASON_DISABLED] && !this.#closed;", guard: "transfer defence 2: a read begun while suspect warms nothing", build: "bundle", tests: READER_TESTS },
-  { area: "reader", path: "host/reader.ts", original: "local && !suspectAtStart && !this.#isSuspect()", mutated: "local && !this.#isSuspect()", guard: "transfer defence 2: a commit begun while suspect extends nothing", build: "bundle", tests: READER_TESTS },
-  { area: "reader", path: "host/reader.ts", original: "        if (transferring && !this.#engineTransferring) this.lease.invalidate();\n", mutated: "", guard: "polled transfer: its start invalidates", build: "bundle", tests: READER_TESTS },
   { area: "reader", path: "host/reader.ts", original: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term)", mutated: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.term === first.term)", guard: "leaseReadThen: same generation after the read", build: "bundle", tests: READER_TESTS },
   { area: "reader", path: "host/reader.ts", original: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term)", mutated: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation)", guard: "leaseReadThen: same term after the read", build: "bundle", tests: READER_TESTS },
-  { area: "reader", path: "host/reader.ts", original: "    if (mayExtend && stateOf(this.#engine) === \"leader\") {", mutated: "    if (mayExtend) {", guard: "a read that completes after a step-down warms nothing", build: "bundle", tests: READER_TESTS },
   { area: "reader", path: "host/reader.ts", original: "const local = result.forwarded !== true && result.local !== false;", mutated: "const local = result.local !== false;", guard: "a forwarded commit never extends", build: "bundle", tests: READER_TESTS },
-  { area: "reader", path: "host/reader.ts", original: "        lease.invalidate();\n        // A transfer that ended in a step-down", mutated: "        // A transfer that ended in a step-down", guard: "leader loss invalidates the lease", build: "bundle", tests: READER_TESTS },
 
   // The etcd engine's guards (host/etcd/index.ts), on a real 3-member etcd.
   { area: "etcd", path: "host/etcd/index.ts", original: "    if (generation !== this.#generation || this.#state !== \"leader\") return false;", mutated: "    if (this.#state !== \"leader\") return false;", guard: "etcd: a renewal confirms nothing across an invalidation", build: "bundle", tests: ETCD_TESTS },
@@ -119,8 +113,34 @@ const HOST_MUTANTS = [
   { area: "sim", path: "test/sim/node.ts", original: "    if (this.guards.restartInLease) {", mutated: "    if (false) {", guard: "sim: the restart-amnesia guard is what the control turns off", build: "none", tests: SIM_TESTS, env: SIM_ENV },
 ];
 
+// The reader's rules, moved into the wasm core (issue #14; assembly/reader.ts, quorum.ts Q7,
+// config.ts): every guard the JS reader used to apply, now one place. `--only "issue14:"` runs them.
+const READER_WASM_TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/guards.test.ts", "test/abi.test.ts", "test/review-findings.test.ts", "test/metrics.test.ts", "test/model-reader.test.ts"];
+const READER_WASM_MUTANTS = [
+  ["reader.ts", "  setFlags(slot, flags & ~F_TRANSFER);\n  invalidate(slot);\n", "  setFlags(slot, flags & ~F_TRANSFER);\n", "issue14: transfer defence 1: the end bumps the generation (R4)"],
+  ["reader.ts", " && durationNs > 0 && (guards & READ_SUSPECT) == 0) outcome |= MAY_EXTEND;", " && durationNs > 0) outcome |= MAY_EXTEND;", "issue14: transfer defence 2: a read begun while suspect warms nothing (R1)"],
+  ["reader.ts", " || !local || suspectAtStart || ", " || !local || ", "issue14: transfer defence 2: a commit begun while suspect extends nothing (R1)"],
+  ["reader.ts", " || suspectNow(slot, answersNow) || ", " || ", "issue14: a commit that ends during a transfer extends nothing (R1)"],
+  ["reader.ts", "        invalidate(slot); // R4\n        flags |= F_ENGINE_TRANSFER;", "        flags |= F_ENGINE_TRANSFER;", "issue14: polled transfer: its start invalidates (R4)"],
+  ["reader.ts", "        markTransferEnd(slot, nowNs);\n        flags = flagsOf(slot);", "        flags = flagsOf(slot);", "issue14: polled transfer: its end re-arms (R2)"],
+  ["reader.ts", "  if ((outcome & MAY_EXTEND) == 0 || !stillLeader || isClosed(slot)) return false;", "  if ((outcome & MAY_EXTEND) == 0 || isClosed(slot)) return false;", "issue14: a read that completes after a step-down warms nothing"],
+  ["reader.ts", "  if ((outcome & MAY_EXTEND) == 0 || !stillLeader || isClosed(slot)) return false;", "  if ((outcome & MAY_EXTEND) == 0 || !stillLeader) return false;", "issue14: a closed reader's read warms nothing (R3)"],
+  ["reader.ts", "  invalidate(slot);\n  endTransfer(slot, nowNs);", "  endTransfer(slot, nowNs);", "issue14: leader loss invalidates the lease (R4)"],
+  ["reader.ts", "  const afterNs = floorNs > rearmNs ? floorNs : rearmNs;", "  const afterNs = rearmNs;", "issue14: no engine ack from before the last clock fault serves (R2, finding 4)"],
+  ["reader.ts", "  const afterNs = floorNs > rearmNs ? floorNs : rearmNs;", "  const afterNs = floorNs;", "issue14: no engine ack from before the transfer end serves (R2)"],
+  ["reader.ts", "  if ((flags & F_REARM_AT_NEXT_SAMPLE) != 0 && nowNs != 0) {", "  if ((flags & F_REARM_AT_NEXT_SAMPLE) != 0) {", "issue14: an end with no reading is taken at a real sample (R2)"],
+  ["reader.ts", "    if (answers & ANSWER_OWN_TERM) guards |= READ_OWN_TERM;\n", "", "issue14: the engine's terms turn the own-term guard on"],
+  ["reader.ts", "    if (answers & ANSWER_ACK_TERM) guards |= READ_ACK_TERM;\n", "", "issue14: the engine's ack term turns the ack-term guard on"],
+  ["reader.ts", "  if (engineDurationNs <= freezeBudgetNs) return 0;\n  return engineDurationNs - freezeBudgetNs;", "  return engineDurationNs;", "issue14: the frozen-clock budget shortens every lease (R5)"],
+  ["quorum.ts", "  return holdsLeader ? voters >> 1 : (voters >> 1) + 1;", "  return voters >> 1;", "issue14: a voter set without the leader needs a majority of others (Q7)"],
+  ["quorum.ts", "  const min = a < b ? a : b;", "  const min = a == i64.MAX_VALUE ? b : b == i64.MAX_VALUE ? a : a > b ? a : b;", "issue14: a joint configuration publishes the older half (Q7)"],
+  ["config.ts", "  const fixedNs = electionTimeoutNs + 1_000_000;", "  const fixedNs = electionTimeoutNs;", "issue14: the TTL margin keeps its 1 ms"],
+  ["config.ts", "  const wholeNs: u64 = <u64>(2 * q) * <u64>driftPpmMax;", "  const wholeNs: u64 = <u64>q * <u64>driftPpmMax;", "issue14: the TTL margin counts both clocks' drift"],
+];
+
 const MUTANTS = [
   ...WASM_MUTANTS.map(([file, original, mutated, guard]) => ({ area: "wasm", path: `assembly/${file}`, original, mutated, guard, build: "bundle", tests: WASM_TESTS })),
+  ...READER_WASM_MUTANTS.map(([file, original, mutated, guard]) => ({ area: "wasm", path: `assembly/${file}`, original, mutated, guard, build: "bundle", tests: READER_WASM_TESTS })),
   ...HOST_MUTANTS,
 ];
 

@@ -5,6 +5,7 @@ import { gzipSync } from "node:zlib";
 import { describe, expect, test } from "vitest";
 import { CoreInvariantError, REASONS, createLeaseCore } from "lease-core";
 import { ManualClock } from "./support/fakes.js";
+import { ANSWER_CAPABLE, ANSWER_LEADER } from "../host/generated/constants.js";
 
 const wasm = readFileSync(new URL("../build/lease-core.wasm", import.meta.url));
 const module = new WebAssembly.Module(wasm);
@@ -14,8 +15,10 @@ describe("lease-core.wasm", () => {
     expect(WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`).sort()).toEqual(["env.abort", "lease_host.clockFault", "lease_host.clockInstant", "lease_host.readClock"]);
   });
 
-  test("is small: under 4 KiB gzipped", () => {
-    expect(gzipSync(wasm).length).toBeLessThan(4096);
+  // 4 KiB until the whole reader moved in (issue #14: guards, transfer state, extend rules,
+  // joint quorums, margins); asserts stay on, so their messages count too.
+  test("is small: under 6 KiB gzipped", () => {
+    expect(gzipSync(wasm).length).toBeLessThan(6144);
   });
 
   test("its reason codes are the host's REASONS, in order", async () => {
@@ -40,13 +43,15 @@ describe("lease-core.wasm", () => {
   });
 });
 
-describe("decideRead (the raw ABI without guard inputs) applies the core's own last clock fault", () => {
+describe("readerDecide (the raw ABI's reader, no floor input) applies the core's own last clock fault", () => {
   test("an engine ack sampled before a regression never serves, once the clock is past it again", async () => {
     const clock = new ManualClock();
     const core = await createLeaseCore({ clock });
     const ex = core.exports;
     const slot = ex.leaseAlloc();
+    ex.readerOpen(slot);
     const leaseNs = 700_000_000n;
+    const leaderCapable = ANSWER_CAPABLE | ANSWER_LEADER;
     clock.advance(1_000_000n);
     const ackNs = core.now(); // the engine's ack, before the fault
     clock.advance(500_000_000n);
@@ -56,9 +61,9 @@ describe("decideRead (the raw ABI without guard inputs) applies the core's own l
     clock.advance(450_000_000n); // past the last good instant: the ack looks 550 ms old, is 950 ms
     const nowNs = core.now();
     expect(nowNs).toBeGreaterThan(core.lastClockFaultNs());
-    const outcome = ex.decideRead(slot, nowNs, 1, leaseNs, 1, ackNs);
+    const outcome = ex.readerDecide(slot, nowNs, leaderCapable, leaseNs, ackNs, 0n, 0n, 0n);
     expect(REASONS[outcome & 0xff], "served by a pre-fault ack").not.toBe("valid");
     // A fresh ack after the fault still serves.
-    expect(REASONS[ex.decideRead(slot, nowNs, 1, leaseNs, 1, nowNs) & 0xff]).toBe("valid");
+    expect(REASONS[ex.readerDecide(slot, nowNs, leaderCapable, leaseNs, nowNs, 0n, 0n, 0n) & 0xff]).toBe("valid");
   });
 });

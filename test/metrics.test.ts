@@ -184,22 +184,34 @@ describe("gauges (computed when read)", () => {
 
   test("a clock that may freeze: the workerd budget is read from the clock and taken off the engine-ack lease", async () => {
     const clock = new ManualClock();
-    // The source string host/workerd.ts reports (pinned by test/workerd.test.ts).
-    Object.assign(clock, { info: { source: "performance.now (frozen-clock budget 50 ms)", mayFreeze: true } });
+    // What host/workerd.ts reports (pinned by test/workerd.test.ts): the budget as a field.
+    Object.assign(clock, { info: { source: "performance.now (frozen-clock budget 50 ms)", mayFreeze: true, freezeBudgetNs: 50n * MS } });
     const { metrics, engine } = await setup(clock);
     engine.ackNs = clock.ns - 100n * MS;
     expect(gauges(metrics)[GROUP_REMAINING_NS]).toBe(550e6); // 700 - 100 - 50
     expect(metrics.snapshot().clock.freezeBudgetNs).toBe(50e6);
   });
 
-  test("freezeBudgetNsOf: every format the workerd host writes, a field, and unknown", () => {
+  test("freezeBudgetNsOf: the field the readers apply, never the display string", () => {
     const info = { source: "", raw: false, suspendAware: false, resolutionNs: 1n, mayFreeze: true };
-    expect(freezeBudgetNsOf({ ...info, source: "performance.now (frozen-clock budget 50 ms)" })).toBe(50_000_000n);
-    expect(freezeBudgetNsOf({ ...info, source: "performance.now (frozen-clock budget 0 ms)" })).toBe(0n);
-    expect(freezeBudgetNsOf({ ...info, source: "performance.now (frozen-clock budget 1500000 ns)" })).toBe(1_500_000n);
-    expect(freezeBudgetNsOf({ ...info, source: "custom", freezeBudgetNs: 7n } as never)).toBe(7n);
+    expect(freezeBudgetNsOf({ ...info, source: "performance.now (frozen-clock budget 50 ms)", freezeBudgetNs: 50_000_000n })).toBe(50_000_000n);
+    expect(freezeBudgetNsOf({ ...info, source: "custom", freezeBudgetNs: 7n })).toBe(7n);
+    expect(freezeBudgetNsOf({ ...info, source: "custom", freezeBudgetNs: 0n })).toBe(0n);
+    // A budget only in the display string is not one the readers apply: unknown, not 50 ms.
+    expect(freezeBudgetNsOf({ ...info, source: "performance.now (frozen-clock budget 50 ms)" })).toBeUndefined();
     expect(freezeBudgetNsOf({ ...info, source: "custom" })).toBeUndefined();
     expect(freezeBudgetNsOf({ ...info, source: "performance.now (frozen-clock budget 50 ms)", mayFreeze: false })).toBe(0n);
+  });
+
+  test("the engine-ack gauge takes off the budget the core's readers apply: a budget only in the display string is none", async () => {
+    const clock = new ManualClock();
+    Object.assign(clock, { info: { source: "performance.now (frozen-clock budget 50 ms)", mayFreeze: true } });
+    const { metrics, engine } = await setup(clock);
+    engine.ackNs = clock.ns - 100n * MS;
+    // The core's readers apply no budget here (clock.freezeBudgetNs is absent): a local read
+    // is served for 600 ms more, and the gauge says so, not 550 ms.
+    expect(gauges(metrics)[GROUP_REMAINING_NS]).toBe(600e6);
+    expect(metrics.snapshot().clock.freezeBudgetNs).toBeNull();
   });
 
   test("misuse is refused with InvalidOptionError", async () => {

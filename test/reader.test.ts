@@ -414,3 +414,67 @@ describe("sharded reader (contract §6 scenario 10)", () => {
     expect(() => core.createShardedLeaseReader({ groups: new Map(), route: 5 as never })).toThrow(InvalidOptionError);
   });
 });
+
+describe("localRead: leaseRead's synchronous fast path (issue #14)", () => {
+  test("a hit returns the applied index and counts the hit; one fill and one decision, no linearizable read", async () => {
+    const { clock, engine, reader, counts } = await setup();
+    engine.ackNs = clock.ns - 100n * MS;
+    expect(reader.localRead()).toBe(engine.applied);
+    expect(engine.reads).toBe(0);
+    expect(counts.hits.get("valid")).toBe(1);
+    expect(counts.total(counts.misses)).toBe(0);
+  });
+
+  test("a miss returns undefined, counts nothing and starts no read; leaseRead then decides and counts it", async () => {
+    const { clock, engine, reader, counts } = await setup();
+    engine.ackNs = clock.ns - 3_600_000n * MS;
+    expect(reader.localRead()).toBeUndefined();
+    expect(engine.reads).toBe(0);
+    expect(counts.total(counts.hits) + counts.total(counts.misses)).toBe(0);
+    expect(reader.lease.expiry()).toBe(0n);
+    await reader.leaseRead();
+    expect(counts.misses.get("expired")).toBe(1);
+    expect(engine.reads).toBe(1);
+    expect(reader.localRead()).toBe(engine.applied); // the linearizable read warmed the lease
+  });
+
+  test("suspect, not leader, closed: never served; bad engine answers are typed errors", async () => {
+    const { clock, engine, reader } = await setup();
+    engine.ackNs = clock.ns - 100n * MS;
+    reader.beginTransfer();
+    expect(reader.localRead()).toBeUndefined();
+    reader.endTransfer();
+    engine.role = "follower";
+    expect(reader.localRead()).toBeUndefined();
+    engine.role = "leader";
+    engine.durationNs = -1n;
+    expect(() => reader.localRead()).toThrow(expect.objectContaining({ name: "InvalidDurationError" }));
+    engine.durationNs = 700n * MS;
+    (engine as { ackNs: unknown }).ackNs = 1;
+    expect(() => reader.localRead()).toThrow(expect.objectContaining({ name: "InvalidInstantError" }));
+    engine.ackNs = clock.ns; // the transfer ended at this instant: an ack at it proves nothing (R2)
+    expect(reader.localRead()).toBeUndefined();
+    clock.advance(1n * MS);
+    engine.ackNs = clock.ns;
+    expect(reader.localRead()).toBe(engine.applied);
+    reader.close();
+    expect(() => reader.localRead()).toThrow(ReaderClosedError);
+  });
+});
+
+describe("a reader's state lives in its lease's slot (assembly/reader.ts)", () => {
+  test("once the caller disposed the lease, the reader reports nothing of the reader that reuses the slot, and serves nothing", async () => {
+    const { core, reader } = await setup();
+    const slot = reader.lease.slot;
+    reader.lease.dispose();
+    const other = core.createLeaseReader(new FakeEngine());
+    expect(other.lease.slot).toBe(slot);
+    other.beginTransfer();
+    expect(other.suspect).toBe(true);
+    expect(reader.suspect).toBe(false);
+    expect(reader.guards().transfer).toBe(false);
+    await expect(reader.leaseRead()).rejects.toThrow(expect.objectContaining({ name: "DisposedError" }));
+    expect(() => reader.localRead()).toThrow(expect.objectContaining({ name: "DisposedError" }));
+    expect(other.suspect).toBe(true);
+  });
+});
