@@ -1,0 +1,51 @@
+/**
+ * The errors of `lease-core/etcd` (docs/etcd.md, the table of codes before §1): EtcdNodeError
+ * with a stable `ERR_LEASE_ETCD_*` code, the write whose outcome is unknown (§1: no retries),
+ * and the one classification of an etcd3 / gRPC failure that every call goes through.
+ * @module
+ */
+import { LeaseCoreError } from "../errors.js";
+
+/**
+ * The node refused: a write could not be fenced, the etcd call failed, ... Codes:
+ * `ERR_LEASE_ETCD_UNAVAILABLE` (no endpoint answered: down, wrong address, TLS refused),
+ * `ERR_LEASE_ETCD_TIMEOUT` (a deadline passed), `ERR_LEASE_ETCD_AUTH` (bad credentials or no
+ * permission), `ERR_LEASE_ETCD_REQUEST` (etcd refused the call otherwise),
+ * `ERR_LEASE_ETCD_TTL_TOO_SHORT`, `ERR_LEASE_ETCD_CLOSED`, `ERR_LEASE_ETCD_NO_LEASE`,
+ * `ERR_LEASE_ETCD_STREAM`, `ERR_LEASE_ETCD_UNKNOWN_OUTCOME`. The gRPC error is the `cause`.
+ */
+export class EtcdNodeError extends LeaseCoreError {
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, code, options);
+  }
+}
+
+/** A write whose outcome is unknown (timeout after sending): it may or may not have committed. */
+export class EtcdUnknownOutcomeError extends EtcdNodeError {
+  constructor(cause: unknown) {
+    super("the write's outcome is unknown (the txn was sent, no answer came)", "ERR_LEASE_ETCD_UNKNOWN_OUTCOME", { cause });
+  }
+}
+
+/**
+ * An etcd3 / gRPC failure as an EtcdNodeError whose code says what to do (the original is the
+ * cause). gRPC status codes: grpc/doc/statuscode.md; etcd3 maps some to its own classes.
+ */
+export function etcdError(what: string, endpoints: readonly string[], err: unknown): LeaseCoreError {
+  if (err instanceof LeaseCoreError) return err;
+  const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  const name = typeof e?.name === "string" ? e.name : "";
+  const status = typeof e?.code === "number" ? e.code : undefined;
+  const message = typeof e?.message === "string" ? e.message : String(err);
+  const where = endpoints.join(", ");
+  if (status === 4 || name === "GRPCDeadlineExceededError" || /deadline exceeded/i.test(message)) {
+    return new EtcdNodeError(`${what}: etcd did not answer in time at ${where} (${message})`, "ERR_LEASE_ETCD_TIMEOUT", { cause: err });
+  }
+  if (status === 16 || status === 7 || /Authentication|PermissionDenied|InvalidAuth/.test(name) || /authentication failed|permission denied|user name is empty|invalid auth token/i.test(message)) {
+    return new EtcdNodeError(`${what}: etcd refused the credentials at ${where} (${message}); check options.auth and options.tls`, "ERR_LEASE_ETCD_AUTH", { cause: err });
+  }
+  if (status === 14 || name === "GRPCUnavailableError" || name === "GRPCConnectFailedError" || /UNAVAILABLE|ECONNREFUSED|No connection established/i.test(message)) {
+    return new EtcdNodeError(`${what}: no etcd endpoint answered at ${where} (${message}); check options.endpoints, that etcd runs, and options.tls for an https endpoint`, "ERR_LEASE_ETCD_UNAVAILABLE", { cause: err });
+  }
+  return new EtcdNodeError(`${what}: etcd refused the call at ${where} (${message})`, "ERR_LEASE_ETCD_REQUEST", { cause: err });
+}
