@@ -38,9 +38,18 @@ export function etcdError(what: string, endpoints: readonly string[], err: unkno
   const status = typeof e?.code === "number" ? e.code : undefined;
   const message = typeof e?.message === "string" ? e.message : String(err);
   const where = endpoints.join(", ");
-  if (status === 4 || name === "GRPCDeadlineExceededError" || /deadline exceeded/i.test(message)) {
+  // A deadline is told by its status alone, never by the text: grpc-js ends every call whose
+  // deadline passed with status 4 DEADLINE_EXCEEDED (@grpc/grpc-js resolving-call.js), etcd
+  // answers its own context deadline with the same status (rpctypes.ErrGRPCDeadlineExceeded), a
+  // stream's error keeps the numeric code, and etcd3 turns a unary call's into
+  // GRPCDeadlineExceededError (etcd3 errors.js castGrpcError, which drops the code). So the
+  // client always gives one of the two; a message that mentions a deadline proves nothing.
+  if (status === 4 || name === "GRPCDeadlineExceededError") {
     return new EtcdNodeError(`${what}: etcd did not answer in time at ${where} (${message})`, "ERR_LEASE_ETCD_TIMEOUT", { cause: err });
   }
+  // Credentials: the status (16, 7) or etcd3's class; the text only for etcd's refusals that
+  // carry no status of their own ("etcdserver: user name is empty" is InvalidArgument, 3, like
+  // any malformed request: rpctypes.ErrGRPCUserEmpty).
   if (status === 16 || status === 7 || /Authentication|PermissionDenied|InvalidAuth/.test(name) || /authentication failed|permission denied|user name is empty|invalid auth token/i.test(message)) {
     return new EtcdNodeError(`${what}: etcd refused the credentials at ${where} (${message}); check options.auth and options.tls`, "ERR_LEASE_ETCD_AUTH", { cause: err });
   }

@@ -136,7 +136,7 @@ async function keepAliveNow(s: NodeState): Promise<KeepAliveAnswer> {
     // A stream that missed an answer is out of step: never reuse it (a late answer would be
     // taken for the next request's); its handlers go with it.
     dropKeepAliveStream(s, stream);
-    s.event(answer.message.includes("timed out") ? "keepalive-timeout" : "keepalive-error", answer.message);
+    s.event(keepAliveFailureReason(answer), answer.message);
     throw answer;
   }
   if (answer.ttlS <= 0n) {
@@ -147,6 +147,12 @@ async function keepAliveNow(s: NodeState): Promise<KeepAliveAnswer> {
     throw new LeadershipLostError("our etcd lease expired");
   }
   return answer;
+}
+
+/** The event a failed keepalive reports: a timeout by its code (its own deadline, or etcd's
+ *  classified by errors.ts), never by its text. */
+export function keepAliveFailureReason(err: Error): "keepalive-timeout" | "keepalive-error" {
+  return (err as { code?: unknown }).code === "ERR_LEASE_ETCD_TIMEOUT" ? "keepalive-timeout" : "keepalive-error";
 }
 
 /** The open keepalive stream, or a new one with its handlers. */
