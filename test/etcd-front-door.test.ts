@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLeaseCore, type LeaseCore } from "lease-core";
 import { createEtcdLeaseNode, EtcdNodeError, type EtcdLeaseNode, type EtcdLeaseNodeOptions } from "lease-core/etcd";
 import { freePort, startTestEtcd, type TestEtcd } from "./etcd/tls-etcd.js";
+import { Etcd3, Range } from "etcd3";
 
 let core: LeaseCore;
 const nodes: EtcdLeaseNode[] = [];
@@ -139,6 +140,47 @@ describe("etcd with TLS (client certificates) and password authentication", () =
     expect((err as Error).message).toContain("check options.auth");
     await n.close();
   }, 15_000);
+
+  test("one classification for one refusal: a permission etcd denies is ERR_LEASE_ETCD_AUTH from start() and from write() alike (a refused write applied nothing: its outcome is known)", async () => {
+    // A user that may campaign on /lim (its leader and resign keys) and read its data, but not
+    // write the data; and that may not read /nolim at all.
+    const admin = new Etcd3({
+      hosts: [endpoint],
+      credentials: { rootCertificate: Buffer.from(pem["ca.crt"]!), certChain: Buffer.from(pem["client.crt"]!), privateKey: Buffer.from(pem["client.key"]!) },
+      auth: { username: "root", password: PASSWORD },
+    });
+    try {
+      await admin.role("limited").create();
+      await admin.role("limited").grant([
+        { permission: "Readwrite", key: "/lim/leader" },
+        { permission: "Readwrite", key: "/lim/resigned" },
+        { permission: "Read", range: Range.prefix("/lim/d/") },
+      ]);
+      await admin.user("limited").create("limited-pw");
+      await admin.user("limited").addRole("limited");
+      const as = (prefix: string) =>
+        make({
+          endpoints: [endpoint], ttlS: 2, requestTimeoutMs: 2000, prefix,
+          tls: { ca: pem["ca.crt"]!, cert: pem["client.crt"]!, key: pem["client.key"]! },
+          auth: { username: "limited", password: "limited-pw" },
+        });
+      const reader = as("/nolim");
+      const startErr = await reader.start().then(() => undefined, (e: unknown) => e);
+      expect(startErr).toMatchObject({ name: "EtcdNodeError", code: "ERR_LEASE_ETCD_AUTH" });
+      await reader.close();
+
+      const writer = as("/lim");
+      await writer.start();
+      await writer.waitForLeader();
+      const writeErr = await writer.write("k", "v").then(() => undefined, (e: unknown) => e);
+      expect(writeErr).toMatchObject({ name: "EtcdNodeError", code: "ERR_LEASE_ETCD_AUTH" });
+      expect((writeErr as Error).message).toContain("check options.auth");
+      expect(await admin.get("/lim/d/k").string()).toBeNull();
+      await writer.close();
+    } finally {
+      admin.close();
+    }
+  }, 20_000);
 
   test("no client certificate where etcd requires one: start() rejects with an EtcdNodeError code", async () => {
     const n = make({ endpoints: [endpoint], ttlS: 2, requestTimeoutMs: 2000, tls: { ca: pem["ca.crt"]! }, auth: { username: "root", password: PASSWORD } });

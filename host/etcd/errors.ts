@@ -58,3 +58,15 @@ export function etcdError(what: string, endpoints: readonly string[], err: unkno
   }
   return new EtcdNodeError(`${what}: etcd refused the call at ${where} (${message})`, "ERR_LEASE_ETCD_REQUEST", { cause: err });
 }
+
+/**
+ * A fenced write txn's failure, in the same classification as every other call: etcd's refusal
+ * of the credentials or the permission is `ERR_LEASE_ETCD_AUTH` here too, since etcd checks them
+ * before the txn applies anything (etcd server/etcdserver/apply_auth.go, authApplierV3.Txn).
+ * Any other failure may have come after the txn applied (a deadline passed, a connection
+ * dropped, "etcdserver: request timed out"): its outcome is unknown, whatever its code.
+ */
+export function writeError(endpoints: readonly string[], err: unknown): LeaseCoreError {
+  const classified = etcdError("write", endpoints, err);
+  return classified.code === "ERR_LEASE_ETCD_AUTH" ? classified : new EtcdUnknownOutcomeError(err);
+}

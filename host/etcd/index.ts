@@ -39,7 +39,7 @@ import type { ITxnResponse, KVClient } from "etcd3";
 import { InvalidOptionError, LeadershipLostError } from "../errors.js";
 import type { EngineState, LeaseEngine } from "../reader.js";
 import { campaignLoop, readVersions, resign } from "./election.js";
-import { EtcdNodeError, EtcdUnknownOutcomeError, etcdError } from "./errors.js";
+import { EtcdNodeError, etcdError, writeError } from "./errors.js";
 import { confirm, grant, keepAlive, renew, renewLoop } from "./keepalive.js";
 import { checkOptions, type EtcdLeaseNodeOptions } from "./options.js";
 import { apply, metaRevisionOf, readTxn, waitApplied, watchData } from "./replica.js";
@@ -258,7 +258,8 @@ export class EtcdLeaseNode implements LeaseEngine {
    * its own renewal: a keepalive, then the txn, whose raft_term must match the keepalive's.
    * Resolves once the local state has applied the write.
    * @throws NotLeaderError before sending anything; LeadershipLostError when the fence fails;
-   *   EtcdUnknownOutcomeError when the txn got no answer.
+   *   EtcdNodeError `ERR_LEASE_ETCD_AUTH` when etcd refused the permission (nothing applied);
+   *   EtcdUnknownOutcomeError when the txn failed otherwise (it may have applied).
    */
   async write(key: string, value: string): Promise<EtcdWriteResult> {
     this.#s.checkOpen();
@@ -286,7 +287,7 @@ export class EtcdLeaseNode implements LeaseEngine {
           this.#s.callOptions(),
         );
       } catch (err) {
-        throw new EtcdUnknownOutcomeError(err);
+        throw writeError(this.#s.endpoints, err);
       }
       if (!txn.succeeded) {
         this.#s.loseLeadership("fence-failed");
