@@ -50,6 +50,42 @@ describe("options are checked at creation", () => {
   });
 });
 
+describe("the drift bound is the core's own rule (one rule: the engine asks the core)", () => {
+  // The core's verdict on a lease configuration with this drift (the rest valid).
+  const coreVerdict = (driftPpmMax: bigint): unknown => {
+    try {
+      return core.leaseDurationFor({ electionTimeoutNs: 2_000_000_000n, tickNs: 1_000_000n, safetyMarginNs: 1_500_000_000n, driftPpmMax, checkQuorum: true });
+    } catch (err) {
+      return err;
+    }
+  };
+  test.each([-1, 1_000_001, 5_000_000])("a drift of %d ppm the core refuses is refused with the core's error", (drift) => {
+    const expected = coreVerdict(BigInt(drift));
+    expect(expected).toBeInstanceOf(Error); // the core does refuse it
+    let thrown: unknown;
+    try {
+      make({ driftPpmMax: drift, ttlS: 2 });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ name: (expected as Error).name, code: (expected as { code: string }).code });
+  });
+  test("a drift the core accepts (above the engine's old 100000 ppm) is accepted, with its margin (docs/etcd.md §3)", () => {
+    expect(typeof coreVerdict(200_000n)).toBe("bigint");
+    // 300 ms + ceil(2 · 2 s · 200000 ppm) = 800 ms + 1 ms leaves 899 ms of a 2 s TTL.
+    expect(() => make({ driftPpmMax: 200_000, ttlS: 2 })).not.toThrow();
+    // 500000 ppm: the core accepts the drift, but twice it over one TTL is the whole TTL, so no
+    // TTL leaves a lease after the margin: refused by the TTL rule, not the drift rule.
+    expect(typeof coreVerdict(500_000n)).toBe("bigint");
+    expect(() => make({ driftPpmMax: 500_000, ttlS: 10 })).toThrow(expect.objectContaining({ name: "EtcdNodeError", code: "ERR_LEASE_ETCD_TTL_TOO_SHORT" }));
+  });
+  test("a drift that is not an integer is refused by name", () => {
+    for (const drift of [1.5, Number.NaN, "500"]) {
+      expect(() => make({ driftPpmMax: drift as number })).toThrow(expect.objectContaining({ name: "InvalidOptionError", message: expect.stringMatching(/option driftPpmMax must be an integer/) }));
+    }
+  });
+});
+
 describe("the documented start", () => {
   let etcd: TestEtcd | undefined;
   beforeAll(async () => {

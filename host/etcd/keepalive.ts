@@ -8,7 +8,7 @@
 import type { IResponseHeader } from "etcd3";
 import { LeadershipLostError } from "../errors.js";
 import { etcdError, EtcdNodeError } from "./errors.js";
-import { etcdMarginNs, S } from "./margin.js";
+import { etcdLeaseTiming, S } from "./margin.js";
 import { metaRevisionOf, readTxn } from "./replica.js";
 import type { KeepAliveAnswer, NodeState } from "./state.js";
 import { endStream, sleep, type Duplex } from "./util.js";
@@ -46,8 +46,9 @@ function setTtl(s: NodeState, ttlS: bigint): void {
   const ttlNs = ttlS * S;
   if (ttlNs === s.ttlNs) return;
   s.ttlNs = ttlNs;
-  s.marginNs = s.unsafe.marginNs ?? etcdMarginNs(ttlNs, s.electionTimeoutNs, s.driftPpmMax);
-  s.durationNs = ttlNs - s.marginNs;
+  const timing = etcdLeaseTiming(s.core, ttlNs, s.electionTimeoutNs, s.driftPpmMax);
+  s.marginNs = s.unsafe.marginNs ?? timing.marginNs;
+  s.durationNs = s.unsafe.marginNs === undefined ? timing.durationNs : ttlNs - s.marginNs;
   if (s.durationNs <= 0n) {
     throw new EtcdNodeError(`lease duration ${s.durationNs} ns <= 0: TTL ${ttlS} s is too short for margin ${s.marginNs} ns (raise ttlS)`, "ERR_LEASE_ETCD_TTL_TOO_SHORT");
   }

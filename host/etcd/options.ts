@@ -1,6 +1,7 @@
 /**
  * The options of `createEtcdLeaseNode` (`lease-core/etcd`) and their check at creation
- * (docs/etcd.md, "Options are checked at creation", and §3 for a TTL too short for the margin):
+ * (docs/etcd.md, "Options are checked at creation", and §3 for the drift and for a TTL too
+ * short for the margin, both asked of the core through margin.ts):
  * an unknown option, a value of the wrong type or range, each refused by name before anything
  * is built.
  * @module
@@ -8,7 +9,7 @@
 import type { LeaseCore } from "../core.js";
 import { InvalidOptionError } from "../errors.js";
 import { EtcdNodeError } from "./errors.js";
-import { etcdMarginNs, MS, S } from "./margin.js";
+import { etcdLeaseTiming, MS, S } from "./margin.js";
 import type { EtcdNodeEvent } from "./types.js";
 
 /** Test-only switches that remove one guard each, so a fault test can show the checker catching
@@ -184,7 +185,7 @@ export function checkOptions(options: EtcdLeaseNodeOptions): CheckedOptions {
     if (!KNOWN_OPTIONS.has(name)) throw new InvalidOptionError(name, `one of the known options (${[...KNOWN_OPTIONS].join(", ")})`, (options as unknown as Record<string, unknown>)[name]);
   }
   const { core, endpoints, prefix, id } = options;
-  if (typeof core?.now !== "function") throw new InvalidOptionError("core", "a LeaseCore", core);
+  if (typeof core?.now !== "function" || typeof core.leaseDurationFor !== "function") throw new InvalidOptionError("core", "a LeaseCore", core);
   if (!Array.isArray(endpoints) || endpoints.length === 0) throw new InvalidOptionError("endpoints", "a non-empty array", endpoints);
   for (const endpoint of endpoints) {
     if (typeof endpoint !== "string" || !/^(https?:\/\/)?[^\s/]+:\d+$/.test(endpoint)) throw new InvalidOptionError("endpoints[]", '"host:port", "http://host:port" or "https://host:port"', endpoint);
@@ -205,7 +206,10 @@ export function checkOptions(options: EtcdLeaseNodeOptions): CheckedOptions {
   const etMs = options.etcdElectionTimeoutMs ?? 1000;
   if (!Number.isInteger(etMs) || etMs < 1) throw new InvalidOptionError("etcdElectionTimeoutMs", "an integer >= 1", etMs);
   const drift = options.driftPpmMax ?? 500;
-  if (!Number.isInteger(drift) || drift < 0 || drift > 100_000) throw new InvalidOptionError("driftPpmMax", "an integer in [0, 100000]", drift);
+  if (!Number.isInteger(drift)) throw new InvalidOptionError("driftPpmMax", "an integer of ppm", drift);
+  // Its range is the core's rule, asked of the core with the lease the TTL asked for
+  // (margin.ts): the core's own typed error for a drift it refuses.
+  const timing = etcdLeaseTiming(core, BigInt(ttlS) * S, BigInt(etMs) * MS, BigInt(drift));
   const renewMs: unknown = options.renewIntervalMs;
   if (renewMs !== undefined && (!Number.isInteger(renewMs) || (renewMs as number) < 1)) throw new InvalidOptionError("renewIntervalMs", "an integer of ms >= 1", renewMs);
   const timeoutMs = options.requestTimeoutMs ?? 1000;
@@ -214,8 +218,8 @@ export function checkOptions(options: EtcdLeaseNodeOptions): CheckedOptions {
   // The TTL asked for must leave a lease after the margin (etcd may grant more, never less):
   // refused here rather than at start(), with the smallest TTL that works.
   if (options.unsafe?.marginNs === undefined) {
-    const marginNs = etcdMarginNs(BigInt(ttlS) * S, BigInt(etMs) * MS, BigInt(drift));
-    if (BigInt(ttlS) * S <= marginNs) {
+    const { marginNs, durationNs } = timing;
+    if (durationNs <= 0n) {
       throw new EtcdNodeError(
         `option ttlS ${ttlS} s leaves no lease after the margin of ${marginNs / MS} ms (etcdElectionTimeoutMs ${etMs} + drift + 1 ms, docs/etcd.md §3): use ttlS ${marginNs / S + 1n} or more`,
         "ERR_LEASE_ETCD_TTL_TOO_SHORT",
