@@ -63,7 +63,9 @@ export interface EtcdLeaseNodeOptions {
   /** The cluster's `--election-timeout` in ms (etcd's default 1000). Part of the margin. */
   etcdElectionTimeoutMs?: number;
   /** Bound on the clock rate difference between this host and the etcd leader (default 500 ppm:
-   *  etcd times leases on CLOCK_MONOTONIC, which NTP may slew by up to 500 ppm, adjtimex(2)). */
+   *  etcd times leases on CLOCK_MONOTONIC, which NTP may slew by up to 500 ppm, adjtimex(2)).
+   *  An integer; its range is the core's configuration rule (docs/contract.md §5), whose own
+   *  typed error refuses a drift out of it. */
   driftPpmMax?: number;
   /** How often to renew (default TTL/4). */
   renewIntervalMs?: number;
@@ -121,7 +123,9 @@ export interface EtcdLeaseNodeOptions {
   /** The cluster's `--election-timeout` in ms (etcd's default 1000). Part of the margin. */
   etcdElectionTimeoutMs?: number;
   /** Bound on the clock rate difference between this host and the etcd leader (default 500 ppm:
-   *  etcd times leases on CLOCK_MONOTONIC, which NTP may slew by up to 500 ppm, adjtimex(2)). */
+   *  etcd times leases on CLOCK_MONOTONIC, which NTP may slew by up to 500 ppm, adjtimex(2)).
+   *  An integer; its range is the core's configuration rule (docs/contract.md §5), whose own
+   *  typed error refuses a drift out of it. */
   driftPpmMax?: number;
   /** How often to renew (default TTL/4). */
   renewIntervalMs?: number;
