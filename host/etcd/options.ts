@@ -85,66 +85,6 @@ export interface EtcdLeaseNodeOptions {
   onEvent?: (event: EtcdNodeEvent) => void;
 }
 
-/** TLS to etcd (`--trusted-ca-file`, `--client-cert-auth`): PEM contents, not file names. */
-export interface EtcdTlsOptions {
-  /** The CA that signed etcd's server certificate (etcd's `--cert-file`). */
-  ca: string | Uint8Array;
-  /** This client's certificate, for etcd's `--client-cert-auth` (with `key`). */
-  cert?: string | Uint8Array;
-  /** The private key of `cert`. */
-  key?: string | Uint8Array;
-}
-
-/** etcd's own authentication (`etcdctl auth enable`): a user and its password. */
-export interface EtcdAuthOptions {
-  /** The etcd user. */
-  username: string;
-  /** Its password. */
-  password: string;
-}
-
-/** Options of `createEtcdLeaseNode`. */
-export interface EtcdLeaseNodeOptions {
-  /** The lease core whose clock anchors the lease (`await createLeaseCore()`). */
-  core: LeaseCore;
-  /** etcd client endpoints, e.g. `["127.0.0.1:2379", ...]` or `["https://etcd-0:2379", ...]`
-   *  (with `tls`; no scheme means plain gRPC, or TLS when `tls` is given). */
-  endpoints: string[];
-  /** TLS: the CA to trust, and a client certificate and key when etcd asks for one. */
-  tls?: EtcdTlsOptions;
-  /** Username and password, when etcd has authentication enabled. */
-  auth?: EtcdAuthOptions;
-  /** Key prefix of this service: `<prefix>/leader`, `<prefix>/d/<key>`. */
-  prefix: string;
-  /** This instance's name, stored as the leader key's value. */
-  id: string;
-  /** The etcd lease TTL asked for, in whole seconds (default 2). etcd may grant more. */
-  ttlS?: number;
-  /** The cluster's `--election-timeout` in ms (etcd's default 1000). Part of the margin. */
-  etcdElectionTimeoutMs?: number;
-  /** Bound on the clock rate difference between this host and the etcd leader (default 500 ppm:
-   *  etcd times leases on CLOCK_MONOTONIC, which NTP may slew by up to 500 ppm, adjtimex(2)).
-   *  An integer; its range is the core's configuration rule (docs/contract.md §5), whose own
-   *  typed error refuses a drift out of it. */
-  driftPpmMax?: number;
-  /** How often to renew (default TTL/4). */
-  renewIntervalMs?: number;
-  /** Deadline of each etcd call (default 1000 ms). Only for liveness: never part of a lease. */
-  requestTimeoutMs?: number;
-  /**
-   * Whether a new leader waits out any previous holder's lease before it serves (docs/etcd.md
-   * §5): a stuck old etcd leader can revoke a lease that is still being renewed (etcd-io/etcd
-   * #15247, #12528; fixed in etcd 3.4.31, 3.5.13, 3.6.0). `auto` (default): hold unless every
-   * member reported a fixed version at start; `always`; `never` (the node then reports itself
-   * unprotected on a cluster without the fix: `status().revokeGuard`, event `etcd-unprotected`).
-   */
-  takeoverHold?: "auto" | "always" | "never";
-  /** @internal Test-only switches; see EtcdUnsafeSwitches. */
-  unsafe?: EtcdUnsafeSwitches;
-  /** Called on every notable event (for logs and the dashboard). */
-  onEvent?: (event: EtcdNodeEvent) => void;
-}
-
 /** The options `createEtcdLeaseNode` knows: anything else is refused (a misspelt option would
  *  otherwise be silently ignored). */
 const KNOWN_OPTIONS = new Set(["core", "endpoints", "tls", "auth", "prefix", "id", "ttlS", "etcdElectionTimeoutMs", "driftPpmMax", "renewIntervalMs", "requestTimeoutMs", "unsafe", "onEvent", "takeoverHold"]);
