@@ -29,10 +29,11 @@
  * and `write` are the same path through an internal reader, pause-safe (see `read`).
  *
  * The files, one concern each: options.ts (the options and their check), errors.ts (EtcdNodeError
- * and the one classification of etcd failures), margin.ts (§3's margin), state.ts (what the
- * concerns share), keepalive.ts (the keepalive stream, the renewal and its confirmation, §2),
- * replica.ts (the local copy, its watch and waits, §4), election.ts (campaign, takeover hold,
- * resign, §1, §5), types.ts (the public shapes). This file wires them into the public class.
+ * and the one classification of etcd failures), margin.ts (§3's margin, checked by the core's
+ * rules), state.ts (what the concerns share), keepalive.ts (the keepalive stream, the renewal
+ * and its confirmation, §2), replica.ts (the local copy, its watch and waits, §4), election.ts
+ * (campaign, takeover hold, resign, §1, §5), types.ts (the public shapes), util.ts (stateless
+ * helpers). This file wires them into the public class; no other file imports it.
  * @module
  */
 import type { ITxnResponse, KVClient } from "etcd3";
