@@ -14,11 +14,11 @@ export const S = 1_000_000_000n;
  * docs/etcd.md §3: `margin = etcdElectionTimeout + ceil(2 · TTL · driftPpmMax / 1e6) + 1 ms`.
  * The election timeout covers the promotion and step-down windows, twice the drift over one
  * TTL covers either clock being the fast one (etcd times leases on CLOCK_MONOTONIC, which NTP
- * may slew, adjtimex(2)), and 1 ms covers timer and clock granularity.
+ * may slew, adjtimex(2)), and 1 ms covers timer and clock granularity. The formula is the
+ * core's (`configTtlMarginNs` in assembly/config.ts, docs/contract.md §5), written once there.
  */
-export function etcdMarginNs(ttlNs: bigint, electionTimeoutNs: bigint, driftPpmMax: bigint): bigint {
-  const driftNs = (2n * ttlNs * driftPpmMax + 999_999n) / 1_000_000n;
-  return electionTimeoutNs + driftNs + MS;
+export function etcdMarginNs(core: LeaseCore, ttlNs: bigint, electionTimeoutNs: bigint, driftPpmMax: bigint): bigint {
+  return core.ttlSafetyMarginNs(electionTimeoutNs, ttlNs, driftPpmMax);
 }
 
 /**
@@ -36,7 +36,7 @@ export function etcdMarginNs(ttlNs: bigint, electionTimeoutNs: bigint, driftPpmM
 export function etcdLeaseTiming(core: LeaseCore, ttlNs: bigint, electionTimeoutNs: bigint, driftPpmMax: bigint): { marginNs: bigint; durationNs: bigint } {
   // A negative drift is the core's to refuse: its margin is taken at 0 ppm so that the core
   // names the drift, not a margin it would make negative.
-  const marginNs = etcdMarginNs(ttlNs, electionTimeoutNs, driftPpmMax < 0n ? 0n : driftPpmMax);
+  const marginNs = etcdMarginNs(core, ttlNs, electionTimeoutNs, driftPpmMax < 0n ? 0n : driftPpmMax);
   try {
     // A margin of the whole TTL or more leaves no lease whatever its size: the core is asked
     // with the TTL itself, so a huge margin cannot pass 2^63 before the core sees the drift.

@@ -129,7 +129,7 @@ export function checkOptions(options: EtcdLeaseNodeOptions): CheckedOptions {
     if (!KNOWN_OPTIONS.has(name)) throw new InvalidOptionError(name, `one of the known options (${[...KNOWN_OPTIONS].join(", ")})`, (options as unknown as Record<string, unknown>)[name]);
   }
   const { core, endpoints, prefix, id } = options;
-  if (typeof core?.now !== "function" || typeof core.leaseDurationFor !== "function") throw new InvalidOptionError("core", "a LeaseCore", core);
+  if (typeof core?.now !== "function" || typeof core.leaseDurationFor !== "function" || typeof core.ttlSafetyMarginNs !== "function") throw new InvalidOptionError("core", "a LeaseCore", core);
   if (!Array.isArray(endpoints) || endpoints.length === 0) throw new InvalidOptionError("endpoints", "a non-empty array", endpoints);
   for (const endpoint of endpoints) {
     if (typeof endpoint !== "string" || !/^(https?:\/\/)?[^\s/]+:\d+$/.test(endpoint)) throw new InvalidOptionError("endpoints[]", '"host:port", "http://host:port" or "https://host:port"', endpoint);
