@@ -6,13 +6,15 @@
 // tests do not kill means a guard no test pins. Runs in a copy of the repository (the work tree is
 // never touched): rebuilds what the mutant needs (wasm and bundles, or the shim, or nothing for
 // the simulator, whose tests run from source), runs the tests that exercise that code, and
-// restores the copy's build/ after each. Takes a while: about an hour on 2 busy cores.
+// restores the copy's build/ after each. A mutant's tests stop at their first failure (vitest
+// --bail 1: one failing test is a kill); the baselines run in full. Takes a while on 2 busy cores.
 //   node scripts/mutation.mjs                    all mutants
 //   node scripts/mutation.mjs --list             the mutants (and whether each snippet is found once)
 //   node scripts/mutation.mjs --area shim,sim    only these areas
 //   node scripts/mutation.mjs --only "<text>"    only mutants whose guard contains <text>
 //   node scripts/mutation.mjs --tests a,b        run these test files instead of each mutant's own
 //   node scripts/mutation.mjs --no-baseline      skip the unmutated run of each test list
+//   node scripts/mutation.mjs --no-bail          run each mutant's tests in full (every failing test reported)
 // Why not StrykerJS: its vitest runner re-runs the (multi-minute) suite per mutant and cannot
 // mutate the wasm source or the C shim, which need a rebuild; per-mutant test lists keep the
 // run to about a minute per mutant here.
@@ -200,14 +202,15 @@ try {
         }
       }
       const tests = testsOverride ?? m.tests;
-      const tested = run(join(copy, "node_modules", ".bin", "vitest"), ["run", ...tests], m.env);
+      const bail = process.argv.includes("--no-bail") ? [] : ["--bail", "1"];
+      const tested = run(join(copy, "node_modules", ".bin", "vitest"), ["run", ...bail, ...tests], m.env);
       const out = strip(tested.stdout + tested.stderr);
       const failed = /Tests\s+(\d+) failed/.exec(out)?.[1] ?? "?";
       const files = [...new Set([...out.matchAll(/FAIL\s+(?:\S+\s+)?(test\/\S+\.test\.ts)/g)].map((x) => x[1]))];
       const killed = tested.status !== 0;
       const seconds = ((performance.now() - t0) / 1000).toFixed(0);
       results.push({ ...m, outcome: killed ? "killed" : "SURVIVED", files });
-      console.log(`${killed ? "killed  " : "SURVIVED"} [${m.area}] ${m.guard}${killed ? ` (${failed} tests failed: ${files.join(", ")})` : ""} ${seconds} s`);
+      console.log(`${killed ? "killed  " : "SURVIVED"} [${m.area}] ${m.guard}${killed ? ` (${failed} ${failed === "1" ? "test" : "tests"} failed${bail.length ? " before the bail" : ""}: ${files.join(", ")})` : ""} ${seconds} s`);
     } finally {
       writeFileSync(path, source);
       if (m.build !== "none") {
