@@ -26,7 +26,8 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** The wasm core: [file in assembly/, original text, mutated text, the guard it breaks] */
+/** The wasm core: [file in assembly/, original text, mutated text, the guard it breaks, why it is
+ *  equivalent (only for a mutant no test can kill)] */
 const WASM_MUTANTS = [
   ["lease.ts", "(nowNs < expiryNs)", "(nowNs <= expiryNs)", "half-open expiry"],
   ["lease.ts", "(nowNs != 0) & ", "", "a zero now fails closed"],
@@ -39,7 +40,8 @@ const WASM_MUTANTS = [
   ["instant.ts", "    if (growthNs > SUSPEND_TOLERANCE_NS) {", "    if (false) {", "suspend detection"],
   ["instant.ts", "  if (rawNs <= 0) {", "  if (rawNs < 0) {", "a zero reading is refused"],
   ["decision.ts", "ackNs <= nowNs && ", "", "no ack from the future"],
-  ["decision.ts", "  if (sampleNs <= 0 || leaseDurationNs <= 0) return false;", "  if (leaseDurationNs <= 0) return false;", "no extend from a zero sample"],
+  ["decision.ts", "  if (sampleNs <= 0 || leaseDurationNs <= 0) return false;", "  if (leaseDurationNs <= 0) return false;", "no extend from a zero sample",
+    "shadowed by the next line of extendFrom: the fault floor is 0 until a fault and only rises (assembly/fault.ts F1), so a sample <= 0 is also <= faultFloor() and refused there with the same result"],
   ["decision.ts", "  if (!isLeader) return REASON_NOT_LEADER;\n  if (guards & READ_SUSPECT)", "  if (guards & READ_SUSPECT)", "the caller lease needs a leader"],
   ["decision.ts", "  if (guards & READ_SUSPECT) return REASON_SUSPECT;\n", "", "a transfer makes the lease suspect"],
   ["decision.ts", " && appliedTerm != currentTerm) return REASON_TERM_MISMATCH;", " && false) return REASON_TERM_MISMATCH;", "own-term guard"],
@@ -122,7 +124,7 @@ const HOST_MUTANTS = [
 ];
 
 const MUTANTS = [
-  ...WASM_MUTANTS.map(([file, original, mutated, guard]) => ({ area: "wasm", path: `assembly/${file}`, original, mutated, guard, build: "bundle", tests: WASM_TESTS })),
+  ...WASM_MUTANTS.map(([file, original, mutated, guard, equivalent]) => ({ area: "wasm", path: `assembly/${file}`, original, mutated, guard, build: "bundle", tests: WASM_TESTS, ...(equivalent === undefined ? {} : { equivalent }) })),
   ...HOST_MUTANTS,
 ];
 
