@@ -1,0 +1,113 @@
+// Attack on lease-core/etcd's write outcome (docs/etcd.md §1, §4; the table of codes): a write
+// whose fenced txn COMMITTED in etcd, but whose local state did not catch up with it within
+// 5 × requestTimeoutMs (the node's data watch is served by a slow member), must not be reported
+// as a failure a client may simply retry. §1: a retried write can apply twice (a put re-applied
+// after another client's put breaks linearizability), so a write that may have applied is
+// `ERR_LEASE_ETCD_UNKNOWN_OUTCOME` ("read before retrying"); the table's
+// `ERR_LEASE_ETCD_TIMEOUT` says "retry". This test delays only the node's data watch (a TCP
+// proxy between the node and the member serving that watch, demo/proxy.ts), writes until one
+// write's txn went through another member (etcd3 picks an endpoint per call), and asserts that
+// every write etcd applied and the node rejected was rejected as an unknown outcome.
+import { afterEach, describe, expect, test } from "vitest";
+import { Etcd3 } from "etcd3";
+import { createLeaseCore } from "lease-core";
+import { createEtcdLeaseNode, type EtcdLeaseNode } from "lease-core/etcd";
+import { startEtcdCluster, type EtcdCluster } from "../demo/cluster.js";
+import { FaultProxy } from "../demo/proxy.js";
+import { sleep } from "./etcd/support.js";
+
+let cluster: EtcdCluster | undefined;
+const proxies: FaultProxy[] = [];
+const nodes: EtcdLeaseNode[] = [];
+const admins: Etcd3[] = [];
+
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.close().catch(() => undefined)));
+  for (const a of admins.splice(0)) a.close();
+  await Promise.all(proxies.splice(0).map((p) => p.close()));
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await cond())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Which proxy carries `n`'s data watch: each in turn delays etcd's answers while a key is put
+ *  under the prefix; the one whose delay holds the key back from `n`'s local state is it. */
+async function dataWatchProxy(n: EtcdLeaseNode, a: Etcd3, prefix: string, list: FaultProxy[]): Promise<number> {
+  for (let i = 0; i < list.length; i++) {
+    list[i]!.set("down", { kind: "delay", delayMs: 1500 });
+    const key = `probe-${i}-${Math.random().toString(36).slice(2)}`;
+    await a.put(`${prefix}/d/${key}`).value("1");
+    await sleep(600);
+    const held = n.peek(key) === null;
+    list[i]!.heal();
+    await until(`the probe ${key}`, () => n.peek(key) !== null, 5000);
+    if (held) return i;
+  }
+  throw new Error("no proxy carries the data watch");
+}
+
+interface Outcome {
+  key: string;
+  code: string; // "ok" when the write resolved
+  applied: boolean; // what etcd holds afterwards
+  answered: boolean; // the node counted the txn's success (counters.writes: after the fenced txn answered)
+}
+
+describe("etcd attack: the outcome of a write etcd applied", () => {
+  test("a committed write whose local catch-up timed out is reported as an unknown outcome, never as a retryable timeout", async () => {
+    cluster = await startEtcdCluster({ electionTimeoutMs: 300, heartbeatMs: 50 });
+    const list = await Promise.all(cluster.members.map((m) => FaultProxy.start(m.clientPort)));
+    proxies.push(...list);
+    const a = new Etcd3({ hosts: cluster.clientEndpoints });
+    admins.push(a);
+    const prefix = `/attack-wt-${Math.random().toString(36).slice(2)}`;
+    const core = await createLeaseCore();
+    // requestTimeoutMs 300: the write's wait for its own revision gives up after 5 × 300 ms.
+    const n = createEtcdLeaseNode({ core, id: "w", prefix, endpoints: list.map((p) => `127.0.0.1:${p.port}`), ttlS: 2, etcdElectionTimeoutMs: 300, requestTimeoutMs: 300 });
+    nodes.push(n);
+    await n.start();
+    await n.waitForLeader(15_000);
+    await n.write("warm", "0");
+    const slow = await dataWatchProxy(n, a, prefix, list);
+
+    // Only the data watch's member is slow (its answers to the node 4 s late: > 5 × 300 ms).
+    list[slow]!.set("down", { kind: "delay", delayMs: 4000 });
+    const outcomes: Outcome[] = [];
+    // Bounded re-staging: a write whose keepalive or txn went through the slow member fails
+    // before or at its txn (a definite or unknown outcome: not this case); one whose txn went
+    // through another member is answered at once (counters.writes moves) and then waits for the
+    // slow watch: this case. Up to 12 writes until one such write was rejected.
+    for (let i = 0; i < 12 && !outcomes.some((o) => o.answered && o.code !== "ok"); i++) {
+      const key = `k${i}`;
+      let code = "ok";
+      const writesBefore = n.counters.writes!;
+      try {
+        if (n.state() !== "leader") await n.waitForLeader(10_000);
+        await n.write(key, `v${i}`);
+      } catch (err) {
+        code = String((err as { code?: unknown }).code ?? (err as Error).name);
+      }
+      const answered = n.counters.writes! > writesBefore;
+      const got = await a.get(`${prefix}/d/${key}`).string();
+      outcomes.push({ key, code, applied: got === `v${i}`, answered });
+    }
+    list[slow]!.heal();
+
+    const rejected = outcomes.filter((o) => o.answered && o.code !== "ok");
+    // The precondition: a write whose fenced txn etcd answered with success was then rejected.
+    expect(rejected.length, `no committed write was rejected: ${JSON.stringify(outcomes)}`).toBeGreaterThan(0);
+    for (const o of rejected) {
+      expect(o.applied, `${o.key}: etcd answered its txn with success`).toBe(true);
+      // The contract: a write etcd applied is never reported as one a client may retry blindly
+      // (docs/etcd.md §1: "a write whose answer never came is reported as ERR_LEASE_ETCD_UNKNOWN_OUTCOME").
+      expect(o.code, `${o.key} applied in etcd: ${JSON.stringify(outcomes)}`).toBe("ERR_LEASE_ETCD_UNKNOWN_OUTCOME");
+    }
+  }, 120_000);
+});
