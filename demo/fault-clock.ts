@@ -6,7 +6,9 @@
  *
  *   - `step-back ms`: raw jumps back (a broken or virtualised clock); the core counts a
  *     regression and invalidates every lease;
- *   - `jump-forward ms`: raw jumps ahead (leases end early: safe, counted as time passing);
+ *   - `jump-forward ms`: raw jumps ahead (counted as time passing: a lease ends early, which is
+ *     safe, but a wait timed on this clock, a takeover hold, ends early too; docs/contract.md §1
+ *     puts jumps beyond the drift bound outside the model);
  *   - `freeze ms`: raw stands still for `ms` of true time, then catches up at once (what a clock
  *     that "may freeze" does, docs/edge-clocks.md). The source declares `mayFreeze` with a
  *     `freezeBudgetNs` of the longest freeze it injects, so every lease is shortened by it: a

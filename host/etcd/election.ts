@@ -133,7 +133,10 @@ function startHold(s: NodeState, createRevision: bigint, fromNs: bigint | undefi
 function holdNs(s: NodeState): bigint {
   if (s.revokeGuard === "etcd" || s.revokeGuard === "unprotected") return 0n;
   const own = s.ttlNs > 0n ? s.ttlNs : BigInt(s.ttlAskedS) * S;
-  return own > s.holderTtlNs ? own : s.holderTtlNs;
+  // Plus this clock's frozen-clock budget: the hold starts from a reading that may lag true
+  // time by up to that budget (a frozen clock is safe as a lease's sample, never as the start
+  // of a wait: docs/edge-clocks.md, docs/etcd.md §5).
+  return (own > s.holderTtlNs ? own : s.holderTtlNs) + s.core.freezeBudgetNs;
 }
 
 async function waitHold(s: NodeState, signal: AbortSignal): Promise<void> {

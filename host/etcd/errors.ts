@@ -22,8 +22,8 @@ export class EtcdNodeError extends LeaseCoreError {
 
 /** A write whose outcome is unknown (timeout after sending): it may or may not have committed. */
 export class EtcdUnknownOutcomeError extends EtcdNodeError {
-  constructor(cause: unknown) {
-    super("the write's outcome is unknown (the txn was sent, no answer came)", "ERR_LEASE_ETCD_UNKNOWN_OUTCOME", { cause });
+  constructor(cause: unknown, message = "the write's outcome is unknown (the txn was sent, no answer came)") {
+    super(message, "ERR_LEASE_ETCD_UNKNOWN_OUTCOME", { cause });
   }
 }
 

@@ -40,7 +40,7 @@ import type { ITxnResponse, KVClient } from "etcd3";
 import { InvalidOptionError, LeadershipLostError } from "../errors.js";
 import type { EngineState, LeaseEngine } from "../reader.js";
 import { campaignLoop, readVersions, resign } from "./election.js";
-import { EtcdNodeError, etcdError, writeError } from "./errors.js";
+import { EtcdNodeError, EtcdUnknownOutcomeError, etcdError, writeError } from "./errors.js";
 import { confirm, grant, keepAlive, renew, renewLoop } from "./keepalive.js";
 import { checkOptions, type EtcdLeaseNodeOptions } from "./options.js";
 import { apply, metaRevisionOf, readTxn, waitApplied, watchData } from "./replica.js";
@@ -305,7 +305,11 @@ export class EtcdLeaseNode implements LeaseEngine {
         // Closed while waiting: the write did commit, so it is answered as committed, and
         // extends nothing (no read follows on a closed node).
         if ((err as { code?: string }).code === "ERR_LEASE_ETCD_CLOSED") return { commitIndex: revision, local: false };
-        throw err;
+        // Any other failure here (the local state did not reach the revision in time) comes
+        // after etcd applied the txn: the write stands, so its outcome is unknown to a client
+        // that sees only this error, never a timeout it may retry (a re-applied put is not
+        // linearizable, docs/etcd.md §1).
+        throw new EtcdUnknownOutcomeError(err, `the write committed at revision ${revision}, but the local state did not reach it: read before retrying`);
       }
       return { commitIndex: revision, local: confirmed };
     });
