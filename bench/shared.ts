@@ -18,7 +18,7 @@ import type { SharedLeaseTable } from "../host/shared.js";
 import { emit, median, type Measured } from "./harness.js";
 
 declare const __BUILD__: string;
-const lc = (await import(new URL("node.js", __BUILD__).href)) as typeof import("../host/node.js");
+const lc = (await import(new URL("node.js", __BUILD__).href)) as typeof import("../host/runtime/node.js");
 const GRID_NS = 4096n;
 const OPS = Number(process.env["BENCH_SHARED_OPS"] ?? 1_000_000);
 

@@ -5,7 +5,7 @@
 //   3. the TypeScript hosts: esbuild → build/*.js (ESM), tsc → build/types/*.d.ts.
 // Usage: node scripts/build.mjs [--skip-native]
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -31,22 +31,22 @@ run(process.execPath, [join(root, "scripts", "build-wasi.mjs")]);
 if (!process.argv.includes("--skip-native")) run(process.execPath, [join(root, "scripts", "build-native.mjs")]);
 
 // One bundle per runtime host (package.json "exports" maps each condition to its file), the
-// CLI, the optional subpath entries, and the demo. An entry whose source does not exist is skipped.
+// CLI, the optional subpath entries, and the demo, each from its source file.
 //
 // Subpath entries (lease-core/etcd, lease-core/metrics/*) and the demo import the core's own
 // modules as "lease-core", not as a copy: one LeaseCore, one set of error classes, so
 // `instanceof NotLeaderError` holds whichever entry threw it.
 const ENTRIES = [
-  { name: "node", platform: "node" },
-  { name: "cli", platform: "node" },
-  { name: "deno", platform: "neutral" },
-  { name: "bun", platform: "node", external: ["bun:ffi"] },
+  { name: "node", source: "host/runtime/node.ts", platform: "node" },
+  { name: "cli", source: "host/cli.ts", platform: "node" },
+  { name: "deno", source: "host/runtime/deno.ts", platform: "neutral" },
+  { name: "bun", source: "host/runtime/bun.ts", platform: "node", external: ["bun:ffi"] },
   // The core module inlined (base64, ~7 KB): a bundler (esbuild, Vite, webpack) copies nothing.
-  { name: "browser", platform: "browser", inlineWasm: true },
-  { name: "workerd", platform: "neutral", external: ["./lease-core.wasm"] },
+  { name: "browser", source: "host/runtime/browser.ts", platform: "browser", inlineWasm: true },
+  { name: "workerd", source: "host/runtime/workerd.ts", platform: "neutral", external: ["./lease-core.wasm"] },
   { name: "etcd", source: "host/etcd/index.ts", platform: "node", external: ["etcd3"], shareCore: true },
-  { name: "metrics/prometheus", platform: "neutral", external: ["prom-client"], shareCore: true },
-  { name: "metrics/opentelemetry", platform: "neutral", external: ["@opentelemetry/api"], shareCore: true },
+  { name: "metrics/prometheus", source: "host/metrics/prometheus.ts", platform: "neutral", external: ["prom-client"], shareCore: true },
+  { name: "metrics/opentelemetry", source: "host/metrics/opentelemetry.ts", platform: "neutral", external: ["@opentelemetry/api"], shareCore: true },
   { name: "testing", source: "host/testing/index.ts", platform: "neutral", shareCore: true },
   { name: "demo/start", source: "demo/start.ts", platform: "node", external: ["etcd3", "playwright-core"], shareCore: true },
   { name: "demo/kv-service", source: "demo/kv-service.ts", platform: "node", external: ["etcd3"], shareCore: true },
@@ -99,8 +99,7 @@ const UNSAFE_BANNER =
   '.filter(Boolean).map((n) => [n.trim().toUpperCase().replaceAll("-", "_"), true]));';
 
 for (const entry of ENTRIES) {
-  const source = entry.source ?? join("host", `${entry.name}.ts`);
-  if (!existsSync(join(root, source))) continue;
+  const source = entry.source;
   await build({
     define: entry.inlineWasm
       ? { ...PUBLISHED_DEFINE, __LEASE_CORE_WASM_BASE64__: JSON.stringify(readFileSync(join(root, "build", "lease-core.wasm")).toString("base64")) }
@@ -123,7 +122,7 @@ for (const entry of ENTRIES) {
 // The test build: flat in build/unsafe/, each bundle importing the core as ./node.js (one set
 // of classes), beside its own copies of the modules and the shim it loads relative to itself.
 const UNSAFE_ENTRIES = [
-  { name: "node", source: "host/node.ts", external: [] },
+  { name: "node", source: "host/runtime/node.ts", external: [] },
   { name: "etcd", source: "host/etcd/index.ts", external: ["etcd3"] },
   { name: "kv-service", source: "demo/kv-service.ts", external: ["etcd3"] },
 ];
@@ -163,4 +162,6 @@ for (const entry of UNSAFE_ENTRIES) {
   });
 }
 
+// From scratch: a declaration left behind by a moved source file would otherwise ship.
+rmSync(join(root, "build", "types"), { recursive: true, force: true });
 run(bin("tsc"), ["-p", "tsconfig.json", "--emitDeclarationOnly"]);

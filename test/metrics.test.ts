@@ -184,7 +184,7 @@ describe("gauges (computed when read)", () => {
 
   test("a clock that may freeze: the workerd budget is read from the clock and taken off the engine-ack lease", async () => {
     const clock = new ManualClock();
-    // What host/workerd.ts reports (pinned by test/workerd.test.ts): the budget as a field.
+    // What host/runtime/workerd.ts reports (pinned by test/workerd.test.ts): the budget as a field.
     Object.assign(clock, { info: { source: "performance.now (frozen-clock budget 50 ms)", mayFreeze: true, freezeBudgetNs: 50n * MS } });
     const { metrics, engine } = await setup(clock);
     engine.ackNs = clock.ns - 100n * MS;

@@ -1,4 +1,4 @@
-// The workerd host (host/workerd.ts → build/workerd.js) inside a real workerd, driven through
+// The workerd host (host/runtime/workerd.ts → build/workerd.js) inside a real workerd, driven through
 // miniflare (pointed at the project's own workerd binary): the conformance vectors, the clock
 // it reports, the frozen-clock budget, and that the module is imported (CompiledWasm), never
 // compiled from bytes, which workerd forbids.

@@ -19,11 +19,11 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { cachedPerProcess, checkNativeOptions, type ClockPolicy, type NativeLeaseCoreOptions } from "./common.js";
-import { createCoreWith, customHostClock, jsHostClock, type HostClock, type LeaseCore } from "./core.js";
+import { createCoreWith, customHostClock, jsHostClock, type HostClock, type LeaseCore } from "../core.js";
 import { loadNativeClock, type NativeClock } from "./node-clock.js";
-import { sharedTableApi } from "./shared.js";
+import { sharedTableApi } from "../shared.js";
 
-export * from "./api.js";
+export * from "../api.js";
 export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";
 
 /** The Node clock policies; see the module comment. */
@@ -34,10 +34,10 @@ export type NodeLeaseCoreOptions = NativeLeaseCoreOptions;
 
 let warnedFallback = false;
 
-/** Compiles a module that sits beside this bundle in build/ (or in build/ when run from source). */
+/** Compiles a module that sits beside this bundle in build/ (or in build/ when run from source, host/runtime/). */
 async function compileBeside(file: string): Promise<WebAssembly.Module> {
   let lastError: unknown;
-  for (const candidate of [`./${file}`, `../build/${file}`]) {
+  for (const candidate of [`./${file}`, `../../build/${file}`]) {
     try {
       return await WebAssembly.compile(await readFile(fileURLToPath(new URL(candidate, import.meta.url))));
     } catch (err) {
@@ -66,8 +66,8 @@ export const createSharedLeaseTable = shared.createSharedLeaseTable;
  * the same clock source. @throws SharedTableError when the memory holds no table or another clock's.
  */
 export const attachSharedLeaseTable = shared.attachSharedLeaseTable;
-export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "./shared.js";
-export type { SharedLeaseTableOptions } from "./shared.js";
+export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "../shared.js";
+export type { SharedLeaseTableOptions } from "../shared.js";
 
 function nativeHostClock(native: NativeClock, policy: NodeClockPolicy): HostClock {
   // Each core gets a fill function of its own, bound to its own clock cell: the core never grows

@@ -21,11 +21,11 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { cachedPerProcess, checkNativeOptions, performanceFallback, PLATFORM_CLOCKS, policySource, type ClockPolicy, type NativeLeaseCoreOptions, type PlatformClocks } from "./common.js";
-import { createCoreWith, customHostClock, type HostClock, type LeaseCore } from "./core.js";
+import { createCoreWith, customHostClock, type HostClock, type LeaseCore } from "../core.js";
 
-export * from "./api.js";
+export * from "../api.js";
 export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";
-import { sharedTableApi } from "./shared.js";
+import { sharedTableApi } from "../shared.js";
 
 /** The Bun clock policies; see the module comment. */
 export type BunClockPolicy = ClockPolicy;
@@ -79,7 +79,7 @@ export const createSharedLeaseTable = shared.createSharedLeaseTable;
  * the same clock source. @throws SharedTableError when the memory holds no table or another clock's.
  */
 export const attachSharedLeaseTable = shared.attachSharedLeaseTable;
-export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "./shared.js";
+export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "../shared.js";
 
 function openLibc(): Promise<Libc | string> {
   libc ??= (async () => {

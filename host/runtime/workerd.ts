@@ -23,11 +23,11 @@
  */
 // @ts-expect-error -- resolved by workerd's module loader (type CompiledWasm), not by tsc.
 import wasmModule from "./lease-core.wasm";
-import { I64_MAX, createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
-import { InvalidOptionError, WasmLoadError } from "./errors.js";
+import { I64_MAX, createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "../core.js";
+import { InvalidOptionError, WasmLoadError } from "../errors.js";
 import { refuseUnknownOptions } from "./options.js";
 
-export * from "./api.js";
+export * from "../api.js";
 
 /**
  * The default frozen-clock budget: 50 ms. It covers five times the whole CPU allowance of a
