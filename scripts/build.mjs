@@ -38,7 +38,7 @@ if (!process.argv.includes("--skip-native")) run(process.execPath, [join(root, "
 // `instanceof NotLeaderError` holds whichever entry threw it.
 const ENTRIES = [
   { name: "node", source: "host/runtime/node.ts", platform: "node" },
-  { name: "cli", source: "host/cli.ts", platform: "node" },
+  { name: "cli", source: "host/cli/doctor.ts", platform: "node" },
   { name: "deno", source: "host/runtime/deno.ts", platform: "neutral" },
   { name: "bun", source: "host/runtime/bun.ts", platform: "node", external: ["bun:ffi"] },
   // The core module inlined (base64, ~7 KB): a bundler (esbuild, Vite, webpack) copies nothing.
@@ -57,7 +57,7 @@ const ENTRIES = [
 // The host modules whose exports the package's main entry re-exports (host/api.ts): a subpath
 // entry importing one of them gets the package itself; host/etcd → lease-core/etcd, and
 // host/testing (the history checker the demo uses) → lease-core/testing.
-const SHARED_MODULES = new Set(["abi", "api", "core", "errors", "metrics", "reader", "shared"].map((m) => join(root, "host", m)));
+const SHARED_MODULES = new Set(["abi", "api", "core", "errors", "metrics/index", "reader", "shared"].map((m) => join(root, "host", m)));
 const shareCore = {
   name: "share-core",
   setup(b) {

@@ -1,6 +1,6 @@
 // Generates assembly/wasi-vectors.generated.ts from vectors/core.json: one AssemblyScript
 // function per conformance case, calling the exported ABI (assembly/index.ts) step by step, so
-// the WASI self-test command runs the same cases as host/vectors.ts with no JSON parser in wasm.
+// the WASI self-test command runs the same cases as host/cli/vectors.ts with no JSON parser in wasm.
 // Run by scripts/build-wasi.mjs before asc; the output is a build product (not committed).
 //
 // Steps the wasm cannot run, counted and reported by the self-test as "validated only by hosts":
@@ -26,7 +26,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const source = process.argv[2] ?? join(root, "vectors", "core.json");
 const target = process.argv[3] ?? join(root, "assembly", "wasi-vectors.generated.ts");
 
-// host/vectors.ts parseInstant, restricted to what an i64 can hold.
+// host/cli/vectors.ts parseInstant, restricted to what an i64 can hold.
 const T_NS = 1_000_000_000_000n;
 const UNITS = { ns: 1n, us: 1_000n, ms: 1_000_000n, s: 1_000_000_000n, min: 60_000_000_000n, h: 3_600_000_000_000n };
 const I64_MIN = -(1n << 63n);
@@ -102,7 +102,7 @@ function generateCase(c, index, stats) {
     return v;
   };
   const check = (i, expr) => lines.push(`  if (!${expr}) return false;`);
-  // The scripted engine of each reader (host/vectors.ts ScriptedEngine), as of this step.
+  // The scripted engine of each reader (host/cli/vectors.ts ScriptedEngine), as of this step.
   const engines = new Map();
   const joints = new Map();
   const readerOf = (name, i) => {

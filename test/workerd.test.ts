@@ -40,12 +40,12 @@ beforeAll(async () => {
   for (const file of ["build/workerd.js", "build/lease-core.wasm"]) {
     if (!existsSync(join(root, file))) throw new Error(`${file} missing: run node scripts/build.mjs --skip-native`);
   }
-  // The portable runner (host/vectors.ts) and the cases, as one ES module the worker imports.
+  // The portable runner (host/cli/vectors.ts) and the cases, as one ES module the worker imports.
   tempDir = await mkdtemp(join(tmpdir(), "lease-core-workerd-"));
   const runnerEntry = join(tempDir, "runner-entry.js");
   await writeFile(
     runnerEntry,
-    `export { runVectors } from ${JSON.stringify(join(root, "host/vectors.ts"))};\n` +
+    `export { runVectors } from ${JSON.stringify(join(root, "host/cli/vectors.ts"))};\n` +
       `export { default as cases } from ${JSON.stringify(join(root, "vectors/core.json"))};\n`,
   );
   const runner = await build({ entryPoints: [runnerEntry], bundle: true, format: "esm", platform: "neutral", target: "es2022", write: false, logLevel: "warning" });

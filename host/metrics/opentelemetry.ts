@@ -24,7 +24,7 @@ import {
   GROUP_FIELDS,
   GROUP_REMAINING_NS,
   type LeaseMetrics,
-} from "../metrics.js";
+} from "./index.js";
 
 const NS_PER_S = 1e9;
 

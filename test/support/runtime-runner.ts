@@ -1,5 +1,5 @@
 // What test/deno.test.ts and test/bun.test.ts share: the report the FFI conformance runner
-// (test/runtimes/ffi-conformance.ts) prints, the vectors runner it imports (host/vectors.ts is not
+// (test/runtimes/ffi-conformance.ts) prints, the vectors runner it imports (host/cli/vectors.ts is not
 // in the public API, so it is bundled for it), and a bounded spawn that parses that report.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
