@@ -116,14 +116,14 @@ export function sameBool(step: i32, op: string, actual: bool, expected: bool): b
 }
 
 /** A config step: `validateConfig`'s code, and for CONFIG_OK the duration the host derives
- *  (electionTimeoutNs - safetyMarginNs, host/core.ts leaseDurationFor). */
+ *  (electionTimeoutNs - safetyMarginNs, host/core/core.ts leaseDurationFor). */
 export function sameConfig(step: i32, code: i32, expectedCode: i32, durationNs: i64, expectedDurationNs: i64): bool {
   if (code != expectedCode) return fail(step, "config: expected code " + expectedCode.toString() + ", got " + code.toString());
   return code != 0 || durationNs == expectedDurationNs ||
     fail(step, "config: expected " + expectedDurationNs.toString() + ", got " + durationNs.toString());
 }
 
-// --- readers: what host/reader.ts does around the core's reader exports (docs/abi.md) --------
+// --- readers: what host/core/reader.ts does around the core's reader exports (docs/abi.md) --------
 
 /** A reader on a fresh lease (LeaseCore.createLeaseReader). */
 export function newReader(): i32 {

@@ -12,7 +12,7 @@
  * Linux clock ids (<linux/time.h>): MONOTONIC 1, MONOTONIC_RAW 4, BOOTTIME 7.
  * @module
  */
-import type { LeaseCore } from "../host/core.js";
+import type { LeaseCore } from "../host/core/core.js";
 import { CORE_LEASES, clockCases, coreCases } from "./cases.js";
 import { benchParams, emit, runCases, type Case } from "./harness.js";
 import type { PeerClockSource } from "./peer.js";

@@ -11,7 +11,7 @@
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import type { LeaseCore } from "../host/core.js";
+import type { LeaseCore } from "../host/core/core.js";
 import type { NativeClock } from "../host/runtime/node-clock.js";
 import { CORE_LEASES, clockCases, coreCases, type ClockUnderTest } from "./cases.js";
 import { benchParams, emit, runCases, type Case } from "./harness.js";

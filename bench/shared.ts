@@ -1,5 +1,5 @@
 /**
- * Node: the shared lease table across worker_threads (host/shared.ts, issue #4), ns per call:
+ * Node: the shared lease table across worker_threads (host/core/shared.ts, issue #4), ns per call:
  *
  * - `shared.extend.single`       one thread extends one lease (the single-thread figure);
  * - `shared.extend.uncontended`  2 workers at once, each on its own lease;
@@ -14,7 +14,7 @@
  * @module
  */
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
-import type { SharedLeaseTable } from "../host/shared.js";
+import type { SharedLeaseTable } from "../host/core/shared.js";
 import { emit, median, type Measured } from "./harness.js";
 
 declare const __BUILD__: string;

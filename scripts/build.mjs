@@ -6,7 +6,7 @@
 // Usage: node scripts/build.mjs [--skip-native]
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -54,10 +54,17 @@ const ENTRIES = [
   { name: "demo/check-worker", source: "demo/check-worker-entry.ts", platform: "node", shareCore: true },
 ];
 
-// The host modules whose exports the package's main entry re-exports (host/api.ts): a subpath
-// entry importing one of them gets the package itself; host/etcd → lease-core/etcd, and
-// host/testing (the history checker the demo uses) → lease-core/testing.
-const SHARED_MODULES = new Set(["abi", "api", "core", "errors", "metrics/index", "reader", "shared"].map((m) => join(root, "host", m)));
+// The core's own modules: every file in host/core/ (the main entry re-exports the public ones
+// through host/core/api.ts) and the dependency-free metrics it re-exports (host/metrics/index.ts).
+// A subpath entry importing one of them gets the package itself; host/etcd → lease-core/etcd, and
+// host/testing (the history checker the demo uses) → lease-core/testing. A core module's own
+// imports stay inside the bundle that holds it.
+const CORE_DIR = join(root, "host", "core");
+const METRICS_INDEX = join(root, "host", "metrics", "index");
+const isCoreModule = (path) => {
+  const module = path.replace(/\.(js|ts)$/, "");
+  return module.startsWith(CORE_DIR + sep) || module === METRICS_INDEX;
+};
 const shareCore = {
   name: "share-core",
   setup(b) {
@@ -66,7 +73,7 @@ const shareCore = {
       const target = resolve(args.resolveDir, args.path).replace(/\.(js|ts)$/, "");
       if (target === join(root, "host", "etcd", "index")) return { path: "lease-core/etcd", external: true };
       if (target === join(root, "host", "testing", "index")) return { path: "lease-core/testing", external: true };
-      if (SHARED_MODULES.has(target) && dirname(args.importer) !== join(root, "host")) return { path: "lease-core", external: true };
+      if (isCoreModule(target) && !isCoreModule(args.importer)) return { path: "lease-core", external: true };
       return undefined;
     });
   },
@@ -140,7 +147,7 @@ const shareUnsafeCore = {
       if (args.path === "lease-core/etcd") return { path: "./etcd.js", external: true };
       const target = resolve(args.resolveDir, args.path).replace(/\.(js|ts)$/, "");
       if (target === join(root, "host", "etcd", "index")) return { path: "./etcd.js", external: true };
-      if (SHARED_MODULES.has(target) && dirname(args.importer) !== join(root, "host")) return { path: "./node.js", external: true };
+      if (isCoreModule(target) && !isCoreModule(args.importer)) return { path: "./node.js", external: true };
       return undefined;
     });
   },

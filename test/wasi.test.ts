@@ -12,8 +12,8 @@ import { fileURLToPath } from "node:url";
 import { WASI } from "node:wasi";
 import { init as initWasmer, WASI as WasmerWASI } from "@wasmer/wasi";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { CoreExports } from "../host/abi.js";
-import { LeaseCore, customHostClock } from "../host/core.js";
+import type { CoreExports } from "../host/core/abi.js";
+import { LeaseCore, customHostClock } from "../host/core/core.js";
 import { runVectors, type VectorCase } from "../host/cli/vectors.js";
 // @ts-expect-error: a plain .mjs helper shared with the Bun and Deno runs; untyped on purpose.
 import { instantiateReactor, reactorFacts } from "./runtimes/wasi-reactor-check.mjs";

@@ -51,7 +51,7 @@ beforeAll(async () => {
   const runner = await build({ entryPoints: [runnerEntry], bundle: true, format: "esm", platform: "neutral", target: "es2022", write: false, logLevel: "warning" });
   const wasm = await readFile(join(root, "build/lease-core.wasm"));
   mf = new Miniflare({
-    // FinalizationRegistry (which host/core.ts uses to free dropped leases) exists in workerd
+    // FinalizationRegistry (which host/core/core.ts uses to free dropped leases) exists in workerd
     // only from compatibility date 2025-05-05 or with the enable_weak_ref flag.
     compatibilityDate: "2025-06-01",
     modulesRoot: "/",

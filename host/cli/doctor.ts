@@ -12,8 +12,8 @@
  * or bun bundle) and its ordinary monotonic clock; nothing here touches a runtime API.
  * @module
  */
-import type { LeaseCore } from "../core.js";
-import type { ClockSource } from "../core.js";
+import type { LeaseCore } from "../core/core.js";
+import type { ClockSource } from "../core/core.js";
 import { freezeBudgetNsOf } from "../metrics/index.js";
 import { runVectors, type VectorCase } from "./vectors.js";
 import vectors from "../../vectors/core.json" with { type: "json" };

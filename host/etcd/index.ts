@@ -30,9 +30,9 @@
  * @module
  */
 import { ClusterClient, Etcd3, KVClient, LeaseClient, MaintenanceClient, WatchClient, type IKeyValue, type IResponseHeader, type ITxnResponse } from "etcd3";
-import type { LeaseCore } from "../core.js";
-import { InvalidOptionError, LeadershipLostError, LeaseCoreError, NotLeaderError } from "../errors.js";
-import type { EngineState, LeaseEngine, LeaseReader } from "../reader.js";
+import type { LeaseCore } from "../core/core.js";
+import { InvalidOptionError, LeadershipLostError, LeaseCoreError, NotLeaderError } from "../core/errors.js";
+import type { EngineState, LeaseEngine, LeaseReader } from "../core/reader.js";
 
 const MS = 1_000_000n;
 const S = 1_000_000_000n;

@@ -12,7 +12,7 @@
  * @module
  */
 import type { Attributes, BatchObservableCallback, Meter, Observable } from "@opentelemetry/api";
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError } from "../core/errors.js";
 import {
   CLOCK_FIELDS,
   CLOCK_FREEZE_BUDGET_NS,

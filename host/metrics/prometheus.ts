@@ -10,7 +10,7 @@
  * @module
  */
 import { Counter, Gauge, type Registry } from "prom-client";
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError } from "../core/errors.js";
 import {
   CLOCK_FIELDS,
   CLOCK_FREEZE_BUDGET_NS,

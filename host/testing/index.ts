@@ -14,10 +14,10 @@
  * observe it (see `KvCheckStats.largestState`).
  * @module
  */
-import { InvalidHistoryError, InvalidOptionError } from "../errors.js";
+import { InvalidHistoryError, InvalidOptionError } from "../core/errors.js";
 import { searchKey, minimiseKey, prepareKey, type KeyOp } from "./search.js";
 
-export { InvalidHistoryError } from "../errors.js";
+export { InvalidHistoryError } from "../core/errors.js";
 
 /** What an operation did: see {@link KvOp}. */
 export type KvOpKind = "read" | "write" | "cas" | "append";

@@ -11,7 +11,7 @@ import { checkDuration, checkInstant, checkTerm, type Lease, type LeaseCore } fr
 import {
   ANSWER_ACK_TERM, ANSWER_CAPABLE, ANSWER_LEADER, ANSWER_OWN_TERM, ANSWER_TRANSFERRING, ANSWER_TRANSFER_KNOWN,
   MAY_EXTEND, READ_ACK_TERM, READ_OWN_TERM, READ_SUSPECT, REASON_DISABLED, SERVE_LOCAL,
-} from "./generated/constants.js";
+} from "../generated/constants.js";
 import {
   DisposedError,
   InvalidCommitResultError,

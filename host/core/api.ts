@@ -10,4 +10,4 @@ export type { ActiveGuards, CommitResult, EngineState, LeaseEngine, LeaseObserve
 export { REASONS } from "./abi.js";
 export type { Reason } from "./abi.js";
 export * from "./errors.js";
-export * from "./metrics/index.js";
+export * from "../metrics/index.js";

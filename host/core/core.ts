@@ -33,7 +33,7 @@ import {
   ACK_OK, ACK_TOO_MANY_PEERS, CONFIG_CHECK_QUORUM_REQUIRED, CONFIG_DRIFT_NEGATIVE, CONFIG_DRIFT_TOO_LARGE,
   CONFIG_DURATION_NOT_POSITIVE, CONFIG_ELECTION_TIMEOUT_NOT_POSITIVE, CONFIG_MARGIN_TOO_SMALL, CONFIG_OK,
   CONFIG_TICK_NOT_POSITIVE, DRIFT_PPM_LIMIT, MAX_PEERS,
-} from "./generated/constants.js";
+} from "../generated/constants.js";
 import { LeaseReader, ShardedLeaseReader, type LeaseEngine, type LeaseReaderOptions, type ShardedLeaseReaderOptions } from "./reader.js";
 
 /** What the clock behind a core is, reported by every host (contract §1.1). Nothing is silent. */
@@ -206,7 +206,7 @@ export class LeaseCore {
 
   /** @internal How many trackers the core holds (createCoreWith sets it; -1: not known). */
   trackerCapacity = -1;
-  /** @internal The shared lease tables attached on this core (host/shared.ts): each learns of
+  /** @internal The shared lease tables attached on this core (host/core/shared.ts): each learns of
    *  this core's clock faults and instants through the core's clock hooks. */
   readonly #watchers = new Set<ClockHooks>();
 
@@ -845,7 +845,7 @@ export function customHostClock(source: ClockSource): HostClock {
 
 // One token per custom ClockSource object in this realm: cores made from the same object read
 // the same function, so they agree; anything else (another object, another thread's copy) is
-// never proven to, and a shared table refuses to attach it (host/shared.ts).
+// never proven to, and a shared table refuses to attach it (host/core/shared.ts).
 // Not a secret, only unique: a random prefix per realm (another thread never draws the same
 // one in practice), then a counter per object. At most 31 bytes, which the table header holds.
 const customIdentities = new WeakMap<object, string>();
