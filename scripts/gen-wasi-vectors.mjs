@@ -4,11 +4,11 @@
 // Run by scripts/build-wasi.mjs before asc; the output is a build product (not committed).
 //
 // Steps the wasm cannot run, counted and reported by the self-test as "validated only by hosts":
-//   - `expectError` steps whose error is an argument check of the TS layer (host/core/core.ts:
+//   - `expectError` steps whose error is an argument check of the TS layer (host/core/checks.ts:
 //     InvalidInstantError, InvalidGenerationError, InvalidPeerIdError, InvalidQuorumError,
 //     InvalidDurationError): the values they test (JS numbers, 2^63, negatives) are refused
 //     before any call reaches the core, which by design trusts its caller (index.ts header).
-//   - `followerQuorum`: a TS function (host/core/core.ts); the core has no such export.
+//   - `followerQuorum`: a TS function (host/core/trackers.ts); the core has no such export.
 //   - `dispatch` by a non-leader (NotLeaderError): the host refuses before any core call.
 //   - `ttlMargin` steps expecting an error: the host's argument checks; the core only saturates.
 // Reader steps (`reader`, `engine`, `read`, `dispatch`, transfers, `leaderLoss`, `suspect`) drive
@@ -76,7 +76,7 @@ const CONFIG_ERRORS = {
   CheckQuorumRequiredError: "CONFIG_CHECK_QUORUM_REQUIRED",
   DriftTooLargeError: "CONFIG_DRIFT_TOO_LARGE",
 };
-// Argument checks of the TS layer (host/core/core.ts): see the header.
+// Argument checks of the TS layer (host/core/checks.ts): see the header.
 const HOST_ERRORS = new Set(["InvalidInstantError", "InvalidGenerationError", "InvalidPeerIdError", "InvalidQuorumError", "InvalidDurationError"]);
 const HOST_OPS = new Set(["followerQuorum"]);
 const HOST_ERROR_OPS = { dispatch: new Set(["NotLeaderError"]), ttlMargin: new Set(["InvalidDurationError", "DriftNegativeError", "DriftTooLargeError"]) };
@@ -204,7 +204,7 @@ function generateCase(c, index, stats) {
         value(`core.leaseExpiry(${leaseVar(s.lease, i)})`, "i64");
         break;
       case "recordAck":
-        // host/core/core.ts throws TooManyPeersError on a non-zero code; no vector expects that.
+        // host/core/trackers.ts throws TooManyPeersError on a non-zero code; no vector expects that.
         check(i, `kit.sameI32(${i}, "recordAck", core.trackerRecordAck(${trackerVar(s.tracker, i)}, ${int32(s.peer, where(i))}, ${int32(s.quorum, where(i))}, ${at("sentAt")}), 0)`);
         break;
       case "recordSelfAck":

@@ -13,7 +13,7 @@
  * @module
  */
 import type { LeaseCore } from "../core/core.js";
-import type { ClockSource } from "../core/core.js";
+import type { ClockSource } from "../core/clock.js";
 import { freezeBudgetNsOf } from "../metrics/index.js";
 import { runVectors, type VectorCase } from "./vectors.js";
 import vectors from "../../vectors/core.json" with { type: "json" };

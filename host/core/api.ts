@@ -3,10 +3,16 @@
  * Each entry adds its own `createLeaseCore`.
  * @module
  */
-export { LeaseCore, Lease, QuorumAckTracker, JointQuorumAckTracker, followerQuorum, engineLeaseAckValid } from "./core.js";
-export type { ClockInfo, ClockSource, ClockEvents, CoreOptions, LeaseConfig, VoterConfig } from "./core.js";
-export { LeaseReader, ShardedLeaseReader } from "./reader.js";
-export type { ActiveGuards, CommitResult, EngineState, LeaseEngine, LeaseObserver, LeaseReaderOptions, ShardedLeaseReaderOptions } from "./reader.js";
+export { LeaseCore } from "./core.js";
+export { Lease, engineLeaseAckValid } from "./lease.js";
+export { QuorumAckTracker, JointQuorumAckTracker, followerQuorum } from "./trackers.js";
+export type { ClockInfo, ClockSource } from "./clock.js";
+export type { ClockEvents, CoreOptions, LeaseConfig } from "./core.js";
+export type { VoterConfig } from "./trackers.js";
+export { LeaseReader } from "./reader.js";
+export { ShardedLeaseReader } from "./sharded-reader.js";
+export type { ActiveGuards, CommitResult, EngineState, LeaseEngine, LeaseObserver, LeaseReaderOptions } from "./reader.js";
+export type { ShardedLeaseReaderOptions } from "./sharded-reader.js";
 export { REASONS } from "./abi.js";
 export type { Reason } from "./abi.js";
 export * from "./errors.js";

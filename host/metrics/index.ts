@@ -17,7 +17,10 @@
  * @module
  */
 import { REASONS, type Reason } from "../core/abi.js";
-import { checkDuration, type ClockInfo, type LeaseCore, type Lease } from "../core/core.js";
+import { checkDuration } from "../core/checks.js";
+import { type ClockInfo } from "../core/clock.js";
+import { type LeaseCore } from "../core/core.js";
+import { type Lease } from "../core/lease.js";
 import { InvalidOptionError } from "../core/errors.js";
 import type { LeaseEngine, LeaseObserver } from "../core/reader.js";
 

@@ -21,7 +21,8 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { cachedPerProcess, checkNativeOptions, performanceFallback, PLATFORM_CLOCKS, policySource, type ClockPolicy, type NativeLeaseCoreOptions, type PlatformClocks } from "./common.js";
-import { createCoreWith, customHostClock, type HostClock, type LeaseCore } from "../core/core.js";
+import { customHostClock, type HostClock } from "../core/clock.js";
+import { createCoreWith, type LeaseCore } from "../core/core.js";
 
 export * from "../core/api.js";
 export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";

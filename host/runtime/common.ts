@@ -4,7 +4,8 @@
  * Each host keeps only what its runtime does differently: how it gets bytes and calls libc.
  * @module
  */
-import { jsHostClock, type ClockSource, type CoreOptions, type HostClock } from "../core/core.js";
+import { jsHostClock, type ClockSource, type HostClock } from "../core/clock.js";
+import { type CoreOptions } from "../core/core.js";
 import { InvalidOptionError } from "../core/errors.js";
 import { refuseUnknownOptions } from "./options.js";
 

@@ -18,7 +18,8 @@
  * @module
  */
 import { cachedPerProcess, checkNativeOptions, performanceFallback, PLATFORM_CLOCKS, policySource, type ClockPolicy, type NativeLeaseCoreOptions, type PlatformClocks } from "./common.js";
-import { createCoreWith, customHostClock, type HostClock, type LeaseCore } from "../core/core.js";
+import { customHostClock, type HostClock } from "../core/clock.js";
+import { createCoreWith, type LeaseCore } from "../core/core.js";
 import { WasmLoadError } from "../core/errors.js";
 
 export * from "../core/api.js";

@@ -19,7 +19,8 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { cachedPerProcess, checkNativeOptions, type ClockPolicy, type NativeLeaseCoreOptions } from "./common.js";
-import { createCoreWith, customHostClock, jsHostClock, type HostClock, type LeaseCore } from "../core/core.js";
+import { customHostClock, jsHostClock, type HostClock } from "../core/clock.js";
+import { createCoreWith, type LeaseCore } from "../core/core.js";
 import { loadNativeClock, type NativeClock } from "./node-clock.js";
 import { sharedTableApi } from "../core/shared.js";
 

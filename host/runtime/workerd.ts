@@ -23,7 +23,9 @@
  */
 // @ts-expect-error -- resolved by workerd's module loader (type CompiledWasm), not by tsc.
 import wasmModule from "./lease-core.wasm";
-import { I64_MAX, createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "../core/core.js";
+import { I64_MAX } from "../core/checks.js";
+import { customHostClock, jsHostClock, type ClockSource, type HostClock } from "../core/clock.js";
+import { createCoreWith, type CoreOptions, type LeaseCore } from "../core/core.js";
 import { InvalidOptionError, WasmLoadError } from "../core/errors.js";
 import { refuseUnknownOptions } from "./options.js";
 
