@@ -45,7 +45,7 @@ export async function prepareRuntime(binary: string, bundle: string): Promise<{ 
     if (!existsSync(file)) throw new Error(`${file} missing (the runtimes are devDependencies; the bundles come from node scripts/build.mjs)`);
   }
   const tmp = mkdtempSync(join(tmpdir(), "lease-core-runtime-"));
-  await build({ entryPoints: [at("host", "vectors.ts")], bundle: true, format: "esm", platform: "neutral", outfile: join(tmp, "vectors.js"), logLevel: "warning" });
+  await build({ entryPoints: [at("host", "cli", "vectors.ts")], bundle: true, format: "esm", platform: "neutral", outfile: join(tmp, "vectors.js"), logLevel: "warning" });
   return { vectorsUrl: pathToFileURL(join(tmp, "vectors.js")).href, cleanup: () => rmSync(tmp, { recursive: true, force: true }) };
 }
 
