@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLeaseCore, type LeaseCore } from "lease-core";
 import { createEtcdLeaseNode, EtcdNodeError, type EtcdLeaseNode, type EtcdLeaseNodeOptions } from "lease-core/etcd";
 import { freePort, startTestEtcd, type TestEtcd } from "./etcd/tls-etcd.js";
+import { Etcd3, Range } from "etcd3";
 
 let core: LeaseCore;
 const nodes: EtcdLeaseNode[] = [];
@@ -46,6 +47,42 @@ describe("options are checked at creation", () => {
     expect(thrown).toMatchObject({ name });
     expect((thrown as Error).message).toMatch(message);
     expect((thrown as { code: string }).code).toMatch(/^ERR_LEASE_/);
+  });
+});
+
+describe("the drift bound is the core's own rule (one rule: the engine asks the core)", () => {
+  // The core's verdict on a lease configuration with this drift (the rest valid).
+  const coreVerdict = (driftPpmMax: bigint): unknown => {
+    try {
+      return core.leaseDurationFor({ electionTimeoutNs: 2_000_000_000n, tickNs: 1_000_000n, safetyMarginNs: 1_500_000_000n, driftPpmMax, checkQuorum: true });
+    } catch (err) {
+      return err;
+    }
+  };
+  test.each([-1, 1_000_001, 5_000_000])("a drift of %d ppm the core refuses is refused with the core's error", (drift) => {
+    const expected = coreVerdict(BigInt(drift));
+    expect(expected).toBeInstanceOf(Error); // the core does refuse it
+    let thrown: unknown;
+    try {
+      make({ driftPpmMax: drift, ttlS: 2 });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ name: (expected as Error).name, code: (expected as { code: string }).code });
+  });
+  test("a drift the core accepts (above the engine's old 100000 ppm) is accepted, with its margin (docs/etcd.md §3)", () => {
+    expect(typeof coreVerdict(200_000n)).toBe("bigint");
+    // 300 ms + ceil(2 · 2 s · 200000 ppm) = 800 ms + 1 ms leaves 899 ms of a 2 s TTL.
+    expect(() => make({ driftPpmMax: 200_000, ttlS: 2 })).not.toThrow();
+    // 500000 ppm: the core accepts the drift, but twice it over one TTL is the whole TTL, so no
+    // TTL leaves a lease after the margin: refused by the TTL rule, not the drift rule.
+    expect(typeof coreVerdict(500_000n)).toBe("bigint");
+    expect(() => make({ driftPpmMax: 500_000, ttlS: 10 })).toThrow(expect.objectContaining({ name: "EtcdNodeError", code: "ERR_LEASE_ETCD_TTL_TOO_SHORT" }));
+  });
+  test("a drift that is not an integer is refused by name", () => {
+    for (const drift of [1.5, Number.NaN, "500"]) {
+      expect(() => make({ driftPpmMax: drift as number })).toThrow(expect.objectContaining({ name: "InvalidOptionError", message: expect.stringMatching(/option driftPpmMax must be an integer/) }));
+    }
   });
 });
 
@@ -139,6 +176,47 @@ describe("etcd with TLS (client certificates) and password authentication", () =
     expect((err as Error).message).toContain("check options.auth");
     await n.close();
   }, 15_000);
+
+  test("one classification for one refusal: a permission etcd denies is ERR_LEASE_ETCD_AUTH from start() and from write() alike (a refused write applied nothing: its outcome is known)", async () => {
+    // A user that may campaign on /lim (its leader and resign keys) and read its data, but not
+    // write the data; and that may not read /nolim at all.
+    const admin = new Etcd3({
+      hosts: [endpoint],
+      credentials: { rootCertificate: Buffer.from(pem["ca.crt"]!), certChain: Buffer.from(pem["client.crt"]!), privateKey: Buffer.from(pem["client.key"]!) },
+      auth: { username: "root", password: PASSWORD },
+    });
+    try {
+      await admin.role("limited").create();
+      await admin.role("limited").grant([
+        { permission: "Readwrite", key: "/lim/leader" },
+        { permission: "Readwrite", key: "/lim/resigned" },
+        { permission: "Read", range: Range.prefix("/lim/d/") },
+      ]);
+      await admin.user("limited").create("limited-pw");
+      await admin.user("limited").addRole("limited");
+      const as = (prefix: string) =>
+        make({
+          endpoints: [endpoint], ttlS: 2, requestTimeoutMs: 2000, prefix,
+          tls: { ca: pem["ca.crt"]!, cert: pem["client.crt"]!, key: pem["client.key"]! },
+          auth: { username: "limited", password: "limited-pw" },
+        });
+      const reader = as("/nolim");
+      const startErr = await reader.start().then(() => undefined, (e: unknown) => e);
+      expect(startErr).toMatchObject({ name: "EtcdNodeError", code: "ERR_LEASE_ETCD_AUTH" });
+      await reader.close();
+
+      const writer = as("/lim");
+      await writer.start();
+      await writer.waitForLeader();
+      const writeErr = await writer.write("k", "v").then(() => undefined, (e: unknown) => e);
+      expect(writeErr).toMatchObject({ name: "EtcdNodeError", code: "ERR_LEASE_ETCD_AUTH" });
+      expect((writeErr as Error).message).toContain("check options.auth");
+      expect(await admin.get("/lim/d/k").string()).toBeNull();
+      await writer.close();
+    } finally {
+      admin.close();
+    }
+  }, 20_000);
 
   test("no client certificate where etcd requires one: start() rejects with an EtcdNodeError code", async () => {
     const n = make({ endpoints: [endpoint], ttlS: 2, requestTimeoutMs: 2000, tls: { ca: pem["ca.crt"]! }, auth: { username: "root", password: PASSWORD } });
