@@ -1,5 +1,5 @@
 /**
- * The runtime-independent public API, re-exported by every runtime entry (node.ts, ...).
+ * The runtime-independent public API, re-exported by every runtime entry (host/runtime/*.ts).
  * Each entry adds its own `createLeaseCore`.
  * @module
  */
