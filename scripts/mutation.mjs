@@ -6,13 +6,15 @@
 // tests do not kill means a guard no test pins. Runs in a copy of the repository (the work tree is
 // never touched): rebuilds what the mutant needs (wasm and bundles, or the shim, or nothing for
 // the simulator, whose tests run from source), runs the tests that exercise that code, and
-// restores the copy's build/ after each. Takes a while: about an hour on 2 busy cores.
+// restores the copy's build/ after each. A mutant's tests stop at their first failure (vitest
+// --bail 1: one failing test is a kill); the baselines run in full. Takes a while on 2 busy cores.
 //   node scripts/mutation.mjs                    all mutants
 //   node scripts/mutation.mjs --list             the mutants (and whether each snippet is found once)
 //   node scripts/mutation.mjs --area shim,sim    only these areas
 //   node scripts/mutation.mjs --only "<text>"    only mutants whose guard contains <text>
 //   node scripts/mutation.mjs --tests a,b        run these test files instead of each mutant's own
 //   node scripts/mutation.mjs --no-baseline      skip the unmutated run of each test list
+//   node scripts/mutation.mjs --no-bail          run each mutant's tests in full (every failing test reported)
 // Why not StrykerJS: its vitest runner re-runs the (multi-minute) suite per mutant and cannot
 // mutate the wasm source or the C shim, which need a rebuild; per-mutant test lists keep the
 // run to about a minute per mutant here.
@@ -24,7 +26,8 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** The wasm core: [file in assembly/, original text, mutated text, the guard it breaks] */
+/** The wasm core: [file in assembly/, original text, mutated text, the guard it breaks, why it is
+ *  equivalent (only for a mutant no test can kill)] */
 const WASM_MUTANTS = [
   ["lease.ts", "(nowNs < expiryNs)", "(nowNs <= expiryNs)", "half-open expiry"],
   ["lease.ts", "(nowNs != 0) & ", "", "a zero now fails closed"],
@@ -37,7 +40,8 @@ const WASM_MUTANTS = [
   ["instant.ts", "    if (growthNs > SUSPEND_TOLERANCE_NS) {", "    if (false) {", "suspend detection"],
   ["instant.ts", "  if (rawNs <= 0) {", "  if (rawNs < 0) {", "a zero reading is refused"],
   ["decision.ts", "ackNs <= nowNs && ", "", "no ack from the future"],
-  ["decision.ts", "  if (sampleNs <= 0 || leaseDurationNs <= 0) return false;", "  if (leaseDurationNs <= 0) return false;", "no extend from a zero sample"],
+  ["decision.ts", "  if (sampleNs <= 0 || leaseDurationNs <= 0) return false;", "  if (leaseDurationNs <= 0) return false;", "no extend from a zero sample",
+    "shadowed by the next line of extendFrom: the fault floor is 0 until a fault and only rises (assembly/fault.ts F1), so a sample <= 0 is also <= faultFloor() and refused there with the same result"],
   ["decision.ts", "  if (!isLeader) return REASON_NOT_LEADER;\n  if (guards & READ_SUSPECT)", "  if (guards & READ_SUSPECT)", "the caller lease needs a leader"],
   ["decision.ts", "  if (guards & READ_SUSPECT) return REASON_SUSPECT;\n", "", "a transfer makes the lease suspect"],
   ["decision.ts", " && appliedTerm != currentTerm) return REASON_TERM_MISMATCH;", " && false) return REASON_TERM_MISMATCH;", "own-term guard"],
@@ -97,7 +101,7 @@ const HOST_MUTANTS = [
   // The etcd engine's guards (host/etcd/), on a real 3-member etcd.
   { area: "etcd", path: "host/etcd/keepalive.ts", original: "  if (generation !== s.generation || s.state !== \"leader\") return false;", mutated: "  if (s.state !== \"leader\") return false;", guard: "etcd: a renewal confirms nothing across an invalidation", build: "bundle", tests: ETCD_TESTS },
   { area: "etcd", path: "host/etcd/keepalive.ts", original: "  if (anchorNs === 0n) return false; // no clock reading: fail closed", mutated: "", guard: "etcd: no anchor without a clock reading", build: "bundle", tests: ETCD_TESTS },
-  { area: "etcd", path: "host/etcd/margin.ts", original: "  return electionTimeoutNs + driftNs + MS;", mutated: "  return driftNs + MS;", guard: "etcd: the margin includes the election timeout", build: "bundle", tests: ETCD_TESTS },
+  { area: "etcd", path: "assembly/config.ts", original: "  const fixedNs = electionTimeoutNs + 1_000_000;", mutated: "  const fixedNs = 1_000_000;", guard: "etcd: the margin includes the election timeout (the core's TTL margin, which the engine asks for)", build: "bundle", tests: ETCD_TESTS },
   { area: "etcd", path: "host/etcd/keepalive.ts", original: "const anchorNs = s.unsafe.anchorOnReceive ? answer.receivedAtNs : sentAtNs;", mutated: "const anchorNs = answer.receivedAtNs;", guard: "etcd: the lease is anchored on the keepalive's send time", build: "bundle", tests: ETCD_TESTS },
   { area: "etcd", path: "host/etcd/keepalive.ts", original: "if (!s.unsafe.skipConfirmation && (answer.term !== quorumTerm || !keyChecked)) {", mutated: "if (!s.unsafe.skipConfirmation && answer.term !== quorumTerm) {", guard: "etcd: a renewal confirms only with the own key present", build: "bundle", tests: ETCD_TESTS,
     equivalent: "shadowed twice: renew() loses leadership (key-missing) before confirm() whenever the key is not ours in the same epoch, and a renewal that spans a new epoch fails confirm()'s generation check; only the extra, conservative invalidation is lost" },
@@ -139,7 +143,7 @@ const READER_WASM_MUTANTS = [
 ];
 
 const MUTANTS = [
-  ...WASM_MUTANTS.map(([file, original, mutated, guard]) => ({ area: "wasm", path: `assembly/${file}`, original, mutated, guard, build: "bundle", tests: WASM_TESTS })),
+  ...WASM_MUTANTS.map(([file, original, mutated, guard, equivalent]) => ({ area: "wasm", path: `assembly/${file}`, original, mutated, guard, build: "bundle", tests: WASM_TESTS, ...(equivalent === undefined ? {} : { equivalent }) })),
   ...READER_WASM_MUTANTS.map(([file, original, mutated, guard]) => ({ area: "wasm", path: `assembly/${file}`, original, mutated, guard, build: "bundle", tests: READER_WASM_TESTS })),
   ...HOST_MUTANTS,
 ];
@@ -220,14 +224,15 @@ try {
         }
       }
       const tests = testsOverride ?? m.tests;
-      const tested = run(join(copy, "node_modules", ".bin", "vitest"), ["run", ...tests], m.env);
+      const bail = process.argv.includes("--no-bail") ? [] : ["--bail", "1"];
+      const tested = run(join(copy, "node_modules", ".bin", "vitest"), ["run", ...bail, ...tests], m.env);
       const out = strip(tested.stdout + tested.stderr);
       const failed = /Tests\s+(\d+) failed/.exec(out)?.[1] ?? "?";
       const files = [...new Set([...out.matchAll(/FAIL\s+(?:\S+\s+)?(test\/\S+\.test\.ts)/g)].map((x) => x[1]))];
       const killed = tested.status !== 0;
       const seconds = ((performance.now() - t0) / 1000).toFixed(0);
       results.push({ ...m, outcome: killed ? "killed" : "SURVIVED", files });
-      console.log(`${killed ? "killed  " : "SURVIVED"} [${m.area}] ${m.guard}${killed ? ` (${failed} tests failed: ${files.join(", ")})` : ""} ${seconds} s`);
+      console.log(`${killed ? "killed  " : "SURVIVED"} [${m.area}] ${m.guard}${killed ? ` (${failed} ${failed === "1" ? "test" : "tests"} failed${bail.length ? " before the bail" : ""}: ${files.join(", ")})` : ""} ${seconds} s`);
     } finally {
       writeFileSync(path, source);
       if (m.build !== "none") {

@@ -13,7 +13,13 @@ export interface FfiRuntimeProbe {
   /** URL of the bundled vectors runner (host/cli/vectors.ts is not in the public API). */
   vectorsUrl: string | undefined;
   /** libc read directly by the entry, or null when FFI is not allowed. */
-  libc: { readNs(clockId: number): bigint; bareRead(): unknown } | null;
+  libc: {
+    readNs(clockId: number): bigint;
+    bareRead(): unknown;
+    /** For an entry whose bareRead hands libc a raw pointer (Bun's `ptr()`): whether the buffer
+     *  behind it is still reachable. False: libc wrote into freed memory (test/bun.test.ts). */
+    bareTargetAlive?(): boolean;
+  } | null;
 }
 
 export async function runFfiConformance(probe: FfiRuntimeProbe): Promise<number> {
@@ -109,6 +115,7 @@ export async function runFfiConformance(probe: FfiRuntimeProbe): Promise<number>
     performanceNowNs: nsPerCall(() => performance.now()),
   };
   check(long.valid(), "a lease an hour long is not valid");
+  if (libc?.bareTargetAlive) check(libc.bareTargetAlive(), "bareRead's buffer was collected while libc wrote into it through a raw pointer (a use after free)");
 
   console.log(JSON.stringify({
     runtime,
