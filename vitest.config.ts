@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 
 // A test that imports a host module from source (test/wasi.test.ts wraps the WASI reactor in
-// host/core.ts) gets every test-only switch as `false`, as in the published bundles
+// host/core/core.ts) gets every test-only switch as `false`, as in the published bundles
 // (host/unsafe.d.ts; scripts/build.mjs). The built bundles carry no such identifier.
 const UNSAFE_OFF = Object.fromEntries(
   [...readFileSync(new URL("./host/unsafe.d.ts", import.meta.url), "utf8").matchAll(/declare const (__UNSAFE_[A-Z0-9_]+__)/g)].map((m) => [m[1]!, "false"]),

@@ -11,7 +11,7 @@ export declare function hostReadClock(cellPtr: usize): void;
 
 // Clock hooks (the JS build only: LEASE_HOST_HOOKS is 1 there, 0 in the WASI builds, whose hosts
 // have no shared lease table; asconfig*.json `--use`). They let a host carry what this instance
-// learns about the clock to tables outside its memory (host/shared.ts, docs/shared-lease.md §6).
+// learns about the clock to tables outside its memory (host/core/shared.ts, docs/shared-lease.md §6).
 
 /** The fault floor rose to `floorNs` (assembly/fault.ts): called synchronously, before the
  *  instance hands out anything after the fault. */

@@ -37,7 +37,7 @@ let offsetMaxNs: i64 = 0;
 let offsetPrimed: bool = false;
 // The next instant to hand to the host's clockInstant hook (i64.MAX: nobody watches). A host
 // with a shared lease table feeds the table's high-water mark with it, so a step back below an
-// instant this instance handed out is seen by every thread (host/shared.ts Z3).
+// instant this instance handed out is seen by every thread (host/core/shared.ts Z3).
 let watchNextNs: i64 = i64.MAX_VALUE;
 
 // Clock event counters; read by hosts without allocation.
@@ -161,7 +161,7 @@ export function lastInstant(): i64 {
 
 /** The sleep-offset baseline: this instance's zero. A lease instant is raw + (offsetMax - base),
  *  so two instances on one clock differ by exactly the difference of their bases (a suspend
- *  between their creations); the shared table translates by it (host/shared.ts). Fixed after
+ *  between their creations); the shared table translates by it (host/core/shared.ts). Fixed after
  *  the first reading (and after priming, which happens before any). */
 export function offsetBase(): i64 {
   return offsetBaseNs;

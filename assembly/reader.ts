@@ -1,6 +1,6 @@
 // The reader: the whole lease-read and dispatch decision of one reader (docs/contract.md §4,
 // docs/guards.md), with the state it keeps between reads. A host asks its engine, passes the
-// answers in, and acts on the outcome (host/reader.ts); it decides nothing itself.
+// answers in, and acts on the outcome (host/core/reader.ts); it decides nothing itself.
 //
 // A reader lives in the slot of its own lease: reader state is one record per lease slot,
 // reset by readerOpen when a host makes a reader on that lease. The record is

@@ -21,7 +21,7 @@
 // nothing AssemblyScript places in low memory can overlap it):
 //   +0  u32 magic, +4 u32 version, +8 u32 capacity, +16 i64 epochNs, [+24, +64) the creator's clock
 //   identity (UTF-8, 0-padded), +64 i64 the creator's clock zero, +72 i64 the high-water mark
-//   (the latest instant any thread sampled, table frame; the hosts keep both: host/shared.ts),
+//   (the latest instant any thread sampled, table frame; the hosts keep both: host/core/shared.ts),
 //   +80 i64 the fault floor (table frame): the largest instant any attached core had handed out
 //   when it saw a clock fault; no instant at or below it is a reading, no sample at or below it
 //   extends. Invariant S4: the floor never decreases, and every raise is followed by an
@@ -32,7 +32,7 @@
 const MAGIC: u32 = 0x4c534554; // "LSET"
 const VERSION: u32 = 3; // 2: the creator's clock zero and the high-water mark; 3: the fault floor
 // The header layout, exported: the hosts read and write the creator's identity and zero
-// (host/shared.ts) at these offsets; host/generated/constants.ts is made from them.
+// (host/core/shared.ts) at these offsets; host/generated/constants.ts is made from them.
 export const SHARED_HEADER_BYTES: usize = 128;
 export const SHARED_SOURCE_OFFSET: usize = 24;
 export const SHARED_SOURCE_BYTES: usize = 40;
@@ -49,7 +49,7 @@ const Q_MAX: u64 = (<u64>1 << 44) - 1;
 
 const HIGH_WATER_OFFSET: usize = SHARED_HIGH_WATER_OFFSET;
 const FAULT_FLOOR_OFFSET: usize = SHARED_FAULT_FLOOR_OFFSET;
-/** Z3 of host/shared.ts: a sample more than this below the high-water mark is a step back; the
+/** Z3 of host/core/shared.ts: a sample more than this below the high-water mark is a step back; the
  *  mark is published in steps of it. The core's suspend tolerance (assembly/instant.ts). */
 const HIGH_WATER_SLACK_NS: i64 = 1_000_000;
 

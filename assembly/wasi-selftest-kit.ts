@@ -1,13 +1,13 @@
 // What the generated conformance cases (wasi-vectors.generated.ts) run on inside wasm: the
 // scripted clock, fresh leases and trackers per case, the step checks and the failure lines.
-// The wasm twin of host/vectors.ts's runner; the cases call the exported ABI (index.ts), the
+// The wasm twin of host/cli/vectors.ts's runner; the cases call the exported ABI (index.ts), the
 // same functions every host calls, so the self-test checks what a WASI host gets.
 
 import * as core from "./index";
 import { CLOCK_CELL, resetClockForTest } from "./instant";
 import { fd_write } from "./wasi-host";
 
-/** "t" of the vectors: 1000 s, so every instant in a case is non-zero (host/vectors.ts T_NS). */
+/** "t" of the vectors: 1000 s, so every instant in a case is non-zero (host/cli/vectors.ts T_NS). */
 export const T_NS: i64 = 1_000_000_000_000;
 const FD_STDOUT: u32 = 1;
 
@@ -96,7 +96,7 @@ export function validOnCell(slot: i32): bool {
   return core.leaseValidCell(slot);
 }
 
-// --- checks: each reports the first mismatch of a case and stops it, as host/vectors.ts does --
+// --- checks: each reports the first mismatch of a case and stops it, as host/cli/vectors.ts does --
 
 function fail(step: i32, message: string): bool {
   printLine("FAIL " + caseName + ": step " + step.toString() + ": " + message);
@@ -116,14 +116,14 @@ export function sameBool(step: i32, op: string, actual: bool, expected: bool): b
 }
 
 /** A config step: `validateConfig`'s code, and for CONFIG_OK the duration the host derives
- *  (electionTimeoutNs - safetyMarginNs, host/core.ts leaseDurationFor). */
+ *  (electionTimeoutNs - safetyMarginNs, host/core/core.ts leaseDurationFor). */
 export function sameConfig(step: i32, code: i32, expectedCode: i32, durationNs: i64, expectedDurationNs: i64): bool {
   if (code != expectedCode) return fail(step, "config: expected code " + expectedCode.toString() + ", got " + code.toString());
   return code != 0 || durationNs == expectedDurationNs ||
     fail(step, "config: expected " + expectedDurationNs.toString() + ", got " + durationNs.toString());
 }
 
-// --- readers: what host/reader.ts does around the core's reader exports (docs/abi.md) --------
+// --- readers: what host/core/reader.ts does around the core's reader exports (docs/abi.md) --------
 
 /** A reader on a fresh lease (LeaseCore.createLeaseReader). */
 export function newReader(): i32 {

@@ -45,7 +45,7 @@ export function clockSample(): i64 {
 }
 
 /** WASI reactor only: writes one WASI MONOTONIC reading into the clock cell (sleep offset 0)
- *  without observing it: the `fill` of a JS host that drives the cell (host/core.ts LeaseCore),
+ *  without observing it: the `fill` of a JS host that drives the cell (host/core/core.ts LeaseCore),
  *  so each reading goes through the clock rules exactly once (a second observe of a failed
  *  reading would count it twice). */
 export function clockFillCell(): void {

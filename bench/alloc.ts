@@ -11,14 +11,14 @@ import { createRequire } from "node:module";
 import { PerformanceObserver } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { getHeapStatistics } from "node:v8";
-import type { NativeClock } from "../host/node-clock.js";
+import type { NativeClock } from "../host/runtime/node-clock.js";
 import { emit } from "./harness.js";
 import { PeerClock, PeerLease } from "./peer.js";
 
 declare const __BUILD__: string;
 declare const gc: () => void;
 
-const lc = (await import(new URL("node.js", __BUILD__).href)) as typeof import("../host/node.js");
+const lc = (await import(new URL("node.js", __BUILD__).href)) as typeof import("../host/runtime/node.js");
 const native = createRequire(import.meta.url)(fileURLToPath(new URL("lease_clock.node", __BUILD__))) as NativeClock;
 const CALLS = 10_000_000;
 const HOUR_NS = 3_600_000_000_000n;

@@ -9,7 +9,8 @@
  * - extend, recordAck.N (N voters), batch.* (one clock read, then N leases).
  * @module
  */
-import type { Lease, LeaseCore } from "../host/core.js";
+import type { LeaseCore } from "../host/core/core.js";
+import type { Lease } from "../host/core/lease.js";
 import { FakeEngine } from "../test/support/fakes.js";
 import { do_not_optimize } from "mitata";
 import type { Case } from "./harness.js";

@@ -13,7 +13,7 @@ declare const Bun: any;
 
 const runtime = typeof Deno !== "undefined" ? "deno" : typeof Bun !== "undefined" ? "bun" : "node";
 const t0 = performance.now();
-const lc = (await import(new URL(`${runtime}.js`, __BUILD__).href)) as typeof import("../host/node.js");
+const lc = (await import(new URL(`${runtime}.js`, __BUILD__).href)) as typeof import("../host/runtime/node.js");
 const t1 = performance.now();
 const first = await lc.createLeaseCore();
 const t2 = performance.now();

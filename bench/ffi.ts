@@ -12,7 +12,7 @@
  * Linux clock ids (<linux/time.h>): MONOTONIC 1, MONOTONIC_RAW 4, BOOTTIME 7.
  * @module
  */
-import type { LeaseCore } from "../host/core.js";
+import type { LeaseCore } from "../host/core/core.js";
 import { CORE_LEASES, clockCases, coreCases } from "./cases.js";
 import { benchParams, emit, runCases, type Case } from "./harness.js";
 import type { PeerClockSource } from "./peer.js";
@@ -43,7 +43,7 @@ if (isDeno) {
   gettime = ffi.dlopen("libc.so.6", { clock_gettime: { args: ["i32", "ptr"], returns: "i32" } }).symbols.clock_gettime;
   ptrOf = (view) => ffi.ptr(view);
 }
-const lc = (await import(new URL(`${runtime}.js`, __BUILD__).href)) as typeof import("../host/deno.js");
+const lc = (await import(new URL(`${runtime}.js`, __BUILD__).href)) as typeof import("../host/runtime/deno.js");
 
 // Buffers outside the JS heap's moving space (explicit ArrayBuffers), as the hosts use.
 const ts = new BigInt64Array(new ArrayBuffer(48));

@@ -11,15 +11,15 @@
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import type { LeaseCore } from "../host/core.js";
-import type { NativeClock } from "../host/node-clock.js";
+import type { LeaseCore } from "../host/core/core.js";
+import type { NativeClock } from "../host/runtime/node-clock.js";
 import { CORE_LEASES, clockCases, coreCases, type ClockUnderTest } from "./cases.js";
 import { benchParams, emit, runCases, type Case } from "./harness.js";
 
 /** The package's build/ directory as a file URL (defined by scripts/bench.mjs when bundling). */
 declare const __BUILD__: string;
 
-const lc = (await import(new URL("node.js", __BUILD__).href)) as typeof import("../host/node.js");
+const lc = (await import(new URL("node.js", __BUILD__).href)) as typeof import("../host/runtime/node.js");
 const native = createRequire(import.meta.url)(fileURLToPath(new URL("lease_clock.node", __BUILD__))) as NativeClock;
 const part = process.env["BENCH_PART"] ?? "clock:default";
 

@@ -1,5 +1,5 @@
 /**
- * Node: the shared lease table across worker_threads (host/shared.ts, issue #4), ns per call:
+ * Node: the shared lease table across worker_threads (host/core/shared.ts, issue #4), ns per call:
  *
  * - `shared.extend.single`       one thread extends one lease (the single-thread figure);
  * - `shared.extend.uncontended`  2 workers at once, each on its own lease;
@@ -14,11 +14,11 @@
  * @module
  */
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
-import type { SharedLeaseTable } from "../host/shared.js";
+import type { SharedLeaseTable } from "../host/core/shared.js";
 import { emit, median, type Measured } from "./harness.js";
 
 declare const __BUILD__: string;
-const lc = (await import(new URL("node.js", __BUILD__).href)) as typeof import("../host/node.js");
+const lc = (await import(new URL("node.js", __BUILD__).href)) as typeof import("../host/runtime/node.js");
 const GRID_NS = 4096n;
 const OPS = Number(process.env["BENCH_SHARED_OPS"] ?? 1_000_000);
 

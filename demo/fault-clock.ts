@@ -1,6 +1,6 @@
 /**
  * A clock source with faults on demand, for the KV service under the nemesis (demo/kv-service.ts
- * with KV_CLOCK_FAULTS=1, demo/nemesis.ts): a `ClockSource` (host/core.ts) over a true clock,
+ * with KV_CLOCK_FAULTS=1, demo/nemesis.ts): a `ClockSource` (host/core/clock.ts) over a true clock,
  * modelled on the Node host's raw+sleep clock, CLOCK_MONOTONIC_RAW plus the sleep offset
  * CLOCK_BOOTTIME - CLOCK_MONOTONIC (clock_gettime(2)):
  *

@@ -5,8 +5,8 @@
 //   3. the TypeScript hosts: esbuild → build/*.js (ESM), tsc → build/types/*.d.ts.
 // Usage: node scripts/build.mjs [--skip-native]
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -31,22 +31,22 @@ run(process.execPath, [join(root, "scripts", "build-wasi.mjs")]);
 if (!process.argv.includes("--skip-native")) run(process.execPath, [join(root, "scripts", "build-native.mjs")]);
 
 // One bundle per runtime host (package.json "exports" maps each condition to its file), the
-// CLI, the optional subpath entries, and the demo. An entry whose source does not exist is skipped.
+// CLI, the optional subpath entries, and the demo, each from its source file.
 //
 // Subpath entries (lease-core/etcd, lease-core/metrics/*) and the demo import the core's own
 // modules as "lease-core", not as a copy: one LeaseCore, one set of error classes, so
 // `instanceof NotLeaderError` holds whichever entry threw it.
 const ENTRIES = [
-  { name: "node", platform: "node" },
-  { name: "cli", platform: "node" },
-  { name: "deno", platform: "neutral" },
-  { name: "bun", platform: "node", external: ["bun:ffi"] },
+  { name: "node", source: "host/runtime/node.ts", platform: "node" },
+  { name: "cli", source: "host/cli/doctor.ts", platform: "node" },
+  { name: "deno", source: "host/runtime/deno.ts", platform: "neutral" },
+  { name: "bun", source: "host/runtime/bun.ts", platform: "node", external: ["bun:ffi"] },
   // The core module inlined (base64, ~7 KB): a bundler (esbuild, Vite, webpack) copies nothing.
-  { name: "browser", platform: "browser", inlineWasm: true },
-  { name: "workerd", platform: "neutral", external: ["./lease-core.wasm"] },
+  { name: "browser", source: "host/runtime/browser.ts", platform: "browser", inlineWasm: true },
+  { name: "workerd", source: "host/runtime/workerd.ts", platform: "neutral", external: ["./lease-core.wasm"] },
   { name: "etcd", source: "host/etcd/index.ts", platform: "node", external: ["etcd3"], shareCore: true },
-  { name: "metrics/prometheus", platform: "neutral", external: ["prom-client"], shareCore: true },
-  { name: "metrics/opentelemetry", platform: "neutral", external: ["@opentelemetry/api"], shareCore: true },
+  { name: "metrics/prometheus", source: "host/metrics/prometheus.ts", platform: "neutral", external: ["prom-client"], shareCore: true },
+  { name: "metrics/opentelemetry", source: "host/metrics/opentelemetry.ts", platform: "neutral", external: ["@opentelemetry/api"], shareCore: true },
   { name: "testing", source: "host/testing/index.ts", platform: "neutral", shareCore: true },
   { name: "demo/start", source: "demo/start.ts", platform: "node", external: ["etcd3", "playwright-core"], shareCore: true },
   { name: "demo/kv-service", source: "demo/kv-service.ts", platform: "node", external: ["etcd3"], shareCore: true },
@@ -54,10 +54,17 @@ const ENTRIES = [
   { name: "demo/check-worker", source: "demo/check-worker-entry.ts", platform: "node", shareCore: true },
 ];
 
-// The host modules whose exports the package's main entry re-exports (host/api.ts): a subpath
-// entry importing one of them gets the package itself; host/etcd → lease-core/etcd, and
-// host/testing (the history checker the demo uses) → lease-core/testing.
-const SHARED_MODULES = new Set(["abi", "api", "core", "errors", "metrics", "reader", "shared"].map((m) => join(root, "host", m)));
+// The core's own modules: every file in host/core/ (the main entry re-exports the public ones
+// through host/core/api.ts) and the dependency-free metrics it re-exports (host/metrics/index.ts).
+// A subpath entry importing one of them gets the package itself; host/etcd → lease-core/etcd, and
+// host/testing (the history checker the demo uses) → lease-core/testing. A core module's own
+// imports stay inside the bundle that holds it.
+const CORE_DIR = join(root, "host", "core");
+const METRICS_INDEX = join(root, "host", "metrics", "index");
+const isCoreModule = (path) => {
+  const module = path.replace(/\.(js|ts)$/, "");
+  return module.startsWith(CORE_DIR + sep) || module === METRICS_INDEX;
+};
 const shareCore = {
   name: "share-core",
   setup(b) {
@@ -66,7 +73,7 @@ const shareCore = {
       const target = resolve(args.resolveDir, args.path).replace(/\.(js|ts)$/, "");
       if (target === join(root, "host", "etcd", "index")) return { path: "lease-core/etcd", external: true };
       if (target === join(root, "host", "testing", "index")) return { path: "lease-core/testing", external: true };
-      if (SHARED_MODULES.has(target) && dirname(args.importer) !== join(root, "host")) return { path: "lease-core", external: true };
+      if (isCoreModule(target) && !isCoreModule(args.importer)) return { path: "lease-core", external: true };
       return undefined;
     });
   },
@@ -99,8 +106,7 @@ const UNSAFE_BANNER =
   '.filter(Boolean).map((n) => [n.trim().toUpperCase().replaceAll("-", "_"), true]));';
 
 for (const entry of ENTRIES) {
-  const source = entry.source ?? join("host", `${entry.name}.ts`);
-  if (!existsSync(join(root, source))) continue;
+  const source = entry.source;
   await build({
     define: entry.inlineWasm
       ? { ...PUBLISHED_DEFINE, __LEASE_CORE_WASM_BASE64__: JSON.stringify(readFileSync(join(root, "build", "lease-core.wasm")).toString("base64")) }
@@ -123,7 +129,7 @@ for (const entry of ENTRIES) {
 // The test build: flat in build/unsafe/, each bundle importing the core as ./node.js (one set
 // of classes), beside its own copies of the modules and the shim it loads relative to itself.
 const UNSAFE_ENTRIES = [
-  { name: "node", source: "host/node.ts", external: [] },
+  { name: "node", source: "host/runtime/node.ts", external: [] },
   { name: "etcd", source: "host/etcd/index.ts", external: ["etcd3"] },
   { name: "kv-service", source: "demo/kv-service.ts", external: ["etcd3"] },
 ];
@@ -141,7 +147,7 @@ const shareUnsafeCore = {
       if (args.path === "lease-core/etcd") return { path: "./etcd.js", external: true };
       const target = resolve(args.resolveDir, args.path).replace(/\.(js|ts)$/, "");
       if (target === join(root, "host", "etcd", "index")) return { path: "./etcd.js", external: true };
-      if (SHARED_MODULES.has(target) && dirname(args.importer) !== join(root, "host")) return { path: "./node.js", external: true };
+      if (isCoreModule(target) && !isCoreModule(args.importer)) return { path: "./node.js", external: true };
       return undefined;
     });
   },
@@ -163,4 +169,6 @@ for (const entry of UNSAFE_ENTRIES) {
   });
 }
 
+// From scratch: a declaration left behind by a moved source file would otherwise ship.
+rmSync(join(root, "build", "types"), { recursive: true, force: true });
 run(bin("tsc"), ["-p", "tsconfig.json", "--emitDeclarationOnly"]);

@@ -1,18 +1,18 @@
 // Generates assembly/wasi-vectors.generated.ts from vectors/core.json: one AssemblyScript
 // function per conformance case, calling the exported ABI (assembly/index.ts) step by step, so
-// the WASI self-test command runs the same cases as host/vectors.ts with no JSON parser in wasm.
+// the WASI self-test command runs the same cases as host/cli/vectors.ts with no JSON parser in wasm.
 // Run by scripts/build-wasi.mjs before asc; the output is a build product (not committed).
 //
 // Steps the wasm cannot run, counted and reported by the self-test as "validated only by hosts":
-//   - `expectError` steps whose error is an argument check of the TS layer (host/core.ts:
+//   - `expectError` steps whose error is an argument check of the TS layer (host/core/checks.ts:
 //     InvalidInstantError, InvalidGenerationError, InvalidPeerIdError, InvalidQuorumError,
 //     InvalidDurationError): the values they test (JS numbers, 2^63, negatives) are refused
 //     before any call reaches the core, which by design trusts its caller (index.ts header).
-//   - `followerQuorum`: a TS function (host/core.ts); the core has no such export.
+//   - `followerQuorum`: a TS function (host/core/trackers.ts); the core has no such export.
 //   - `dispatch` by a non-leader (NotLeaderError): the host refuses before any core call.
 //   - `ttlMargin` steps expecting an error: the host's argument checks; the core only saturates.
 // Reader steps (`reader`, `engine`, `read`, `dispatch`, transfers, `leaderLoss`, `suspect`) drive
-// the core's reader exports as host/reader.ts does (assembly/wasi-selftest-kit.ts): the scripted
+// the core's reader exports as host/core/reader.ts does (assembly/wasi-selftest-kit.ts): the scripted
 // engine's answers are tracked here, at generation time, and passed as literals.
 // `expectError` steps whose error the core itself decides (the config rules, validateConfig's
 // codes) run in wasm and check the code. Anything else this script cannot map fails the build.
@@ -26,7 +26,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const source = process.argv[2] ?? join(root, "vectors", "core.json");
 const target = process.argv[3] ?? join(root, "assembly", "wasi-vectors.generated.ts");
 
-// host/vectors.ts parseInstant, restricted to what an i64 can hold.
+// host/cli/vectors.ts parseInstant, restricted to what an i64 can hold.
 const T_NS = 1_000_000_000_000n;
 const UNITS = { ns: 1n, us: 1_000n, ms: 1_000_000n, s: 1_000_000_000n, min: 60_000_000_000n, h: 3_600_000_000_000n };
 const I64_MIN = -(1n << 63n);
@@ -62,10 +62,10 @@ function int32(value, where) {
   return String(value);
 }
 
-// host/abi.ts REASONS → assembly/decision.ts constants (the name compiles only if it exists).
+// host/core/abi.ts REASONS → assembly/decision.ts constants (the name compiles only if it exists).
 const reasonConstant = (name) => `REASON_${String(name).toUpperCase().replace(/-/g, "_")}`;
 
-// The errors the core decides itself: host/core.ts leaseDurationFor maps validateConfig's codes
+// The errors the core decides itself: host/core/core.ts leaseDurationFor maps validateConfig's codes
 // (assembly/config.ts) to these. The constant names compile only if they exist.
 const CONFIG_ERRORS = {
   ElectionTimeoutNotPositiveError: "CONFIG_ELECTION_TIMEOUT_NOT_POSITIVE",
@@ -76,7 +76,7 @@ const CONFIG_ERRORS = {
   CheckQuorumRequiredError: "CONFIG_CHECK_QUORUM_REQUIRED",
   DriftTooLargeError: "CONFIG_DRIFT_TOO_LARGE",
 };
-// Argument checks of the TS layer (host/core.ts): see the header.
+// Argument checks of the TS layer (host/core/checks.ts): see the header.
 const HOST_ERRORS = new Set(["InvalidInstantError", "InvalidGenerationError", "InvalidPeerIdError", "InvalidQuorumError", "InvalidDurationError"]);
 const HOST_OPS = new Set(["followerQuorum"]);
 const HOST_ERROR_OPS = { dispatch: new Set(["NotLeaderError"]), ttlMargin: new Set(["InvalidDurationError", "DriftNegativeError", "DriftTooLargeError"]) };
@@ -102,7 +102,7 @@ function generateCase(c, index, stats) {
     return v;
   };
   const check = (i, expr) => lines.push(`  if (!${expr}) return false;`);
-  // The scripted engine of each reader (host/vectors.ts ScriptedEngine), as of this step.
+  // The scripted engine of each reader (host/cli/vectors.ts ScriptedEngine), as of this step.
   const engines = new Map();
   const joints = new Map();
   const readerOf = (name, i) => {
@@ -204,7 +204,7 @@ function generateCase(c, index, stats) {
         value(`core.leaseExpiry(${leaseVar(s.lease, i)})`, "i64");
         break;
       case "recordAck":
-        // host/core.ts throws TooManyPeersError on a non-zero code; no vector expects that.
+        // host/core/trackers.ts throws TooManyPeersError on a non-zero code; no vector expects that.
         check(i, `kit.sameI32(${i}, "recordAck", core.trackerRecordAck(${trackerVar(s.tracker, i)}, ${int32(s.peer, where(i))}, ${int32(s.quorum, where(i))}, ${at("sentAt")}), 0)`);
         break;
       case "recordSelfAck":

@@ -1,7 +1,7 @@
-// The browser host (host/browser.ts → build/browser.js) in the real Debian Chromium
+// The browser host (host/runtime/browser.ts → build/browser.js) in the real Debian Chromium
 // (/usr/bin/chromium, `apt-get install chromium`), headless, driven by playwright-core. A tiny
 // node:http server on 127.0.0.1 serves build/, the page script (test/runtimes/browser-page.js)
-// and the vectors runner (host/vectors.ts bundled here with esbuild) under four prefixes:
+// and the vectors runner (host/cli/vectors.ts bundled here with esbuild) under four prefixes:
 //   /plain/     as a normal site;
 //   /isolated/  with COOP/COEP, so the page is cross-origin isolated (finer performance.now);
 //   /octet/     the .wasm as application/octet-stream, which compileStreaming must refuse;
@@ -24,7 +24,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const CHROMIUM = "/usr/bin/chromium";
 const US = 1_000n;
 const MS = 1_000_000n;
-/** The host's constant origin offset (host/browser.ts): readings are performance.now() + 1 ms. */
+/** The host's constant origin offset (host/runtime/browser.ts): readings are performance.now() + 1 ms. */
 const ORIGIN_OFFSET_NS = MS;
 
 type Variant = "plain" | "isolated" | "octet" | "flaky";
@@ -102,7 +102,7 @@ beforeAll(async () => {
   }
   const runner = await build({
     stdin: {
-      contents: `export { runVectors } from "./host/vectors.ts";\nexport { default as cases } from "./vectors/core.json";\n`,
+      contents: `export { runVectors } from "./host/cli/vectors.ts";\nexport { default as cases } from "./vectors/core.json";\n`,
       resolveDir: root,
       loader: "js",
     },

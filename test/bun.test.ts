@@ -162,8 +162,8 @@ const MONOTONIC = 1;
 const NS = 1_000_000_000n;
 
 async function simulatedHost() {
-  // @ts-expect-error: a built bundle, untyped here (its types are build/types/host/bun.d.ts).
-  return (await import("../build/bun.js")) as typeof import("../host/bun.js");
+  // @ts-expect-error: a built bundle, untyped here (its types are build/types/host/runtime/bun.d.ts).
+  return (await import("../build/bun.js")) as typeof import("../host/runtime/bun.js");
 }
 
 describe("the Bun host's clock arithmetic, on a simulated libc (in-process, Node)", () => {

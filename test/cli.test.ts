@@ -1,7 +1,7 @@
 // `npm start` (lease-core doctor): the report a person reads, and its exit status.
 import { spawnSync } from "node:child_process";
 import { describe, expect, test } from "vitest";
-import { judgeFitness, type DoctorReport } from "../host/cli.js";
+import { judgeFitness, type DoctorReport } from "../host/cli/doctor.js";
 import { runtimeBinary } from "../scripts/runtimes.mjs";
 
 const bin = new URL("../bin/lease-core.js", import.meta.url).pathname;

@@ -93,7 +93,7 @@ afterAll(() => {
 
 describe("the packed tarball", () => {
   test("holds what a consumer needs and nothing of the sources", () => {
-    for (const file of ["package.json", "README.md", "LICENSE", "build/node.js", "build/browser.js", "build/lease-core.wasm", "build/types/host/node.d.ts", "bin/lease-core.js", "native/lease_clock.c", "scripts/build-native.mjs"]) {
+    for (const file of ["package.json", "README.md", "LICENSE", "build/node.js", "build/browser.js", "build/lease-core.wasm", "build/types/host/runtime/node.d.ts", "bin/lease-core.js", "native/lease_clock.c", "scripts/build-native.mjs"]) {
       expect(packFiles, file).toContain(file);
     }
     expect(packFiles.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);

@@ -160,7 +160,7 @@ describe("the code blocks of README.md and docs/etcd.md", () => {
   }, 180_000);
 
   test("every sh block's commands exist", () => {
-    const cliUsage = readFileSync(join(root, "host", "cli.ts"), "utf8");
+    const cliUsage = readFileSync(join(root, "host", "cli", "doctor.ts"), "utf8");
     const peers = Object.keys(pkg.peerDependencies ?? {});
     const problems: string[] = [];
     for (const block of SHELL) {

@@ -11,7 +11,7 @@ import {
 } from "@opentelemetry/sdk-metrics";
 import { afterEach, describe, expect, test } from "vitest";
 import { createLeaseCore } from "lease-core";
-import { createLeaseMetrics } from "../host/metrics.js";
+import { createLeaseMetrics } from "../host/metrics/index.js";
 import { observeLeaseMetrics } from "../host/metrics/opentelemetry.js";
 import { FakeEngine, ManualClock, MS } from "./support/fakes.js";
 

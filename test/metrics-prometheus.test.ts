@@ -3,7 +3,7 @@
 import { Registry } from "prom-client";
 import { describe, expect, test } from "vitest";
 import { createLeaseCore } from "lease-core";
-import { createLeaseMetrics } from "../host/metrics.js";
+import { createLeaseMetrics } from "../host/metrics/index.js";
 import { registerLeaseMetrics } from "../host/metrics/prometheus.js";
 import { FakeEngine, ManualClock, MS } from "./support/fakes.js";
 

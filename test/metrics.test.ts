@@ -1,4 +1,4 @@
-// The dependency-free metrics (host/metrics.ts, docs/metrics.md): read counters per reason fed by
+// The dependency-free metrics (host/metrics/index.ts, docs/metrics.md): read counters per reason fed by
 // the observer, the lease-remaining and ack-age gauges, the clock events, and the claim that
 // counting a read allocates nothing (measured in a child process with the GC under control).
 import { spawnSync } from "node:child_process";
@@ -21,7 +21,7 @@ import {
   createLeaseMetrics,
   freezeBudgetNsOf,
   type LeaseMetrics,
-} from "../host/metrics.js";
+} from "../host/metrics/index.js";
 import { FakeEngine, ManualClock, MS, T0 } from "./support/fakes.js";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -184,7 +184,7 @@ describe("gauges (computed when read)", () => {
 
   test("a clock that may freeze: the workerd budget is read from the clock and taken off the engine-ack lease", async () => {
     const clock = new ManualClock();
-    // What host/workerd.ts reports (pinned by test/workerd.test.ts): the budget as a field.
+    // What host/runtime/workerd.ts reports (pinned by test/workerd.test.ts): the budget as a field.
     Object.assign(clock, { info: { source: "performance.now (frozen-clock budget 50 ms)", mayFreeze: true, freezeBudgetNs: 50n * MS } });
     const { metrics, engine } = await setup(clock);
     engine.ackNs = clock.ns - 100n * MS;
@@ -235,7 +235,7 @@ describe("allocation (node --expose-gc, in a child process)", () => {
     const dir = mkdtempSync(join(tmpdir(), "lease-metrics-"));
     try {
       // The metrics module as it ships (one ESM bundle), driven by the real core.
-      await build({ absWorkingDir: root, entryPoints: ["host/metrics.ts"], outfile: join(dir, "metrics.mjs"), bundle: true, format: "esm", platform: "neutral", logLevel: "warning" });
+      await build({ absWorkingDir: root, entryPoints: ["host/metrics/index.ts"], outfile: join(dir, "metrics.mjs"), bundle: true, format: "esm", platform: "neutral", logLevel: "warning" });
       writeFileSync(join(dir, "probe.mjs"), PROBE.replace("NODE_JS", JSON.stringify(join(root, "build/node.js"))));
       const child = spawnSync(process.execPath, ["--expose-gc", join(dir, "probe.mjs")], { encoding: "utf8", timeout: 60_000 });
       expect(child.status, child.stderr).toBe(0);

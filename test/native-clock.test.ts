@@ -1,11 +1,11 @@
-// The N-API clock shim (native/lease_clock.c through host/node-clock.ts), against the real
+// The N-API clock shim (native/lease_clock.c through host/runtime/node-clock.ts), against the real
 // clocks. Needs build/lease_clock.node: `node scripts/build-native.mjs`.
 import { spawnSync } from "node:child_process";
 import { setFlagsFromString } from "node:v8";
 import { fileURLToPath } from "node:url";
 import { runInNewContext } from "node:vm";
 import { afterEach, beforeAll, describe, expect, test, vi } from "vitest";
-import { loadNativeClock, type NativeClock } from "../host/node-clock.js";
+import { loadNativeClock, type NativeClock } from "../host/runtime/node-clock.js";
 
 const MS = 1_000_000n;
 

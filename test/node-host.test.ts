@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, test } from "vitest";
 import { CapacityError, DisposedError, InvalidOptionError, createLeaseCore } from "lease-core";
-import { loadNativeClock } from "../host/node-clock.js";
+import { loadNativeClock } from "../host/runtime/node-clock.js";
 import { ManualClock, MS } from "./support/fakes.js";
 
 const root = new URL("..", import.meta.url).pathname;

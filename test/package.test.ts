@@ -29,7 +29,7 @@ describe("package.json exports", () => {
     expect(import.meta.resolve("lease-core")).toMatch(/\/build\/node\.js$/);
   });
 
-  // The browser host offers no shared lease table (host/browser.ts exports none): the one
+  // The browser host offers no shared lease table (host/runtime/browser.ts exports none): the one
   // difference, named so that any other name missing from a bundle fails.
   const NOT_IN_BROWSER = ["InvalidLeaseIndexError", "SharedLease", "SharedLeaseTable", "SharedTableClockError", "SharedTableError", "attachSharedLeaseTable", "createSharedLeaseTable"];
   test.each(["bun", "deno", "browser"])("the %s bundle exports the same public API as the node bundle, name for name", async (entry) => {

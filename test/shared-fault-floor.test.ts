@@ -1,5 +1,5 @@
 // The shared table's fault floor and high-water mark fed by every attached core (docs/shared-lease.md
-// §6, Z3 and Z4; host/shared.ts): what the attack tests in test/attack/ do not already pin.
+// §6, Z3 and Z4; host/core/shared.ts): what the attack tests in test/attack/ do not already pin.
 // One process-wide clock modelled as in test/review-findings.test.ts; each "thread" is a core.
 import { describe, expect, test } from "vitest";
 import { InvalidDurationError, InvalidInstantError, attachSharedLeaseTable, createLeaseCore, createSharedLeaseTable } from "lease-core";

@@ -1,4 +1,4 @@
-// Leases shared across threads (host/shared.ts, assembly/shared.ts, docs/shared-lease.md): the
+// Leases shared across threads (host/core/shared.ts, assembly/shared.ts, docs/shared-lease.md): the
 // contract scenarios on a shared lease, the refusals, and a stress run of real worker threads
 // whose checker proves no resurrection, no lost invalidation and no erased fresh lease.
 import { spawnSync } from "node:child_process";

@@ -1,8 +1,8 @@
 // The conformance vectors (vectors/core.json) through the Node host, one test per case. Every
-// other runtime runs the same file through the same runner (host/vectors.ts).
+// other runtime runs the same file through the same runner (host/cli/vectors.ts).
 import { describe, expect, test } from "vitest";
 import { createLeaseCore } from "lease-core";
-import { runVectors, type VectorCase } from "../host/vectors.js";
+import { runVectors, type VectorCase } from "../host/cli/vectors.js";
 import cases from "../vectors/core.json" with { type: "json" };
 
 describe("conformance vectors on Node", () => {

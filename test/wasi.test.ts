@@ -12,9 +12,10 @@ import { fileURLToPath } from "node:url";
 import { WASI } from "node:wasi";
 import { init as initWasmer, WASI as WasmerWASI } from "@wasmer/wasi";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { CoreExports } from "../host/abi.js";
-import { LeaseCore, customHostClock } from "../host/core.js";
-import { runVectors, type VectorCase } from "../host/vectors.js";
+import type { CoreExports } from "../host/core/abi.js";
+import { customHostClock } from "../host/core/clock.js";
+import { LeaseCore } from "../host/core/core.js";
+import { runVectors, type VectorCase } from "../host/cli/vectors.js";
 // @ts-expect-error: a plain .mjs helper shared with the Bun and Deno runs; untyped on purpose.
 import { instantiateReactor, reactorFacts } from "./runtimes/wasi-reactor-check.mjs";
 import { runtimeBinary } from "../scripts/runtimes.mjs";

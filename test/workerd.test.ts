@@ -1,4 +1,4 @@
-// The workerd host (host/workerd.ts → build/workerd.js) inside a real workerd, driven through
+// The workerd host (host/runtime/workerd.ts → build/workerd.js) inside a real workerd, driven through
 // miniflare (pointed at the project's own workerd binary): the conformance vectors, the clock
 // it reports, the frozen-clock budget, and that the module is imported (CompiledWasm), never
 // compiled from bytes, which workerd forbids.
@@ -40,18 +40,18 @@ beforeAll(async () => {
   for (const file of ["build/workerd.js", "build/lease-core.wasm"]) {
     if (!existsSync(join(root, file))) throw new Error(`${file} missing: run node scripts/build.mjs --skip-native`);
   }
-  // The portable runner (host/vectors.ts) and the cases, as one ES module the worker imports.
+  // The portable runner (host/cli/vectors.ts) and the cases, as one ES module the worker imports.
   tempDir = await mkdtemp(join(tmpdir(), "lease-core-workerd-"));
   const runnerEntry = join(tempDir, "runner-entry.js");
   await writeFile(
     runnerEntry,
-    `export { runVectors } from ${JSON.stringify(join(root, "host/vectors.ts"))};\n` +
+    `export { runVectors } from ${JSON.stringify(join(root, "host/cli/vectors.ts"))};\n` +
       `export { default as cases } from ${JSON.stringify(join(root, "vectors/core.json"))};\n`,
   );
   const runner = await build({ entryPoints: [runnerEntry], bundle: true, format: "esm", platform: "neutral", target: "es2022", write: false, logLevel: "warning" });
   const wasm = await readFile(join(root, "build/lease-core.wasm"));
   mf = new Miniflare({
-    // FinalizationRegistry (which host/core.ts uses to free dropped leases) exists in workerd
+    // FinalizationRegistry (which host/core/core.ts uses to free dropped leases) exists in workerd
     // only from compatibility date 2025-05-05 or with the enable_weak_ref flag.
     compatibilityDate: "2025-06-01",
     modulesRoot: "/",

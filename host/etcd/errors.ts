@@ -4,7 +4,7 @@
  * and the one classification of an etcd3 / gRPC failure that every call goes through.
  * @module
  */
-import { LeaseCoreError } from "../errors.js";
+import { LeaseCoreError } from "../core/errors.js";
 
 /**
  * The node refused: a write could not be fenced, the etcd call failed, ... Codes:

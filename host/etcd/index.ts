@@ -37,8 +37,8 @@
  * @module
  */
 import type { ITxnResponse, KVClient } from "etcd3";
-import { InvalidOptionError, LeadershipLostError } from "../errors.js";
-import type { EngineState, LeaseEngine } from "../reader.js";
+import { InvalidOptionError, LeadershipLostError } from "../core/errors.js";
+import type { EngineState, LeaseEngine } from "../core/reader.js";
 import { campaignLoop, readVersions, resign } from "./election.js";
 import { EtcdNodeError, EtcdUnknownOutcomeError, etcdError, writeError } from "./errors.js";
 import { confirm, grant, keepAlive, renew, renewLoop } from "./keepalive.js";

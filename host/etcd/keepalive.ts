@@ -6,7 +6,7 @@
  * @module
  */
 import type { IResponseHeader } from "etcd3";
-import { LeadershipLostError } from "../errors.js";
+import { LeadershipLostError } from "../core/errors.js";
 import { etcdError, EtcdNodeError } from "./errors.js";
 import { etcdLeaseTiming, S } from "./margin.js";
 import { metaRevisionOf, readTxn } from "./replica.js";

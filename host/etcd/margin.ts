@@ -5,7 +5,7 @@
  * docs/contract.md §5), asked of the core rather than written again here.
  * @module
  */
-import type { LeaseCore } from "../core.js";
+import type { LeaseCore } from "../core/core.js";
 
 export const MS = 1_000_000n;
 export const S = 1_000_000_000n;

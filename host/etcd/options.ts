@@ -6,8 +6,8 @@
  * is built.
  * @module
  */
-import type { LeaseCore } from "../core.js";
-import { InvalidOptionError } from "../errors.js";
+import type { LeaseCore } from "../core/core.js";
+import { InvalidOptionError } from "../core/errors.js";
 import { EtcdNodeError } from "./errors.js";
 import { etcdLeaseTiming, MS, S } from "./margin.js";
 import type { EtcdNodeEvent } from "./types.js";

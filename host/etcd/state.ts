@@ -14,9 +14,9 @@
  * @module
  */
 import { Etcd3, KVClient, LeaseClient, WatchClient } from "etcd3";
-import type { LeaseCore } from "../core.js";
-import { NotLeaderError } from "../errors.js";
-import type { EngineState, LeaseReader } from "../reader.js";
+import type { LeaseCore } from "../core/core.js";
+import { NotLeaderError } from "../core/errors.js";
+import type { EngineState, LeaseReader } from "../core/reader.js";
 import { EtcdNodeError } from "./errors.js";
 import { MS } from "./margin.js";
 import type { CheckedOptions, EtcdUnsafeSwitches } from "./options.js";

@@ -4,7 +4,7 @@
  * guard and takeover hold). Re-exported by index.ts.
  * @module
  */
-import type { EngineState } from "../reader.js";
+import type { EngineState } from "../core/reader.js";
 
 /** Why something happened to the lease or the leadership (reason-coded, never a bare string). */
 export type EtcdEventReason =

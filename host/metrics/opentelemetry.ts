@@ -12,7 +12,7 @@
  * @module
  */
 import type { Attributes, BatchObservableCallback, Meter, Observable } from "@opentelemetry/api";
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError } from "../core/errors.js";
 import {
   CLOCK_FIELDS,
   CLOCK_FREEZE_BUDGET_NS,
@@ -24,7 +24,7 @@ import {
   GROUP_FIELDS,
   GROUP_REMAINING_NS,
   type LeaseMetrics,
-} from "../metrics.js";
+} from "./index.js";
 
 const NS_PER_S = 1e9;
 

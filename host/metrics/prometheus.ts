@@ -2,7 +2,7 @@
  * Prometheus adapter (`lease-core/metrics/prometheus`): registers a `LeaseMetrics` in a
  * `prom-client` Registry. Every value is computed on scrape, in the metrics' `collect()`
  * callbacks (prom-client calls them from `registry.metrics()`): the read path only increments
- * the typed arrays of host/metrics.ts.
+ * the typed arrays of host/metrics/index.ts.
  *
  * Names follow the Prometheus naming guide (prometheus.io/docs/practices/naming): a
  * `lease_core_` namespace, base units (seconds), `_total` on counters, an `_info` metric for
@@ -10,7 +10,7 @@
  * @module
  */
 import { Counter, Gauge, type Registry } from "prom-client";
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError } from "../core/errors.js";
 import {
   CLOCK_FIELDS,
   CLOCK_FREEZE_BUDGET_NS,
@@ -22,7 +22,7 @@ import {
   GROUP_FIELDS,
   GROUP_REMAINING_NS,
   type LeaseMetrics,
-} from "../metrics.js";
+} from "./index.js";
 
 /** Options of `registerLeaseMetrics`. */
 export interface PrometheusOptions {

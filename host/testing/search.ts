@@ -30,7 +30,7 @@
  *   copies its value into a state.
  * @module
  */
-import type { KvOp } from "./index.js";
+import type { KvOp } from "./history.js";
 
 /** One operation of a key, with its position in the whole history (to keep the user's order stable). */
 export interface KeyOp<T extends KvOp = KvOp> {

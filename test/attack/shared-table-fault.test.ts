@@ -1,4 +1,4 @@
-// Attack on the shared-table fixes of review finding 2 (host/shared.ts Z3, docs/shared-lease.md
+// Attack on the shared-table fixes of review finding 2 (host/core/shared.ts Z3, docs/shared-lease.md
 // §6 "One history"): a clock step back that a thread's CORE saw does not reach the shared table
 // until that thread next reads the table, and SharedLease.extend does not check the thread's
 // last clock fault. Each test here FAILS on main (7e3fbd2): another thread serves a shared lease

@@ -10,7 +10,7 @@ export interface FfiRuntimeProbe {
   runtime: string;
   version: string;
   createLeaseCore(options?: { clock?: unknown; clockPolicy?: string }): Promise<any>;
-  /** URL of the bundled vectors runner (host/vectors.ts is not in the public API). */
+  /** URL of the bundled vectors runner (host/cli/vectors.ts is not in the public API). */
   vectorsUrl: string | undefined;
   /** libc read directly by the entry, or null when FFI is not allowed. */
   libc: {

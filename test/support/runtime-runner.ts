@@ -1,5 +1,5 @@
 // What test/deno.test.ts and test/bun.test.ts share: the report the FFI conformance runner
-// (test/runtimes/ffi-conformance.ts) prints, the vectors runner it imports (host/vectors.ts is not
+// (test/runtimes/ffi-conformance.ts) prints, the vectors runner it imports (host/cli/vectors.ts is not
 // in the public API, so it is bundled for it), and a bounded spawn that parses that report.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -45,7 +45,7 @@ export async function prepareRuntime(binary: string, bundle: string): Promise<{ 
     if (!existsSync(file)) throw new Error(`${file} missing (the runtimes are devDependencies; the bundles come from node scripts/build.mjs)`);
   }
   const tmp = mkdtempSync(join(tmpdir(), "lease-core-runtime-"));
-  await build({ entryPoints: [at("host", "vectors.ts")], bundle: true, format: "esm", platform: "neutral", outfile: join(tmp, "vectors.js"), logLevel: "warning" });
+  await build({ entryPoints: [at("host", "cli", "vectors.ts")], bundle: true, format: "esm", platform: "neutral", outfile: join(tmp, "vectors.js"), logLevel: "warning" });
   return { vectorsUrl: pathToFileURL(join(tmp, "vectors.js")).href, cleanup: () => rmSync(tmp, { recursive: true, force: true }) };
 }
 

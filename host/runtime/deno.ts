@@ -18,12 +18,13 @@
  * @module
  */
 import { cachedPerProcess, checkNativeOptions, performanceFallback, PLATFORM_CLOCKS, policySource, type ClockPolicy, type NativeLeaseCoreOptions, type PlatformClocks } from "./common.js";
-import { createCoreWith, customHostClock, type HostClock, type LeaseCore } from "./core.js";
-import { WasmLoadError } from "./errors.js";
+import { customHostClock, type HostClock } from "../core/clock.js";
+import { createCoreWith, type LeaseCore } from "../core/core.js";
+import { WasmLoadError } from "../core/errors.js";
 
-export * from "./api.js";
+export * from "../core/api.js";
 export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";
-import { sharedTableApi } from "./shared.js";
+import { sharedTableApi } from "../core/shared.js";
 
 /** The parts of the Deno namespace this host uses (the package builds with Node's types). */
 interface DenoFfiLibrary {
@@ -77,7 +78,7 @@ async function compileBeside(file: string): Promise<WebAssembly.Module> {
 /** The compiled core, cached per process; a failed compile is retried on the next call. */
 const compileCore = cachedPerProcess(() => compileBeside("lease-core.wasm"));
 
-/** Leases shared across Web Workers (host/shared.ts): create on one, attach on others by memory. */
+/** Leases shared across Web Workers (host/core/shared.ts): create on one, attach on others by memory. */
 const shared = sharedTableApi(cachedPerProcess(() => compileBeside("lease-core.shared.wasm")));
 /**
  * Creates a lease table in a shared `WebAssembly.Memory` on `core`'s clock; pass `table.memory`
@@ -93,7 +94,7 @@ export const createSharedLeaseTable = shared.createSharedLeaseTable;
  * the same clock source. @throws SharedTableError when the memory holds no table or another clock's.
  */
 export const attachSharedLeaseTable = shared.attachSharedLeaseTable;
-export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "./shared.js";
+export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "../core/shared.js";
 
 /** libc's clock functions, or why not. Asks `Deno.permissions` first: `dlopen` without the
  *  permission would prompt on a terminal or throw `NotCapable`, and the host must do neither. */

@@ -21,11 +21,12 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { cachedPerProcess, checkNativeOptions, performanceFallback, PLATFORM_CLOCKS, policySource, type ClockPolicy, type NativeLeaseCoreOptions, type PlatformClocks } from "./common.js";
-import { createCoreWith, customHostClock, type HostClock, type LeaseCore } from "./core.js";
+import { customHostClock, type HostClock } from "../core/clock.js";
+import { createCoreWith, type LeaseCore } from "../core/core.js";
 
-export * from "./api.js";
+export * from "../core/api.js";
 export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";
-import { sharedTableApi } from "./shared.js";
+import { sharedTableApi } from "../core/shared.js";
 
 /** The Bun clock policies; see the module comment. */
 export type BunClockPolicy = ClockPolicy;
@@ -63,7 +64,7 @@ async function compileBeside(file: string): Promise<WebAssembly.Module> {
 /** The compiled core, cached per process; a failed compile is retried on the next call. */
 const compileCore = cachedPerProcess(() => compileBeside("lease-core.wasm"));
 
-/** Leases shared across workers (host/shared.ts): create on one thread, attach on others by memory. */
+/** Leases shared across workers (host/core/shared.ts): create on one thread, attach on others by memory. */
 const shared = sharedTableApi(cachedPerProcess(() => compileBeside("lease-core.shared.wasm")));
 /**
  * Creates a lease table in a shared `WebAssembly.Memory` on `core`'s clock; pass `table.memory`
@@ -79,7 +80,7 @@ export const createSharedLeaseTable = shared.createSharedLeaseTable;
  * the same clock source. @throws SharedTableError when the memory holds no table or another clock's.
  */
 export const attachSharedLeaseTable = shared.attachSharedLeaseTable;
-export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "./shared.js";
+export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "../core/shared.js";
 
 function openLibc(): Promise<Libc | string> {
   libc ??= (async () => {

@@ -30,11 +30,12 @@
  * @module
  */
 import type { ClockHooks } from "./abi.js";
-import { I64_MAX, LeaseCore, checkDuration, checkInstant } from "./core.js";
+import { I64_MAX, checkDuration, checkInstant } from "./checks.js";
+import { LeaseCore } from "./core.js";
 import { CoreInvariantError, InvalidGenerationError, InvalidOptionError, LeaseCoreError } from "./errors.js";
 import {
   SHARED_FAULT_FLOOR_OFFSET, SHARED_HEADER_BYTES, SHARED_SLOT_BYTES, SHARED_SOURCE_BYTES, SHARED_SOURCE_OFFSET, SHARED_TABLE_BASE, SHARED_ZERO_OFFSET,
-} from "./generated/constants.js";
+} from "../generated/constants.js";
 
 /** The memory is not a lease table, or was made for another clock. */
 export class SharedTableError extends LeaseCoreError {

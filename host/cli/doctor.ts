@@ -12,11 +12,11 @@
  * or bun bundle) and its ordinary monotonic clock; nothing here touches a runtime API.
  * @module
  */
-import type { LeaseCore } from "./core.js";
-import type { ClockSource } from "./core.js";
-import { freezeBudgetNsOf } from "./metrics.js";
+import type { LeaseCore } from "../core/core.js";
+import type { ClockSource } from "../core/clock.js";
+import { freezeBudgetNsOf } from "../metrics/index.js";
 import { runVectors, type VectorCase } from "./vectors.js";
-import vectors from "../vectors/core.json" with { type: "json" };
+import vectors from "../../vectors/core.json" with { type: "json" };
 
 /** What the launcher knows about the runtime it runs in. */
 export interface CliRuntime {

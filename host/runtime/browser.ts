@@ -25,11 +25,12 @@
  * and the core reads 0 as "no reading" (contract §1); a constant offset changes no duration.
  * @module
  */
-import { createCoreWith, customHostClock, jsHostClock, type ClockInfo, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
-import { InvalidOptionError, WasmLoadError } from "./errors.js";
+import { customHostClock, jsHostClock, type ClockInfo, type ClockSource, type HostClock } from "../core/clock.js";
+import { createCoreWith, type CoreOptions, type LeaseCore } from "../core/core.js";
+import { InvalidOptionError, WasmLoadError } from "../core/errors.js";
 import { refuseUnknownOptions } from "./options.js";
 
-export * from "./api.js";
+export * from "../core/api.js";
 
 /** Options of the browser host's `createLeaseCore`. */
 export interface BrowserLeaseCoreOptions extends CoreOptions {

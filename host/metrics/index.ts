@@ -16,10 +16,13 @@
  * (metrics/prometheus.ts, metrics/opentelemetry.ts) convert to seconds.
  * @module
  */
-import { REASONS, type Reason } from "./abi.js";
-import { checkDuration, type ClockInfo, type LeaseCore, type Lease } from "./core.js";
-import { InvalidOptionError } from "./errors.js";
-import type { LeaseEngine, LeaseObserver } from "./reader.js";
+import { REASONS, type Reason } from "../core/abi.js";
+import { checkDuration } from "../core/checks.js";
+import { type ClockInfo } from "../core/clock.js";
+import { type LeaseCore } from "../core/core.js";
+import { type Lease } from "../core/lease.js";
+import { InvalidOptionError } from "../core/errors.js";
+import type { LeaseEngine, LeaseObserver } from "../core/reader.js";
 
 /** Index of the lease remaining (ns) in a group's slice of `readGroups`. */
 export const GROUP_REMAINING_NS = 0;

@@ -1,17 +1,18 @@
 /**
- * Reading and writing through the lease (docs/contract.md §4): `LeaseReader` around one engine,
- * and `ShardedLeaseReader` around one engine per group. Every decision is the wasm core's
+ * Reading and writing through the lease (docs/contract.md §4): `LeaseReader` around one engine
+ * (`ShardedLeaseReader`, one per group, is in sharded-reader.ts). Every decision is the wasm core's
  * (assembly/reader.ts: the guards, the transfer state and its re-arm, the clock-fault floor,
  * both extend rules); this file only asks the engine, passes its answers in, and acts on the
  * outcome. A lease-read hit is one clock fill and one wasm crossing (`readerDecideFill`).
  * @module
  */
 import { REASONS, type CoreExports, type Reason } from "./abi.js";
-import { checkDuration, checkInstant, checkTerm, type Lease, type LeaseCore } from "./core.js";
+import { checkDuration, checkInstant, checkTerm } from "./checks.js";
+import type { Lease } from "./lease.js";
 import {
   ANSWER_ACK_TERM, ANSWER_CAPABLE, ANSWER_LEADER, ANSWER_OWN_TERM, ANSWER_TRANSFERRING, ANSWER_TRANSFER_KNOWN,
   MAY_EXTEND, READ_ACK_TERM, READ_OWN_TERM, READ_SUSPECT, REASON_DISABLED, SERVE_LOCAL,
-} from "./generated/constants.js";
+} from "../generated/constants.js";
 import {
   DisposedError,
   InvalidCommitResultError,
@@ -20,10 +21,28 @@ import {
   NotLeaderError,
   PartialLeaseCapabilityError,
   ReaderClosedError,
-  UnknownGroupError,
-  UnroutableKeyError,
   isLeadershipLossError,
 } from "./errors.js";
+
+/**
+ * @internal What a reader needs of its core; `LeaseCore` satisfies it (core.ts). An interface,
+ * not the class: the core creates readers, so the reader must not import the core.
+ */
+export interface ReaderCore {
+  readonly exports: CoreExports;
+  /** The host's own fill (into the timespec area when `timespecs` is not 0). */
+  readonly hostFill: () => void;
+  /** 0, or how many timespecs the host's fill writes. */
+  readonly timespecs: number;
+  /** The frozen-clock budget the reader takes off every lease, in ns. */
+  readonly freezeBudgetNs: bigint;
+  /** One reading of the lease clock in ns, after the clock rules; 0n means no reading. */
+  now(): bigint;
+  /** The last instant handed out before the core's latest clock fault (0n: none). */
+  lastClockFaultNs(): bigint;
+  /** The reader's own lease. */
+  createLease(): Lease;
+}
 
 /** The role an engine reports. Only `leader` may serve lease reads or commit. */
 export type EngineState = "leader" | "follower" | "candidate" | "shutdown" | "unknown";
@@ -100,18 +119,6 @@ export interface LeaseReaderOptions {
   onWarning?: (message: string) => void;
 }
 
-/** Options of `createShardedLeaseReader`. */
-export interface ShardedLeaseReaderOptions {
-  /** The engine of each group, by group id. */
-  groups: Map<number, LeaseEngine>;
-  /** The group owning a key; `undefined` (or an unknown group) is an error, never a default. */
-  route(key: string | Uint8Array): number | undefined;
-  /** Hooks told the outcome of every read of every group. */
-  observer?: LeaseObserver;
-  /** Where the one-time "lease reads disabled" notice of a group goes (default `console.warn`). */
-  onWarning?: (message: string) => void;
-}
-
 /** What a commit passed to `dispatch` resolves to. */
 export interface CommitResult {
   /** The index the write committed at; 0n means nothing was committed (no extend). */
@@ -122,7 +129,9 @@ export interface CommitResult {
   local?: boolean;
 }
 
-const readAt = Symbol("readAt");
+/** @internal A read decided at a given sample `nowNs`: ShardedLeaseReader decides every group
+ *  of `leaseReadAllGroups` on one sample (sharded-reader.ts). Not part of the public API. */
+export const readAt = Symbol("readAt");
 
 const ENGINE_STATES: ReadonlySet<unknown> = new Set<EngineState>(["leader", "follower", "candidate", "shutdown", "unknown"]);
 
@@ -146,7 +155,7 @@ function checkIndex(value: unknown, method: string): bigint {
 export class LeaseReader {
   /** This reader's caller-side lease (warmed by linearizable reads and local commits). */
   readonly lease: Lease;
-  readonly #core: LeaseCore;
+  readonly #core: ReaderCore;
   readonly #ex: CoreExports;
   readonly #engine: LeaseEngine;
   readonly #capable: boolean;
@@ -167,7 +176,7 @@ export class LeaseReader {
   #ackTerm = 0n;
 
   /** @internal Use `core.createLeaseReader(engine)`. */
-  constructor(core: LeaseCore, engine: LeaseEngine, options: LeaseReaderOptions = {}) {
+  constructor(core: ReaderCore, engine: LeaseEngine, options: LeaseReaderOptions = {}) {
     if (typeof engine !== "object" || engine === null) throw new InvalidOptionError("engine", "a LeaseEngine", engine);
     for (const method of ["state", "appliedIndex", "linearizableRead"] as const) {
       if (typeof engine[method] !== "function") throw new InvalidOptionError(`engine.${method}`, "a function", engine[method]);
@@ -508,112 +517,3 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     deregister?.();
   }
 }
-
-/**
- * Lease reads over several groups (shards): each group has its own engine, lease,
- * invalidation and leader-loss hook; an error in one group never touches another.
- */
-export class ShardedLeaseReader {
-  readonly #core: LeaseCore;
-  readonly #readers = new Map<number, LeaseReader>();
-  readonly #groupIds: number[];
-  readonly #route: (key: string | Uint8Array) => number | undefined;
-  #closed = false;
-
-  /** @internal Use `core.createShardedLeaseReader(options)`. */
-  constructor(core: LeaseCore, options: ShardedLeaseReaderOptions) {
-    if (typeof options !== "object" || options === null || !(options.groups instanceof Map)) {
-      throw new InvalidOptionError("groups", "a Map<number, LeaseEngine>", options?.groups);
-    }
-    if (typeof options.route !== "function") throw new InvalidOptionError("route", "a function", options.route);
-    this.#core = core;
-    this.#route = options.route;
-    try {
-      for (const [groupId, engine] of options.groups) {
-        if (typeof groupId !== "number" || !Number.isInteger(groupId)) throw new UnknownGroupError(groupId);
-        this.#readers.set(groupId, new LeaseReader(core, engine, { observer: options.observer, onWarning: options.onWarning }));
-      }
-    } catch (err) {
-      for (const reader of this.#readers.values()) reader.close();
-      throw err;
-    }
-    this.#groupIds = [...this.#readers.keys()].sort((a, b) => a - b);
-  }
-
-  /** The reader of one group (its lease is `reader(g).lease`). */
-  reader(groupId: number): LeaseReader {
-    const reader = this.#readers.get(groupId);
-    if (reader === undefined) throw new UnknownGroupError(groupId);
-    return reader;
-  }
-
-  /** A lease read on one group. */
-  leaseReadGroup(groupId: number, signal?: AbortSignal): Promise<bigint> {
-    if (this.#closed) return Promise.reject(new ReaderClosedError());
-    const reader = this.#readers.get(groupId);
-    if (reader === undefined) return Promise.reject(new UnknownGroupError(groupId));
-    return reader.leaseRead(signal);
-  }
-
-  /** A lease read on the group owning `key`. @throws UnroutableKeyError when no group owns it. */
-  leaseReadForKey(key: string | Uint8Array, signal?: AbortSignal): Promise<bigint> {
-    if (this.#closed) return Promise.reject(new ReaderClosedError());
-    let groupId: number | undefined;
-    try {
-      groupId = this.#routeKey(key);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#readers.get(groupId)!.leaseRead(signal);
-  }
-
-  /**
-   * Fences every group touched by `keys` (all groups without keys). Every group is decided on
-   * one clock sample; the groups that need a linearizable read run them concurrently, and the
-   * call fails closed: if any group cannot be fenced it rejects with the error of the first
-   * such group (lowest id). Resolves to the fence index per group.
-   */
-  async leaseReadAllGroups(keys?: Iterable<string | Uint8Array>, signal?: AbortSignal): Promise<Map<number, bigint>> {
-    if (this.#closed) throw new ReaderClosedError();
-    let groupIds = this.#groupIds;
-    if (keys !== undefined) {
-      const touched = new Set<number>();
-      for (const key of keys) touched.add(this.#routeKey(key));
-      groupIds = [...touched].sort((a, b) => a - b);
-    }
-    signal?.throwIfAborted();
-    const nowNs = this.#core.now();
-    const pending = groupIds.map((g) => this.#readers.get(g)![readAt](nowNs, signal));
-    const settled = await Promise.allSettled(pending);
-    const fences = new Map<number, bigint>();
-    for (let i = 0; i < groupIds.length; i++) {
-      const outcome = settled[i]!;
-      if (outcome.status === "rejected") throw outcome.reason;
-      fences.set(groupIds[i]!, outcome.value);
-    }
-    return fences;
-  }
-
-  /** A write on one group (see LeaseReader.dispatch). */
-  dispatch<T extends CommitResult>(groupId: number, commit: () => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new ReaderClosedError());
-    const reader = this.#readers.get(groupId);
-    if (reader === undefined) return Promise.reject(new UnknownGroupError(groupId));
-    return reader.dispatch(commit);
-  }
-
-  /** Closes every group's reader. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const reader of this.#readers.values()) reader.close();
-  }
-
-  #routeKey(key: string | Uint8Array): number {
-    if (typeof key !== "string" && !(key instanceof Uint8Array)) throw new InvalidOptionError("key", "a string or Uint8Array", key);
-    const groupId = this.#route(key);
-    if (groupId === undefined || !this.#readers.has(groupId)) throw new UnroutableKeyError(key, groupId);
-    return groupId;
-  }
-}
-

@@ -3,10 +3,13 @@
  * public API of any host's core. Portable: no Node APIs, so every runtime runs the same cases.
  * @module
  */
-import type { ClockSource, JointQuorumAckTracker, LeaseCore, Lease, QuorumAckTracker } from "./core.js";
-import { followerQuorum } from "./core.js";
-import { REASONS, type Reason } from "./abi.js";
-import type { EngineState, LeaseEngine, LeaseReader } from "./reader.js";
+import type { ClockSource } from "../core/clock.js";
+import type { LeaseCore } from "../core/core.js";
+import type { Lease } from "../core/lease.js";
+import type { JointQuorumAckTracker, QuorumAckTracker } from "../core/trackers.js";
+import { followerQuorum } from "../core/trackers.js";
+import { REASONS, type Reason } from "../core/abi.js";
+import type { EngineState, LeaseEngine, LeaseReader } from "../core/reader.js";
 
 /** One conformance case. */
 export interface VectorCase {

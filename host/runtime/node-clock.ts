@@ -44,16 +44,17 @@ export interface NativeClock {
   fillMonotonic(): void;
 }
 
-// Source (host/), bundled into build/, or bundled into dist/: the shim always sits in the
-// package's build/ directory.
-const CANDIDATES = ["../build/lease_clock.node", "./lease_clock.node"] as const;
+// Bundled into build/ or dist/, or the source (host/runtime/, run by the tests): the shim always
+// sits in the package's build/ directory. A bundle never looks outside its package.
+const FROM_SOURCE = import.meta.url.endsWith("/host/runtime/node-clock.ts");
+const CANDIDATES = FROM_SOURCE ? ["../../build/lease_clock.node"] : ["../build/lease_clock.node", "./lease_clock.node"];
 
 /** What builds the shim in an installed package: its `install` script, run again by npm. */
 const REBUILD_HINT = "install a C compiler, make and Python 3, then run: npm rebuild lease-core";
 
 /** Why the build at install failed, as scripts/build-native.mjs recorded it. */
 function installFailure(): string | null {
-  for (const candidate of ["../build/lease_clock.error", "./lease_clock.error"]) {
+  for (const candidate of FROM_SOURCE ? ["../../build/lease_clock.error"] : ["../build/lease_clock.error", "./lease_clock.error"]) {
     try {
       const line = readFileSync(fileURLToPath(new URL(candidate, import.meta.url)), "utf8").trim();
       if (line !== "") return `the shim was not built at install: ${line}; ${REBUILD_HINT}`;

@@ -23,11 +23,13 @@
  */
 // @ts-expect-error -- resolved by workerd's module loader (type CompiledWasm), not by tsc.
 import wasmModule from "./lease-core.wasm";
-import { I64_MAX, createCoreWith, customHostClock, jsHostClock, type ClockSource, type CoreOptions, type HostClock, type LeaseCore } from "./core.js";
-import { InvalidOptionError, WasmLoadError } from "./errors.js";
+import { I64_MAX } from "../core/checks.js";
+import { customHostClock, jsHostClock, type ClockSource, type HostClock } from "../core/clock.js";
+import { createCoreWith, type CoreOptions, type LeaseCore } from "../core/core.js";
+import { InvalidOptionError, WasmLoadError } from "../core/errors.js";
 import { refuseUnknownOptions } from "./options.js";
 
-export * from "./api.js";
+export * from "../core/api.js";
 
 /**
  * The default frozen-clock budget: 50 ms. It covers five times the whole CPU allowance of a
@@ -72,7 +74,7 @@ function performanceHostClock(budgetNs: bigint): HostClock {
     suspendAware: false,
     resolutionNs: NS_PER_MS,
     mayFreeze: true,
-    // The readers take it off every lease duration (host/reader.ts). The proof
+    // The readers take it off every lease duration (host/core/reader.ts). The proof
     // (docs/edge-clocks.md): a reading is never later than the true time and lags it by at most
     // the budget, so with the extend sample s <= true sample time and the check reading
     // c >= true check time - budget, `c < s + (d - budget)` implies a true age < d.

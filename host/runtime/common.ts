@@ -4,8 +4,9 @@
  * Each host keeps only what its runtime does differently: how it gets bytes and calls libc.
  * @module
  */
-import { jsHostClock, type ClockSource, type CoreOptions, type HostClock } from "./core.js";
-import { InvalidOptionError } from "./errors.js";
+import { jsHostClock, type ClockSource, type HostClock } from "../core/clock.js";
+import { type CoreOptions } from "../core/core.js";
+import { InvalidOptionError } from "../core/errors.js";
 import { refuseUnknownOptions } from "./options.js";
 
 /** The clock policies of the native hosts (Node, Deno, Bun), default first: `raw+sleep`

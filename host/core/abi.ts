@@ -5,7 +5,7 @@
  * @module
  */
 import { CoreInvariantError } from "./errors.js";
-import { REASON_NAMES } from "./generated/constants.js";
+import { REASON_NAMES } from "../generated/constants.js";
 
 /** Raw exports of the module. i64 is bigint; bool comes back as 0/1. */
 export interface CoreExports {
@@ -101,7 +101,7 @@ export const REASONS = REASON_NAMES;
 export type Reason = (typeof REASONS)[number];
 
 /** The core's clock hooks (assembly/host.ts): what the instance learns about the clock, for
- *  tables outside its memory (host/shared.ts). Called synchronously from inside the core: they
+ *  tables outside its memory (host/core/shared.ts). Called synchronously from inside the core: they
  *  must not throw (a throw would leave the core's fault half-applied). */
 export interface ClockHooks {
   /** The fault floor rose to `floorNs`: called before the core hands out anything after the fault. */

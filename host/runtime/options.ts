@@ -3,7 +3,7 @@
  * `clockpolicy` or `maxLease` would otherwise be ignored without a word).
  * @module
  */
-import { InvalidOptionError } from "./errors.js";
+import { InvalidOptionError } from "../core/errors.js";
 
 /** @internal Throws InvalidOptionError for the first key of `options` not in `known`. */
 export function refuseUnknownOptions(options: object, known: readonly string[], what: string): void {

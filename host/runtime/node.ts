@@ -19,11 +19,12 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { cachedPerProcess, checkNativeOptions, type ClockPolicy, type NativeLeaseCoreOptions } from "./common.js";
-import { createCoreWith, customHostClock, jsHostClock, type HostClock, type LeaseCore } from "./core.js";
+import { customHostClock, jsHostClock, type HostClock } from "../core/clock.js";
+import { createCoreWith, type LeaseCore } from "../core/core.js";
 import { loadNativeClock, type NativeClock } from "./node-clock.js";
-import { sharedTableApi } from "./shared.js";
+import { sharedTableApi } from "../core/shared.js";
 
-export * from "./api.js";
+export * from "../core/api.js";
 export type { ClockPolicy, NativeLeaseCoreOptions } from "./common.js";
 
 /** The Node clock policies; see the module comment. */
@@ -34,10 +35,10 @@ export type NodeLeaseCoreOptions = NativeLeaseCoreOptions;
 
 let warnedFallback = false;
 
-/** Compiles a module that sits beside this bundle in build/ (or in build/ when run from source). */
+/** Compiles a module that sits beside this bundle in build/ (or in build/ when run from source, host/runtime/). */
 async function compileBeside(file: string): Promise<WebAssembly.Module> {
   let lastError: unknown;
-  for (const candidate of [`./${file}`, `../build/${file}`]) {
+  for (const candidate of [`./${file}`, import.meta.url.endsWith("/host/runtime/node.ts") ? `../../build/${file}` : `../build/${file}`]) {
     try {
       return await WebAssembly.compile(await readFile(fileURLToPath(new URL(candidate, import.meta.url))));
     } catch (err) {
@@ -50,7 +51,7 @@ async function compileBeside(file: string): Promise<WebAssembly.Module> {
 /** The compiled core, cached per process; a failed compile is retried on the next call. */
 const compileCore = cachedPerProcess(() => compileBeside("lease-core.wasm"));
 
-/** Leases shared across worker_threads (host/shared.ts): create on one thread, attach on others. */
+/** Leases shared across worker_threads (host/core/shared.ts): create on one thread, attach on others. */
 const shared = sharedTableApi(cachedPerProcess(() => compileBeside("lease-core.shared.wasm")));
 /**
  * Creates a lease table in a shared `WebAssembly.Memory` on `core`'s clock; pass `table.memory`
@@ -66,8 +67,8 @@ export const createSharedLeaseTable = shared.createSharedLeaseTable;
  * the same clock source. @throws SharedTableError when the memory holds no table or another clock's.
  */
 export const attachSharedLeaseTable = shared.attachSharedLeaseTable;
-export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "./shared.js";
-export type { SharedLeaseTableOptions } from "./shared.js";
+export { SharedLeaseTable, SharedLease, SharedTableError, SharedTableClockError, InvalidLeaseIndexError } from "../core/shared.js";
+export type { SharedLeaseTableOptions } from "../core/shared.js";
 
 function nativeHostClock(native: NativeClock, policy: NodeClockPolicy): HostClock {
   // Each core gets a fill function of its own, bound to its own clock cell: the core never grows
