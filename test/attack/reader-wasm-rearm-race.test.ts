@@ -26,7 +26,7 @@ class ThreadedEngine extends FakeEngine {
   transferInProgress(): boolean {
     return this.transferring;
   }
-  lastQuorumAck(): bigint {
+  override lastQuorumAck(): bigint {
     const run = this.meanwhile;
     this.meanwhile = undefined;
     run?.();
