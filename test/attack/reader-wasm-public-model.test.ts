@@ -15,8 +15,10 @@
 // Everything else agrees (5,000 runs): a passing test that can fail. Seen failing: on the test
 // build with LEASE_CORE_UNSAFE=acks-survive-clock-fault (an ack from before a suspend served:
 // "hit valid" where the model says "miss suspend-detected"), with dispatch modelled per the
-// contract (the finding above), and with leaseReadThen's generation re-check dropped from the
-// model (600 runs). Events in flight: during the linearizable read, between leaseReadThen's
+// contract (the finding above), with leaseReadThen's generation re-check dropped from the model,
+// and with two mutants of the built host: a leadership-loss error from the linearizable read
+// that no longer invalidates ("generation"), and dispatch passing suspectAtStart as false
+// ("expiry": an engine transfer that ends during the commit). Events in flight: during the linearizable read, between leaseReadThen's
 // read and its re-check, during a commit. Replay with FC_SEED=<seed>; FC_RUNS=<n> for longer
 // searches, FC_STATS=1 to print what the observer heard.
 import fc from "fast-check";
@@ -25,7 +27,7 @@ import { createLeaseCore, LeadershipLostError, type ClockSource } from "lease-co
 import { FakeEngine, MS } from "../support/fakes.js";
 
 const seed = process.env["FC_SEED"] === undefined ? undefined : Number(process.env["FC_SEED"]);
-const runs = process.env["FC_RUNS"] === undefined ? 150 : Number(process.env["FC_RUNS"]);
+const runs = process.env["FC_RUNS"] === undefined ? 600 : Number(process.env["FC_RUNS"]);
 const params = { numRuns: runs, ...(seed === undefined ? {} : { seed }) };
 
 // Written out, not imported: the model must not share what it checks.
