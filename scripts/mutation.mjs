@@ -115,7 +115,7 @@ const HOST_MUTANTS = [
 
 // The reader's rules, moved into the wasm core (issue #14; assembly/reader.ts, quorum.ts Q7,
 // config.ts): every guard the JS reader used to apply, now one place. `--only "issue14:"` runs them.
-const READER_WASM_TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/guards.test.ts", "test/abi.test.ts", "test/review-findings.test.ts", "test/metrics.test.ts", "test/model-reader.test.ts"];
+const READER_WASM_TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/guards.test.ts", "test/abi.test.ts", "test/review-findings.test.ts", "test/metrics.test.ts", "test/model-reader.test.ts", "test/attack/"];
 const READER_WASM_MUTANTS = [
   ["reader.ts", "  setFlags(slot, flags & ~F_TRANSFER);\n  invalidate(slot);\n", "  setFlags(slot, flags & ~F_TRANSFER);\n", "issue14: transfer defence 1: the end bumps the generation (R4)"],
   ["reader.ts", " && durationNs > 0 && (guards & READ_SUSPECT) == 0) outcome |= MAY_EXTEND;", " && durationNs > 0) outcome |= MAY_EXTEND;", "issue14: transfer defence 2: a read begun while suspect warms nothing (R1)"],
@@ -133,7 +133,8 @@ const READER_WASM_MUTANTS = [
   ["reader.ts", "    if (answers & ANSWER_ACK_TERM) guards |= READ_ACK_TERM;\n", "", "issue14: the engine's ack term turns the ack-term guard on"],
   ["reader.ts", "  if (engineDurationNs <= freezeBudgetNs) return 0;\n  return engineDurationNs - freezeBudgetNs;", "  return engineDurationNs;", "issue14: the frozen-clock budget shortens every lease (R5)"],
   ["quorum.ts", "  return holdsLeader ? voters >> 1 : (voters >> 1) + 1;", "  return voters >> 1;", "issue14: a voter set without the leader needs a majority of others (Q7)"],
-  ["quorum.ts", "  const min = a < b ? a : b;", "  const min = a == i64.MAX_VALUE ? b : b == i64.MAX_VALUE ? a : a > b ? a : b;", "issue14: a joint configuration publishes the older half (Q7)"],
+  ["quorum.ts", "  return a < b ? a : b;", "  return a > b ? a : b;", "issue14: a joint configuration publishes the older half (Q7)"],
+  ["quorum.ts", "  if (!needOut) return published(tIn);\n", "", "attack reader-wasm-joint-trap: a set that needs nothing is a flag, not an i64.MAX instant (Q7)"],
   ["config.ts", "  const fixedNs = electionTimeoutNs + 1_000_000;", "  const fixedNs = electionTimeoutNs;", "issue14: the TTL margin keeps its 1 ms"],
   ["config.ts", "  const wholeNs: u64 = <u64>(2 * q) * <u64>driftPpmMax;", "  const wholeNs: u64 = <u64>q * <u64>driftPpmMax;", "issue14: the TTL margin counts both clocks' drift"],
 ];
