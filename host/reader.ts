@@ -390,7 +390,11 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
   #transferAnswer(): number {
     const engine = this.#engine;
     if (typeof engine.transferInProgress !== "function") return 0;
-    return engine.transferInProgress() === true ? ANSWER_TRANSFER_KNOWN | ANSWER_TRANSFERRING : ANSWER_TRANSFER_KNOWN;
+    // Checked like every other answer: a Promise (an async transferInProgress), 1 or "true"
+    // compared `=== true` read as "no transfer", the guard silently off (fails open).
+    const transferring: unknown = engine.transferInProgress();
+    if (typeof transferring !== "boolean") throw new InvalidEngineAnswerError("transferInProgress", transferring, "a boolean");
+    return transferring ? ANSWER_TRANSFER_KNOWN | ANSWER_TRANSFERRING : ANSWER_TRANSFER_KNOWN;
   }
 
   #decision(outcome: number, nowNs: bigint): Decision {
