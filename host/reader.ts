@@ -486,7 +486,12 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     }
     const commitIndex = (result as { commitIndex?: unknown } | null | undefined)?.commitIndex;
     if (typeof commitIndex !== "bigint" || commitIndex < 0n) throw new InvalidCommitResultError(result);
-    const local = result.forwarded !== true && result.local !== false;
+    // The flags are checked like commitIndex: `forwarded: 1` or `local: "false"` compared
+    // `!== true` / `!== false` counted another leader's write as a local commit (an extend from
+    // a proof of nothing). A wrong type rejects; the lease is not extended.
+    const { forwarded, local: isLocal } = result as { forwarded?: unknown; local?: unknown };
+    if ((forwarded !== undefined && typeof forwarded !== "boolean") || (isLocal !== undefined && typeof isLocal !== "boolean")) throw new InvalidCommitResultError(result);
+    const local = forwarded !== true && isLocal !== false;
     if (this.#capable && !this.#closed) {
       // The core decides (assembly/reader.ts extendAfterCommit) on the engine's answers now.
       const answersNow = ANSWER_CAPABLE | this.#transferAnswer() | (stateOf(engine) === "leader" ? ANSWER_LEADER : 0);
