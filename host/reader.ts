@@ -473,10 +473,15 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     if (typeof commit !== "function") throw new InvalidOptionError("commit", "a function", commit);
     const engine = this.#engine;
     if (stateOf(engine) !== "leader") throw new NotLeaderError();
-    const sampleNs = this.#core.now();
     const slot = this.lease.slot;
-    const generation = this.#ex.leaseGeneration(slot);
-    const suspectAtStart = this.#ex.readerSuspectNow(slot, this.#transferAnswer());
+    // Ask, then sample (an end is never dated before the engine reported it), and record the
+    // answer in the core as a read does: a transfer only a commit saw must re-arm when it ends
+    // (R2), or an ack sent during it serves the next read (attack reader-wasm-dispatch-transfer).
+    const answersAtStart = (this.#capable ? ANSWER_CAPABLE : 0) | this.#transferAnswer();
+    const sampleNs = this.#core.now();
+    const suspectAtStart = this.#ex.readerSuspectNow(slot, answersAtStart);
+    this.#ex.readerNoteTransfer(slot, sampleNs, answersAtStart);
+    const generation = this.#ex.leaseGeneration(slot); // after the note, which may invalidate (R4)
     let result: T;
     try {
       result = await commit();
@@ -496,6 +501,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
       // The core decides (assembly/reader.ts extendAfterCommit) on the engine's answers now.
       const answersNow = ANSWER_CAPABLE | this.#transferAnswer() | (stateOf(engine) === "leader" ? ANSWER_LEADER : 0);
       const durationNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+      this.#ex.readerNoteTransfer(slot, this.#core.now(), answersNow); // a transfer begun during the commit invalidates
       this.#ex.readerExtendAfterCommit(slot, answersNow, suspectAtStart, commitIndex > 0n ? 1 : 0, local ? 1 : 0, sampleNs, durationNs, generation);
     }
     return result;

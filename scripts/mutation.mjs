@@ -58,7 +58,7 @@ const WASM_TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/model.t
 
 const NODE_CLOCK_TESTS = ["test/node-host.test.ts", "test/native-clock.test.ts", "test/native-suspend.test.ts"];
 const SHIM_TESTS = ["test/native-clock.test.ts", "test/native-shim.test.ts", "test/native-suspend.test.ts"];
-const READER_TESTS = ["test/guards.test.ts", "test/reader.test.ts"];
+const READER_TESTS = ["test/guards.test.ts", "test/reader.test.ts", "test/attack/"];
 const SIM_TESTS = ["test/sim/sim.test.ts"];
 const SIM_ENV = { SIM_SEEDS: "50" }; // the scenarios are what pin the probes; 50 seeds keep the run short
 const ETCD_TESTS = ["test/etcd-node.test.ts", "test/etcd-guards.test.ts"];
@@ -92,7 +92,9 @@ const HOST_MUTANTS = [
   // Transfer defences and the reader's other rules (host/reader.ts).
   { area: "reader", path: "host/reader.ts", original: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term)", mutated: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.term === first.term)", guard: "leaseReadThen: same generation after the read", build: "bundle", tests: READER_TESTS },
   { area: "reader", path: "host/reader.ts", original: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term)", mutated: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation)", guard: "leaseReadThen: same term after the read", build: "bundle", tests: READER_TESTS },
-  { area: "reader", path: "host/reader.ts", original: "const local = result.forwarded !== true && result.local !== false;", mutated: "const local = result.local !== false;", guard: "a forwarded commit never extends", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "const local = forwarded !== true && isLocal !== false;", mutated: "const local = isLocal !== false;", guard: "a forwarded commit never extends", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "    this.#ex.readerNoteTransfer(slot, sampleNs, answersAtStart);\n", mutated: "", guard: "attack reader-wasm-dispatch-transfer: dispatch records the engine's transfer (its end re-arms)", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/reader.ts", original: "if ((forwarded !== undefined && typeof forwarded !== \"boolean\") || ", mutated: "if (", guard: "attack reader-wasm-commit-result: a non-boolean forwarded flag is refused", build: "bundle", tests: READER_TESTS },
 
   // The etcd engine's guards (host/etcd/index.ts), on a real 3-member etcd.
   { area: "etcd", path: "host/etcd/index.ts", original: "    if (generation !== this.#generation || this.#state !== \"leader\") return false;", mutated: "    if (this.#state !== \"leader\") return false;", guard: "etcd: a renewal confirms nothing across an invalidation", build: "bundle", tests: ETCD_TESTS },
@@ -121,8 +123,8 @@ const READER_WASM_MUTANTS = [
   ["reader.ts", " && durationNs > 0 && (guards & READ_SUSPECT) == 0) outcome |= MAY_EXTEND;", " && durationNs > 0) outcome |= MAY_EXTEND;", "issue14: transfer defence 2: a read begun while suspect warms nothing (R1)"],
   ["reader.ts", " || !local || suspectAtStart || ", " || !local || ", "issue14: transfer defence 2: a commit begun while suspect extends nothing (R1)"],
   ["reader.ts", " || suspectNow(slot, answersNow) || ", " || ", "issue14: a commit that ends during a transfer extends nothing (R1)"],
-  ["reader.ts", "        invalidate(slot); // R4\n        flags |= F_ENGINE_TRANSFER;", "        flags |= F_ENGINE_TRANSFER;", "issue14: polled transfer: its start invalidates (R4)"],
-  ["reader.ts", "        markTransferEnd(slot, nowNs);\n        flags = flagsOf(slot);", "        flags = flagsOf(slot);", "issue14: polled transfer: its end re-arms (R2)"],
+  ["reader.ts", "      invalidate(slot); // R4\n      flags |= F_ENGINE_TRANSFER;", "      flags |= F_ENGINE_TRANSFER;", "issue14: polled transfer: its start invalidates (R4)"],
+  ["reader.ts", "      markTransferEnd(slot, nowNs);\n      flags = flagsOf(slot);", "      flags = flagsOf(slot);", "issue14: polled transfer: its end re-arms (R2)"],
   ["reader.ts", "  if ((outcome & MAY_EXTEND) == 0 || !stillLeader || isClosed(slot)) return false;", "  if ((outcome & MAY_EXTEND) == 0 || isClosed(slot)) return false;", "issue14: a read that completes after a step-down warms nothing"],
   ["reader.ts", "  if ((outcome & MAY_EXTEND) == 0 || !stillLeader || isClosed(slot)) return false;", "  if ((outcome & MAY_EXTEND) == 0 || !stillLeader) return false;", "issue14: a closed reader's read warms nothing (R3)"],
   ["reader.ts", "  invalidate(slot);\n  endTransfer(slot, nowNs);", "  endTransfer(slot, nowNs);", "issue14: leader loss invalidates the lease (R4)"],
