@@ -123,6 +123,7 @@ export interface CommitResult {
 }
 
 const readAt = Symbol("readAt");
+const askFor = Symbol("askFor");
 
 const ENGINE_STATES: ReadonlySet<unknown> = new Set<EngineState>(["leader", "follower", "candidate", "shutdown", "unknown"]);
 
@@ -278,7 +279,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     try {
       if (this.#closed) throw new ReaderClosedError();
       signal?.throwIfAborted();
-      if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) return this[readAt](this.#core.now(), signal); // #decide's negative control
+      if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) { const answers = this.#ask(); return this[readAt](answers, this.#core.now(), signal); } // #decide's negative control
       const outcome = this.#decideNow();
       if (outcome & SERVE_LOCAL) {
         this.#observer?.onHit?.(REASONS[outcome & 0xff]!);
@@ -299,7 +300,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
    */
   localRead(): bigint | undefined {
     if (this.#closed) throw new ReaderClosedError();
-    const outcome = __UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__ ? this.#decide(this.#core.now()).outcome : this.#decideNow();
+    const outcome = __UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__ ? this.#decide(this.#ask(), this.#core.now()).outcome : this.#decideNow();
     if ((outcome & SERVE_LOCAL) === 0) return undefined;
     this.#observer?.onHit?.(REASONS[outcome & 0xff]!);
     return checkIndex(this.#engine.appliedIndex(), "appliedIndex");
@@ -313,10 +314,18 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     return this.#ex.readerDecideFill(slot, this.#timespecs, answers, this.#engineDurationNs, this.#ackNs, this.#currentTerm, this.#appliedTerm, this.#ackTerm);
   }
 
-  /** @internal The decision of contract §4 on a sample taken by the caller. */
-  async [readAt](nowNs: bigint, signal: AbortSignal | undefined): Promise<bigint> {
+  /** @internal The engine's answers for a decision on a sample the caller takes AFTER this
+   *  returns (see #decide); throws as leaseRead on a closed reader. */
+  [askFor](): number {
     if (this.#closed) throw new ReaderClosedError(); // as leaseRead: a group closed on its own serves nothing
-    const d = this.#decide(nowNs);
+    return this.#ask();
+  }
+
+  /** @internal The decision of contract §4 on the `answers` of `[askFor]()` and a sample the
+   *  caller took after asking. */
+  async [readAt](answers: number, nowNs: bigint, signal: AbortSignal | undefined): Promise<bigint> {
+    if (this.#closed) throw new ReaderClosedError(); // as leaseRead: a group closed on its own serves nothing
+    const d = this.#decide(answers, nowNs);
     if (d.outcome & SERVE_LOCAL) {
       this.#observer?.onHit?.(d.reason);
       return checkIndex(this.#engine.appliedIndex(), "appliedIndex");
@@ -342,16 +351,16 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     if (this.#closed) throw new ReaderClosedError();
     if (typeof fn !== "function") throw new InvalidOptionError("fn", "a function", fn);
     signal?.throwIfAborted();
-    const firstNs = this.#core.now();
-    const first = this.#decide(firstNs);
+    const firstAnswers = this.#ask(); // ask, then sample (see #decide)
+    const first = this.#decide(firstAnswers, this.#core.now());
     if ((first.outcome & SERVE_LOCAL) === 0) {
       this.#miss(first);
       return fn(await this.#linearizable(first, signal));
     }
     const result = await fn(checkIndex(this.#engine.appliedIndex(), "appliedIndex"));
     if (this.#closed) throw new ReaderClosedError();
-    const afterNs = this.#core.now();
-    const after = this.#decide(afterNs);
+    const afterAnswers = this.#ask();
+    const after = this.#decide(afterAnswers, this.#core.now());
     if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term) {
       this.#observer?.onHit?.(after.reason);
       return result;
@@ -411,9 +420,16 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     };
   }
 
-  #decide(nowNs: bigint): Decision {
+  /**
+   * The decision on `answers` (this.#ask()) and `nowNs`, a sample taken AFTER asking, on every
+   * path (as #decideNow): an end of transfer the engine reports re-arms at `nowNs` (R2), which
+   * is then at or after the report, so an ack the engine sent before it said "ended" is at or
+   * before the re-arm instant and never serves. Sampling first dated the end before the report
+   * and let an ack sent in between, during the transfer, prove the lease (attack
+   * reader-wasm-rearm-race). It also keeps every ack answered at or before the sample.
+   */
+  #decide(answers: number, nowNs: bigint): Decision {
     const slot = this.lease.slot;
-    const answers = this.#ask();
     let outcome: number;
     if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) {
       // Negative control (finding 4 back): the transfer state moves as usual, then the bare
@@ -597,8 +613,21 @@ export class ShardedLeaseReader {
       groupIds = [...touched].sort((a, b) => a - b);
     }
     signal?.throwIfAborted();
+    // Every group's engine is asked first, then the one sample is taken (see LeaseReader
+    // #decide: an end of transfer is never dated before its engine reported it). A group whose
+    // answer throws fails as its read would have: the call rejects with the lowest id's error.
+    const asked = groupIds.map((g) => {
+      try {
+        return this.#readers.get(g)![askFor]();
+      } catch (err) {
+        return { err };
+      }
+    });
     const nowNs = this.#core.now();
-    const pending = groupIds.map((g) => this.#readers.get(g)![readAt](nowNs, signal));
+    const pending = groupIds.map((g, i) => {
+      const answers = asked[i]!;
+      return typeof answers === "number" ? this.#readers.get(g)![readAt](answers, nowNs, signal) : Promise.reject(answers.err);
+    });
     const settled = await Promise.allSettled(pending);
     const fences = new Map<number, bigint>();
     for (let i = 0; i < groupIds.length; i++) {
