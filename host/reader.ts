@@ -198,8 +198,13 @@ export class LeaseReader {
       const deregister: unknown = engine.onLeaderLoss!(() => {
         if (this.#closed) return;
         // Invalidates; a transfer that ended in a step-down is over (its end is this sample),
-        // a later leadership re-arms as usual. lease.slot throws once the lease was disposed.
-        const slot = lease.slot;
+        // a later leadership re-arms as usual. Never throws into the engine: an exception here
+        // would stop its listener loop and the readers after this one would never hear of the
+        // loss (R4; attack reader-wasm-disposed-hook). A lease the caller disposed has nothing
+        // left to void (its slot may be another lease's now): no-op.
+        // (core.now() never throws: a failed clock read is a zero reading.)
+        const slot = this.#liveSlot();
+        if (slot < 0) return;
         this.#ex.readerLeaderLost(slot, this.#ex.readerTransferPushed(slot) ? this.#core.now() : 0n);
       });
       // close() must be able to stop the callback (an EventEmitter's `on` returns the emitter).
