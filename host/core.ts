@@ -172,6 +172,15 @@ export function followerQuorum(voters: number): number {
   return Math.floor(voters / 2);
 }
 
+const ENGINE_STATES: ReadonlySet<unknown> = new Set(["leader", "follower", "candidate", "shutdown", "unknown"]);
+
+/** A role as a LeaseEngine reports it (host/reader.ts EngineState): anything else (`true`, 1,
+ *  "LEADER", undefined) is a typed error, not a silent "not the leader". */
+function checkEngineState(state: unknown): string {
+  if (!ENGINE_STATES.has(state)) throw new InvalidOptionError("state", '"leader", "follower", "candidate", "shutdown" or "unknown"', state);
+  return state as string;
+}
+
 /**
  * The engine-side lease check of contract §3:
  * `leader && now != 0 && ack != 0 && ack <= now && now - ack < leaseDuration`.
@@ -180,6 +189,7 @@ export function followerQuorum(voters: number): number {
  * code that calls this directly must also require `ackNs > core.lastClockFaultNs()`.
  */
 export function engineLeaseAckValid(state: string, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): boolean {
+  checkEngineState(state);
   checkInstant(ackNs, "ackNs");
   checkInstant(nowNs, "nowNs");
   checkDuration(leaseDurationNs, "leaseDurationNs");
@@ -221,7 +231,10 @@ export class LeaseCore {
     this.timespecs = timespecs;
     this.#maxPeers = MAX_PEERS;
     // Every reader of this core takes the budget off its engine's lease (assembly/reader.ts R5).
-    if (this.freezeBudgetNs < 0n || this.freezeBudgetNs > I64_MAX) throw new InvalidDurationError("clock.freezeBudgetNs", this.freezeBudgetNs);
+    // Type-checked before the wasm boundary: a Number there is a bare TypeError, and `true` or
+    // "50" would be coerced to 1n or 50n (attack reader-wasm-bad-input).
+    const budgetNs: unknown = this.freezeBudgetNs;
+    if (typeof budgetNs !== "bigint" || budgetNs < 0n || budgetNs > I64_MAX) throw new InvalidDurationError("clock.freezeBudgetNs", budgetNs);
     exports.configSetFreezeBudgetNs(this.freezeBudgetNs);
   }
 
@@ -250,6 +263,7 @@ export class LeaseCore {
    * Pure: it does not apply the core's clock faults (a reader does; see `lastClockFaultNs`).
    */
   engineAckValid(state: string, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): boolean {
+    checkEngineState(state);
     checkInstant(ackNs, "ackNs");
     checkInstant(nowNs, "nowNs");
     checkDuration(leaseDurationNs, "leaseDurationNs");
