@@ -81,7 +81,7 @@ export function clockFaults(): i32 { return <i32>(clock.regressions + clock.susp
 
 // Leases.
 export function leaseAlloc(): i32 { return lease.allocLease(); }
-export function leaseFree(slot: i32): void { assert(lease.isLeaseSlot(slot)); lease.freeLease(slot); }
+export function leaseFree(slot: i32): void { assert(lease.isLeaseSlot(slot)); lease.freeLease(slot); reader.forget(slot); }
 export function leaseValid(slot: i32, nowNs: i64): bool { return lease.validAt(slot, nowNs); }
 /** valid() on a fresh reading the host has just written into the clock cell. */
 export function leaseValidCell(slot: i32): bool { return lease.validAt(slot, clock.observeCell()); }

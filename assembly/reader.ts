@@ -88,6 +88,17 @@ export function open(slot: i32): void {
   setFlags(slot, F_OPEN);
 }
 
+/** The lease in `slot` was freed: its reader record goes with it (not open, no transfer, no
+ *  re-arm), so a slot handed out again by leaseAlloc is a plain lease on which every reader
+ *  export traps until readerOpen, as docs/abi.md says, never a reader with its previous
+ *  owner's transfer, re-arm instant or closed flag (attack reader-wasm-freed-slot). */
+export function forget(slot: i32): void {
+  assert(isLeaseSlot(slot));
+  store<i64>(recordAt(slot), 0);
+  setFlags(slot, 0);
+  assert(!isReader(slot));
+}
+
 /** The frozen-clock budget every reader takes off the engine's lease duration (R5). Set once by
  *  a host whose clock may freeze (workerd); 0 otherwise. */
 export function setFreezeBudgetNs(budgetNs: i64): void {

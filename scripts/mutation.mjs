@@ -140,6 +140,7 @@ const READER_WASM_MUTANTS = [
   ["reader.ts", "    if (answers & ANSWER_ACK_TERM) guards |= READ_ACK_TERM;\n", "", "issue14: the engine's ack term turns the ack-term guard on"],
   ["reader.ts", "  if (engineDurationNs <= freezeBudgetNs) return 0;\n  return engineDurationNs - freezeBudgetNs;", "  return engineDurationNs;", "issue14: the frozen-clock budget shortens every lease (R5)"],
   ["quorum.ts", "  return holdsLeader ? voters >> 1 : (voters >> 1) + 1;", "  return voters >> 1;", "issue14: a voter set without the leader needs a majority of others (Q7)"],
+  ["index.ts", " lease.freeLease(slot); reader.forget(slot); }", " lease.freeLease(slot); }", "attack reader-wasm-freed-slot: a freed slot forgets its reader (reader exports trap until readerOpen)"],
   ["quorum.ts", "  return a < b ? a : b;", "  return a > b ? a : b;", "issue14: a joint configuration publishes the older half (Q7)"],
   ["quorum.ts", "  if (!needOut) return published(tIn);\n", "", "attack reader-wasm-joint-trap: a set that needs nothing is a flag, not an i64.MAX instant (Q7)"],
   ["config.ts", "  const fixedNs = electionTimeoutNs + 1_000_000;", "  const fixedNs = electionTimeoutNs;", "issue14: the TTL margin keeps its 1 ms"],
