@@ -500,8 +500,9 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     // (R2), or an ack sent during it serves the next read (attack reader-wasm-dispatch-transfer).
     const answersAtStart = (this.#capable ? ANSWER_CAPABLE : 0) | this.#transferAnswer();
     const sampleNs = this.#core.now();
-    const suspectAtStart = this.#ex.readerSuspectNow(slot, answersAtStart);
-    this.#ex.readerNoteTransfer(slot, sampleNs, answersAtStart);
+    // Suspect as a read deciding on this sample would be: an end taken at this sample re-arms
+    // here, and the commit's round trip starts after it (a proof after the end, R2).
+    const suspectAtStart = this.#ex.readerNoteTransfer(slot, sampleNs, answersAtStart);
     const generation = this.#ex.leaseGeneration(slot); // after the note, which may invalidate (R4)
     let result: T;
     try {
@@ -522,7 +523,9 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
       // The core decides (assembly/reader.ts extendAfterCommit) on the engine's answers now.
       const answersNow = ANSWER_CAPABLE | this.#transferAnswer() | (stateOf(engine) === "leader" ? ANSWER_LEADER : 0);
       const durationNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
-      this.#ex.readerNoteTransfer(slot, this.#core.now(), answersNow); // a transfer begun during the commit invalidates
+      // A transfer begun during the commit invalidates; one that ended is taken at the next
+      // real sample (no reading here: an extra clock read would be one more fault check).
+      this.#ex.readerNoteTransfer(slot, 0n, answersNow);
       this.#ex.readerExtendAfterCommit(slot, answersNow, suspectAtStart, commitIndex > 0n ? 1 : 0, local ? 1 : 0, sampleNs, durationNs, generation);
     }
     return result;

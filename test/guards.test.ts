@@ -170,9 +170,10 @@ describe("transfer guard (reason suspect)", () => {
       return { commitIndex: 3n };
     });
     // dispatch records the engine's answers as a read does: the start it saw before the commit
-    // and the end it saw after each invalidate (R4), and the end re-arms (R2).
+    // and the end it saw after each invalidate (R4); the end, seen with no reading, is taken at
+    // the next sample (R2): suspect until then.
     expect(reader.lease.generation()).toBe(before + 2n);
-    expect(reader.suspect).toBe(false);
+    expect(reader.suspect).toBe(true);
     expect(reader.lease.expiry()).toBe(0n);
     // Control: the same commit with no transfer extends.
     await reader.dispatch(async () => ({ commitIndex: 4n }));

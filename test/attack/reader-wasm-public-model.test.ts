@@ -3,16 +3,14 @@
 // clockReportFault and the host's inputs given. This one drives `core.createLeaseReader(engine)`
 // exactly as a user does, on a clock with real faults (a step back, a suspend seen through the
 // sleep offset, both through the cell fill the fast path uses), with the host's own ordering
-// (leaseRead/localRead ask the engine then fill the clock; leaseReadThen and dispatch sample
-// first), its leader-loss hook, its dispatch, and leaseReadThen's double decision. The model
+// (every path asks the engine, then samples the clock), its leader-loss hook, its dispatch, and leaseReadThen's double decision. The model
 // is written from docs/contract.md §1-§4 (clock rules, lease, R1-R5), not from the code, and
 // compared after every command: served locally or not, the reason, linearizable reads made,
 // the caller lease's expiry and generation, suspect, the re-arm instant.
 //
-// One place where the model follows the code on purpose, not the contract: dispatch does not
-// record the engine's transfer (a known finding, test/attack/reader-wasm-dispatch-transfer
-// .test.ts); with it modelled per contract this property fails on that finding every run.
-// Everything else agrees (5,000 runs): a passing test that can fail. Seen failing: on the test
+// Dispatch records the engine's transfer as a read does (per contract; before the fix of
+// test/attack/reader-wasm-dispatch-transfer.test.ts the model had to follow the code there).
+// The model and the code agree (5,000 runs): a passing test that can fail. Seen failing: on the test
 // build with LEASE_CORE_UNSAFE=acks-survive-clock-fault (an ack from before a suspend served:
 // "hit valid" where the model says "miss suspend-detected"), with dispatch modelled per the
 // contract (the finding above), with leaseReadThen's generation re-check dropped from the model,
@@ -129,12 +127,12 @@ class Model {
   get suspect(): boolean {
     return this.pushed || this.engineTransfer || this.endPending;
   }
-  decide(nowNs: bigint, e: Engine): number {
-    const durationNs = this.duration(e.durationNs);
-    if (e.transferring && !this.engineTransfer) {
+  /** §4.1 R1/R2/R4: the engine's transfer answer at a sample (a read's or a commit's). */
+  noteTransfer(nowNs: bigint, transferring: boolean): void {
+    if (transferring && !this.engineTransfer) {
       this.invalidate();
       this.engineTransfer = true;
-    } else if (!e.transferring && this.engineTransfer) {
+    } else if (!transferring && this.engineTransfer) {
       this.invalidate();
       this.engineTransfer = false;
       this.markEnd(nowNs);
@@ -143,6 +141,10 @@ class Model {
       this.endPending = false;
       this.markEnd(nowNs);
     }
+  }
+  decide(nowNs: bigint, e: Engine): number {
+    const durationNs = this.duration(e.durationNs);
+    this.noteTransfer(nowNs, e.transferring);
     const leader = e.role === "leader";
     const suspect = this.suspect;
     const extend = leader && durationNs > 0n && !suspect ? EXTEND : 0;
@@ -412,8 +414,9 @@ describe("model-based attack: the public reader against a naive model of contrac
               let suspectAtStart = false;
               if (leader) {
                 sampleNs = observe();
+                m.noteTransfer(sampleNs, engine.transferring); // a commit records the transfer as a read does
+                suspectAtStart = m.suspect; // as a read deciding on this sample
                 gen = m.generation;
-                suspectAtStart = m.pushed || m.endPending || engine.transferring;
               }
               let failed = false;
               await reader
@@ -434,6 +437,7 @@ describe("model-based attack: the public reader against a naive model of contrac
                 if (!m.closed) m.invalidate();
                 break;
               }
+              if (!m.closed) m.noteTransfer(0n, engine.transferring); // after the commit, with no reading
               const suspectNow = m.pushed || m.endPending || engine.transferring;
               if (!m.closed && engine.role === "leader" && c.index > 0n && !c.forwarded && !suspectAtStart && !suspectNow) {
                 m.extendFrom(sampleNs, m.duration(engine.durationNs), gen);
