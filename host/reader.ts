@@ -477,7 +477,13 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     // The engine is asked again only when the decision allowed an extend.
     if (d.outcome & MAY_EXTEND) {
       const stillLeader = stateOf(this.#engine) === "leader";
-      this.#ex.readerExtendAfterRead(this.lease.slot, d.outcome, stillLeader ? 1 : 0, d.nowNs, d.engineDurationNs, d.generation);
+      // The duration is asked again after the read (as dispatch does after its commit): an
+      // engine that shortened its lease during the read must not be extended by the longer
+      // value from before it. The shorter of the two: a lengthening during the read does not
+      // cover the proof taken at d.nowNs, before it.
+      const afterNs = checkDuration(this.#engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+      const durationNs = afterNs < d.engineDurationNs ? afterNs : d.engineDurationNs;
+      this.#ex.readerExtendAfterRead(this.lease.slot, d.outcome, stillLeader ? 1 : 0, d.nowNs, durationNs, d.generation);
     }
     return index;
   }
