@@ -287,8 +287,10 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
       if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) { const answers = this.#ask(); return this[readAt](answers, this.#core.now(), signal); } // #decide's negative control
       const outcome = this.#decideNow();
       if (outcome & SERVE_LOCAL) {
+        // The index first: a read whose appliedIndex() fails is no hit (nothing was served).
+        const index = checkIndex(this.#engine.appliedIndex(), "appliedIndex");
         this.#observer?.onHit?.(REASONS[outcome & 0xff]!);
-        return Promise.resolve(checkIndex(this.#engine.appliedIndex(), "appliedIndex"));
+        return Promise.resolve(index);
       }
       return this.#missed(this.#decision(outcome, this.#ex.readerSampleNs()), signal);
     } catch (err) {
@@ -307,8 +309,9 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     if (this.#closed) throw new ReaderClosedError();
     const outcome = __UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__ ? this.#decide(this.#ask(), this.#core.now()).outcome : this.#decideNow();
     if ((outcome & SERVE_LOCAL) === 0) return undefined;
+    const index = checkIndex(this.#engine.appliedIndex(), "appliedIndex"); // before the hit is reported (as leaseRead)
     this.#observer?.onHit?.(REASONS[outcome & 0xff]!);
-    return checkIndex(this.#engine.appliedIndex(), "appliedIndex");
+    return index;
   }
 
   /** The decision on one fresh sample: the engine's answers, one clock fill, one crossing. */
@@ -332,8 +335,9 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     if (this.#closed) throw new ReaderClosedError(); // as leaseRead: a group closed on its own serves nothing
     const d = this.#decide(answers, nowNs);
     if (d.outcome & SERVE_LOCAL) {
+      const index = checkIndex(this.#engine.appliedIndex(), "appliedIndex"); // before the hit is reported (as leaseRead)
       this.#observer?.onHit?.(d.reason);
-      return checkIndex(this.#engine.appliedIndex(), "appliedIndex");
+      return index;
     }
     return this.#missed(d, signal);
   }
