@@ -81,7 +81,7 @@ export function clockFaults(): i32 { return <i32>(clock.regressions + clock.susp
 
 // Leases.
 export function leaseAlloc(): i32 { return lease.allocLease(); }
-export function leaseFree(slot: i32): void { assert(lease.isLeaseSlot(slot)); lease.freeLease(slot); }
+export function leaseFree(slot: i32): void { assert(lease.isLeaseSlot(slot)); lease.freeLease(slot); reader.forget(slot); }
 export function leaseValid(slot: i32, nowNs: i64): bool { return lease.validAt(slot, nowNs); }
 /** valid() on a fresh reading the host has just written into the clock cell. */
 export function leaseValidCell(slot: i32): bool { return lease.validAt(slot, clock.observeCell()); }
@@ -215,6 +215,8 @@ export function readerExtendAfterCommit(slot: i32, answersNow: i32, suspectAtSta
   assert(reader.isReader(slot));
   return reader.extendAfterCommit(slot, answersNow, suspectAtStart, committed, local, sampleNs, engineDurationNs, generation);
 }
+/** The transfer state moves on the engine's answers at `nowNs` (reader.ts noteTransfer); returns suspect after. Dispatch calls it before and after its commit. */
+export function readerNoteTransfer(slot: i32, nowNs: i64, answers: i32): bool { assert(reader.isReader(slot)); return reader.noteTransfer(slot, nowNs, answers); }
 /** Suspect right now, with the engine's transfer answer in `answers` (no state change). */
 export function readerSuspectNow(slot: i32, answers: i32): bool { assert(reader.isReader(slot)); return reader.suspectNow(slot, answers); }
 /** Suspect as of the last decision (a pushed transfer, the engine's, an end not yet sampled). */

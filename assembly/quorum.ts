@@ -272,9 +272,11 @@ export function jointPublished(tIn: i32, tOut: i32): i64 {
     const selfNs = published(tIn);
     return selfNs > faultFloor() ? selfNs : 0;
   }
-  const a = needIn ? published(tIn) : i64.MAX_VALUE;
-  const b = needOut ? published(tOut) : i64.MAX_VALUE;
-  const min = a < b ? a : b;
-  assert(min != i64.MAX_VALUE);
-  return min;
+  // Which sets count is a flag, never a sentinel instant: i64.MAX_VALUE is an ack the host
+  // accepts (an instant up to 2^63-1), so "needs nothing" must not be spelled as one.
+  if (!needOut) return published(tIn);
+  if (!needIn) return published(tOut);
+  const a = published(tIn);
+  const b = published(tOut);
+  return a < b ? a : b;
 }

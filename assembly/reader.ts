@@ -88,6 +88,17 @@ export function open(slot: i32): void {
   setFlags(slot, F_OPEN);
 }
 
+/** The lease in `slot` was freed: its reader record goes with it (not open, no transfer, no
+ *  re-arm), so a slot handed out again by leaseAlloc is a plain lease on which every reader
+ *  export traps until readerOpen, as docs/abi.md says, never a reader with its previous
+ *  owner's transfer, re-arm instant or closed flag (attack reader-wasm-freed-slot). */
+export function forget(slot: i32): void {
+  assert(isLeaseSlot(slot));
+  store<i64>(recordAt(slot), 0);
+  setFlags(slot, 0);
+  assert(!isReader(slot));
+}
+
 /** The frozen-clock budget every reader takes off the engine's lease duration (R5). Set once by
  *  a host whose clock may freeze (workerd); 0 otherwise. */
 export function setFreezeBudgetNs(budgetNs: i64): void {
@@ -189,6 +200,42 @@ export function rearmAfter(slot: i32): i64 {
 }
 
 /**
+ * The transfer state moves on the engine's answers at the sample `nowNs` (R1, R2, R4): the
+ * engine's transfer started (invalidate) or ended (invalidate, re-arm at this sample), and an
+ * end pushed with no reading is taken at this sample. Every sample at which a host asked the
+ * engine goes through here, a read's (decide) and a commit's (dispatch, before and after the
+ * commit): a transfer seen only by a commit must re-arm when it ends like one a read saw
+ * (attack reader-wasm-dispatch-transfer). The host asks the engine BEFORE taking `nowNs`, so
+ * an end is never dated before the engine reported it. Returns whether the reader is suspect
+ * after the move. Nothing without ANSWER_CAPABLE (no lease to guard).
+ */
+export function noteTransfer(slot: i32, nowNs: i64, answers: i32): bool {
+  if ((answers & ANSWER_CAPABLE) == 0) return false;
+  let flags = flagsOf(slot);
+  if (answers & ANSWER_TRANSFER_KNOWN) {
+    const transferring = (answers & ANSWER_TRANSFERRING) != 0;
+    const was = (flags & F_ENGINE_TRANSFER) != 0;
+    if (transferring && !was) {
+      invalidate(slot); // R4
+      flags |= F_ENGINE_TRANSFER;
+      setFlags(slot, flags);
+    } else if (!transferring && was) {
+      invalidate(slot); // R4
+      flags &= ~F_ENGINE_TRANSFER;
+      setFlags(slot, flags);
+      markTransferEnd(slot, nowNs);
+      flags = flagsOf(slot);
+    }
+  }
+  if ((flags & F_REARM_AT_NEXT_SAMPLE) != 0 && nowNs != 0) {
+    flags &= ~F_REARM_AT_NEXT_SAMPLE;
+    setFlags(slot, flags);
+    markTransferEnd(slot, nowNs);
+  }
+  return (flags & SUSPECT_FLAGS) != 0;
+}
+
+/**
  * The read decision on one sample, contract §4 with every guard (docs/guards.md), from the
  * engine's answers: first the transfer state moves (the engine's transfer started or ended at
  * this sample, a pending end is taken at this sample), then decideRead2 with the suspect bit,
@@ -214,28 +261,7 @@ export function decide(
     durationNs = leaseDurationFor(engineDurationNs);
     if (answers & ANSWER_OWN_TERM) guards |= READ_OWN_TERM;
     if (answers & ANSWER_ACK_TERM) guards |= READ_ACK_TERM;
-    let flags = flagsOf(slot);
-    if (answers & ANSWER_TRANSFER_KNOWN) {
-      const transferring = (answers & ANSWER_TRANSFERRING) != 0;
-      const was = (flags & F_ENGINE_TRANSFER) != 0;
-      if (transferring && !was) {
-        invalidate(slot); // R4
-        flags |= F_ENGINE_TRANSFER;
-        setFlags(slot, flags);
-      } else if (!transferring && was) {
-        invalidate(slot); // R4
-        flags &= ~F_ENGINE_TRANSFER;
-        setFlags(slot, flags);
-        markTransferEnd(slot, nowNs);
-        flags = flagsOf(slot);
-      }
-    }
-    if ((flags & F_REARM_AT_NEXT_SAMPLE) != 0 && nowNs != 0) {
-      flags &= ~F_REARM_AT_NEXT_SAMPLE;
-      setFlags(slot, flags);
-      markTransferEnd(slot, nowNs);
-    }
-    if (flags & SUSPECT_FLAGS) guards |= READ_SUSPECT;
+    if (noteTransfer(slot, nowNs, answers)) guards |= READ_SUSPECT;
   }
   // R2: the ack must be later than the end of the last transfer AND the last clock fault.
   const rearmNs = load<i64>(recordAt(slot));

@@ -146,13 +146,16 @@ export function read(slot: i32, answers: i32, durationNs: i64, ackNs: i64, curre
   return outcome;
 }
 
-/** LeaseReader.dispatch(commit) for a leader: sample, generation, suspect at the start; the
- *  commit (optionally beginning a transfer inside it); then the extend on `answersNow`. */
+/** LeaseReader.dispatch(commit) for a leader: the engine's answers, then the sample; the
+ *  transfer state moves on them (suspect at the start is its answer), then the generation; the
+ *  commit (optionally beginning a transfer inside it); the answers after it noted with no
+ *  reading; then the extend on `answersNow`. */
 export function dispatch(slot: i32, answersStart: i32, answersNow: i32, committed: bool, local: bool, durationNs: i64, beginTransferDuring: bool): void {
   const sampleNs = scriptedNow();
+  const suspectAtStart = core.readerNoteTransfer(slot, sampleNs, answersStart);
   const generation = core.leaseGeneration(slot);
-  const suspectAtStart = core.readerSuspectNow(slot, answersStart);
   if (beginTransferDuring) core.readerBeginTransfer(slot);
+  core.readerNoteTransfer(slot, 0, answersNow);
   core.readerExtendAfterCommit(slot, answersNow, suspectAtStart, committed, local, sampleNs, durationNs, generation);
 }
 

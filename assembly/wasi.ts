@@ -26,7 +26,7 @@ export {
   engineAckValid, decideRead2,
   configValidate, configMinSafetyMarginNs, configSetFreezeBudgetNs, configFreezeBudgetNs, configTtlMarginNs,
   readerOpen, readerDecide, readerDecideFill, readerSampleNs, readerExtendAfterRead, readerExtendAfterCommit,
-  readerSuspectNow, readerIsSuspect, readerTransferUsed, readerTransferPushed, readerBeginTransfer, readerEndTransfer,
+  readerNoteTransfer, readerSuspectNow, readerIsSuspect, readerTransferUsed, readerTransferPushed, readerBeginTransfer, readerEndTransfer,
   readerLeaderLost, readerLossError, readerClose, readerRearmAfterNs, readerLeaseDurationNs,
   REASON_VALID, REASON_EXPIRED, REASON_NOT_LEADER, REASON_CLOCK_UNKNOWN, REASON_TERM_MISMATCH,
   REASON_SUSPEND_DETECTED, REASON_SUSPECT, REASON_DISABLED, SERVE_LOCAL, BY_ENGINE,

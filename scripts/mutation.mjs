@@ -62,7 +62,7 @@ const WASM_TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/model.t
 
 const NODE_CLOCK_TESTS = ["test/node-host.test.ts", "test/native-clock.test.ts", "test/native-suspend.test.ts"];
 const SHIM_TESTS = ["test/native-clock.test.ts", "test/native-shim.test.ts", "test/native-suspend.test.ts"];
-const READER_TESTS = ["test/guards.test.ts", "test/reader.test.ts"];
+const READER_TESTS = ["test/guards.test.ts", "test/reader.test.ts", "test/reader-wasm-fixes.test.ts", "test/attack/"];
 const SIM_TESTS = ["test/sim/sim.test.ts"];
 const SIM_ENV = { SIM_SEEDS: "50" }; // the scenarios are what pin the probes; 50 seeds keep the run short
 const ETCD_TESTS = ["test/etcd-node.test.ts", "test/etcd-guards.test.ts"];
@@ -93,10 +93,21 @@ const HOST_MUTANTS = [
   { area: "shim", path: "native/lease_clock.c", original: "  napi_throw_error(env, \"ERR_LEASE_CLOCK_NATIVE\", message);\n  return NULL;\n}", mutated: "  (void)message;\n  return NULL;\n}", guard: "shim: every failure path throws (no bare NULL)", build: "native", tests: SHIM_TESTS },
   { area: "shim", path: "native/lease_clock.c", original: "  if (raw == 0 || !read_sleep_offset(&offset)) {", mutated: "  if (!read_sleep_offset(&offset)) {", guard: "shim: a sample is all or nothing (RAW failed: no reading)", build: "native", tests: SHIM_TESTS },
 
-  // Transfer defences and the reader's other rules (host/core/reader.ts).
+  // Transfer defences and the reader's other rules (host/core/reader.ts, sharded-reader.ts).
   { area: "reader", path: "host/core/reader.ts", original: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term)", mutated: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.term === first.term)", guard: "leaseReadThen: same generation after the read", build: "bundle", tests: READER_TESTS },
   { area: "reader", path: "host/core/reader.ts", original: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term)", mutated: "if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation)", guard: "leaseReadThen: same term after the read", build: "bundle", tests: READER_TESTS },
-  { area: "reader", path: "host/core/reader.ts", original: "const local = result.forwarded !== true && result.local !== false;", mutated: "const local = result.local !== false;", guard: "a forwarded commit never extends", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/reader.ts", original: "const local = forwarded !== true && isLocal !== false;", mutated: "const local = isLocal !== false;", guard: "a forwarded commit never extends", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/reader.ts", original: "    const firstAnswers = this.#ask(); // ask, then sample (see #decide)\n    const first = this.#decide(firstAnswers, this.#core.now());", mutated: "    const firstNs = this.#core.now();\n    const first = this.#decide(this.#ask(), firstNs);", guard: "attack reader-wasm-rearm-race: leaseReadThen asks the engine, then samples", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/sharded-reader.ts", original: "    const asked = groupIds.map((g) => {\n      try {\n        return this.#readers.get(g)![askFor]();\n      } catch (err) {\n        return { err };\n      }\n    });\n    const nowNs = this.#core.now();\n", mutated: "    const nowNs = this.#core.now();\n    const asked = groupIds.map((g) => {\n      try {\n        return this.#readers.get(g)![askFor]();\n      } catch (err) {\n        return { err };\n      }\n    });\n", guard: "attack reader-wasm-rearm-race: leaseReadAllGroups asks every engine, then samples", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/reader.ts", original: "        const slot = this.#liveSlot();\n        if (slot < 0) return;\n", mutated: "        const slot = this.lease.slot;\n", guard: "attack reader-wasm-disposed-hook: a disposed reader's leader-loss hook is a no-op, never a throw into the engine", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/reader.ts", original: "      const durationNs = afterNs < d.engineDurationNs ? afterNs : d.engineDurationNs;", mutated: "      const durationNs = d.engineDurationNs;", guard: "the extend after a linearizable read uses the engine's duration after the read (the shorter)", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/reader.ts", original: "    const index = checkIndex(this.#engine.appliedIndex(), \"appliedIndex\"); // before the hit is reported (as leaseRead)\n    this.#observer?.onHit?.(REASONS[outcome & 0xff]!);", mutated: "    this.#observer?.onHit?.(REASONS[outcome & 0xff]!);\n    const index = checkIndex(this.#engine.appliedIndex(), \"appliedIndex\");", guard: "localRead reports a hit only once the applied index was read", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/trackers.ts", original: "      if (holds && tracker.ackOf(peerId) === 0n && tracker.peerCount() >= this.#maxPeers) throw", mutated: "      if (false) throw", guard: "attack reader-wasm-joint-half-applied: both voter sets are checked for room before either records", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/reader.ts", original: "    if (typeof transferring !== \"boolean\") throw new InvalidEngineAnswerError(\"transferInProgress\", transferring, \"a boolean\");\n    return transferring ?", mutated: "    return transferring === true ?", guard: "attack reader-wasm-transfer-answer: transferInProgress() must answer a boolean", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/core.ts", original: "    const budgetNs: unknown = this.freezeBudgetNs;\n    if (typeof budgetNs !== \"bigint\" || budgetNs < 0n", mutated: "    const budgetNs = this.freezeBudgetNs;\n    if (budgetNs < 0n", guard: "attack reader-wasm-bad-input: a freeze budget that is not a bigint is refused", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/core.ts", original: "    checkEngineState(state);\n    checkInstant(ackNs, \"ackNs\");", mutated: "    checkInstant(ackNs, \"ackNs\");", guard: "attack reader-wasm-bad-input: core.engineAckValid refuses a state that is not an EngineState", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/reader.ts", original: "    const suspectAtStart = this.#ex.readerNoteTransfer(slot, sampleNs, answersAtStart);", mutated: "    const suspectAtStart = this.#ex.readerSuspectNow(slot, answersAtStart);", guard: "attack reader-wasm-dispatch-transfer: dispatch records the engine's transfer (its end re-arms)", build: "bundle", tests: READER_TESTS },
+  { area: "reader", path: "host/core/reader.ts", original: "if ((forwarded !== undefined && typeof forwarded !== \"boolean\") || ", mutated: "if (", guard: "attack reader-wasm-commit-result: a non-boolean forwarded flag is refused", build: "bundle", tests: READER_TESTS },
 
   // The etcd engine's guards (host/etcd/), on a real 3-member etcd.
   { area: "etcd", path: "host/etcd/keepalive.ts", original: "  if (generation !== s.generation || s.state !== \"leader\") return false;", mutated: "  if (s.state !== \"leader\") return false;", guard: "etcd: a renewal confirms nothing across an invalidation", build: "bundle", tests: ETCD_TESTS },
@@ -120,14 +131,14 @@ const HOST_MUTANTS = [
 
 // The reader's rules, moved into the wasm core (issue #14; assembly/reader.ts, quorum.ts Q7,
 // config.ts): every guard the JS reader used to apply, now one place. `--only "issue14:"` runs them.
-const READER_WASM_TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/guards.test.ts", "test/abi.test.ts", "test/review-findings.test.ts", "test/metrics.test.ts", "test/model-reader.test.ts"];
+const READER_WASM_TESTS = ["test/vectors.test.ts", "test/reader.test.ts", "test/guards.test.ts", "test/abi.test.ts", "test/review-findings.test.ts", "test/metrics.test.ts", "test/model-reader.test.ts", "test/attack/"];
 const READER_WASM_MUTANTS = [
   ["reader.ts", "  setFlags(slot, flags & ~F_TRANSFER);\n  invalidate(slot);\n", "  setFlags(slot, flags & ~F_TRANSFER);\n", "issue14: transfer defence 1: the end bumps the generation (R4)"],
   ["reader.ts", " && durationNs > 0 && (guards & READ_SUSPECT) == 0) outcome |= MAY_EXTEND;", " && durationNs > 0) outcome |= MAY_EXTEND;", "issue14: transfer defence 2: a read begun while suspect warms nothing (R1)"],
   ["reader.ts", " || !local || suspectAtStart || ", " || !local || ", "issue14: transfer defence 2: a commit begun while suspect extends nothing (R1)"],
   ["reader.ts", " || suspectNow(slot, answersNow) || ", " || ", "issue14: a commit that ends during a transfer extends nothing (R1)"],
-  ["reader.ts", "        invalidate(slot); // R4\n        flags |= F_ENGINE_TRANSFER;", "        flags |= F_ENGINE_TRANSFER;", "issue14: polled transfer: its start invalidates (R4)"],
-  ["reader.ts", "        markTransferEnd(slot, nowNs);\n        flags = flagsOf(slot);", "        flags = flagsOf(slot);", "issue14: polled transfer: its end re-arms (R2)"],
+  ["reader.ts", "      invalidate(slot); // R4\n      flags |= F_ENGINE_TRANSFER;", "      flags |= F_ENGINE_TRANSFER;", "issue14: polled transfer: its start invalidates (R4)"],
+  ["reader.ts", "      markTransferEnd(slot, nowNs);\n      flags = flagsOf(slot);", "      flags = flagsOf(slot);", "issue14: polled transfer: its end re-arms (R2)"],
   ["reader.ts", "  if ((outcome & MAY_EXTEND) == 0 || !stillLeader || isClosed(slot)) return false;", "  if ((outcome & MAY_EXTEND) == 0 || isClosed(slot)) return false;", "issue14: a read that completes after a step-down warms nothing"],
   ["reader.ts", "  if ((outcome & MAY_EXTEND) == 0 || !stillLeader || isClosed(slot)) return false;", "  if ((outcome & MAY_EXTEND) == 0 || !stillLeader) return false;", "issue14: a closed reader's read warms nothing (R3)"],
   ["reader.ts", "  invalidate(slot);\n  endTransfer(slot, nowNs);", "  endTransfer(slot, nowNs);", "issue14: leader loss invalidates the lease (R4)"],
@@ -138,7 +149,9 @@ const READER_WASM_MUTANTS = [
   ["reader.ts", "    if (answers & ANSWER_ACK_TERM) guards |= READ_ACK_TERM;\n", "", "issue14: the engine's ack term turns the ack-term guard on"],
   ["reader.ts", "  if (engineDurationNs <= freezeBudgetNs) return 0;\n  return engineDurationNs - freezeBudgetNs;", "  return engineDurationNs;", "issue14: the frozen-clock budget shortens every lease (R5)"],
   ["quorum.ts", "  return holdsLeader ? voters >> 1 : (voters >> 1) + 1;", "  return voters >> 1;", "issue14: a voter set without the leader needs a majority of others (Q7)"],
-  ["quorum.ts", "  const min = a < b ? a : b;", "  const min = a == i64.MAX_VALUE ? b : b == i64.MAX_VALUE ? a : a > b ? a : b;", "issue14: a joint configuration publishes the older half (Q7)"],
+  ["index.ts", " lease.freeLease(slot); reader.forget(slot); }", " lease.freeLease(slot); }", "attack reader-wasm-freed-slot: a freed slot forgets its reader (reader exports trap until readerOpen)"],
+  ["quorum.ts", "  return a < b ? a : b;", "  return a > b ? a : b;", "issue14: a joint configuration publishes the older half (Q7)"],
+  ["quorum.ts", "  if (!needOut) return published(tIn);\n", "", "attack reader-wasm-joint-trap: a set that needs nothing is a flag, not an i64.MAX instant (Q7)"],
   ["config.ts", "  const fixedNs = electionTimeoutNs + 1_000_000;", "  const fixedNs = electionTimeoutNs;", "issue14: the TTL margin keeps its 1 ms"],
   ["config.ts", "  const wholeNs: u64 = <u64>(2 * q) * <u64>driftPpmMax;", "  const wholeNs: u64 = <u64>q * <u64>driftPpmMax;", "issue14: the TTL margin counts both clocks' drift"],
 ];

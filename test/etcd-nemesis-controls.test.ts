@@ -12,9 +12,11 @@ buildDemo();
 
 const DURATION_S = 12;
 /** `maxRuns`: at most this many aimed runs for the control to fire, from its runs-to-fire over
- *  5 seeds in docs/safety.md §8 (a run here takes about 17-20 s). */
+ *  5 seeds in docs/safety.md §8 (a run here takes about 17-20 s; the batch stops at the first
+ *  violation). Finding 1 fired in 2-4 runs there, and once not in 5 on a machine loaded by a
+ *  200-run nemesis beside it: 8. */
 const CONTROLS: { finding: string; unsafe: string; faults: FaultKind[]; maxRuns: number }[] = [
-  { finding: "1 (retaking leadership without catching up)", unsafe: "retake-without-catch-up", faults: ["lagging-failover"], maxRuns: 5 },
+  { finding: "1 (retaking leadership without catching up)", unsafe: "retake-without-catch-up", faults: ["lagging-failover"], maxRuns: 8 },
   { finding: "3 (close() answering pending reads)", unsafe: "close-answers-pending", faults: ["lagging-close"], maxRuns: 3 },
   { finding: "4 (acks surviving a clock fault)", unsafe: "acks-survive-clock-fault", faults: ["clock-step-cut"], maxRuns: 3 },
 ];
@@ -42,5 +44,5 @@ for (const c of CONTROLS) {
     expect(failed === undefined ? "no violation" : lines.join("\n")).toBe("no violation");
     expect(safe.reports).toHaveLength(fired + 1);
     expect(safe.reports.filter((r) => r.verdict.ok === true).length, lines.join("\n")).toBeGreaterThanOrEqual(fired);
-  }, 360_000);
+  }, 480_000);
 }

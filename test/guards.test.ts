@@ -169,7 +169,11 @@ describe("transfer guard (reason suspect)", () => {
       engine.transferring = false;
       return { commitIndex: 3n };
     });
-    expect(reader.lease.generation()).toBe(before); // dispatch takes no decision: no bump at all
+    // dispatch records the engine's answers as a read does: the start it saw before the commit
+    // and the end it saw after each invalidate (R4); the end, seen with no reading, is taken at
+    // the next sample (R2): suspect until then.
+    expect(reader.lease.generation()).toBe(before + 2n);
+    expect(reader.suspect).toBe(true);
     expect(reader.lease.expiry()).toBe(0n);
     // Control: the same commit with no transfer extends.
     await reader.dispatch(async () => ({ commitIndex: 4n }));

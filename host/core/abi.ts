@@ -80,6 +80,7 @@ export interface CoreExports {
     slot: number, answersNow: number, suspectAtStart: number, committed: number, local: number,
     sampleNs: bigint, engineDurationNs: bigint, generation: bigint,
   ): number;
+  readerNoteTransfer(slot: number, nowNs: bigint, answers: number): number;
   readerSuspectNow(slot: number, answers: number): number;
   readerIsSuspect(slot: number): number;
   readerTransferUsed(slot: number): number;

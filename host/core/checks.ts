@@ -68,3 +68,12 @@ export function checkVoters(value: unknown, option: string): number[] {
   if (ids.length === 0) throw new InvalidVoterConfigError(`${option} is empty`);
   return ids;
 }
+
+const ENGINE_STATES: ReadonlySet<unknown> = new Set(["leader", "follower", "candidate", "shutdown", "unknown"]);
+
+/** @internal A role as a LeaseEngine reports it (reader.ts EngineState): anything else (`true`,
+ *  1, "LEADER", undefined) is a typed error, not a silent "not the leader". */
+export function checkEngineState(state: unknown): string {
+  if (!ENGINE_STATES.has(state)) throw new InvalidOptionError("state", '"leader", "follower", "candidate", "shutdown" or "unknown"', state);
+  return state as string;
+}

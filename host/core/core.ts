@@ -11,7 +11,7 @@
  * @module
  */
 import { instantiateCore, type ClockHooks, type CoreExports } from "./abi.js";
-import { I64_MAX, checkCapacity, checkDuration, checkInstant } from "./checks.js";
+import { I64_MAX, checkCapacity, checkDuration, checkEngineState, checkInstant } from "./checks.js";
 import type { ClockInfo, HostClock } from "./clock.js";
 import {
   CapacityError,
@@ -107,7 +107,10 @@ export class LeaseCore {
     this.timespecs = timespecs;
     this.#maxPeers = MAX_PEERS;
     // Every reader of this core takes the budget off its engine's lease (assembly/reader.ts R5).
-    if (this.freezeBudgetNs < 0n || this.freezeBudgetNs > I64_MAX) throw new InvalidDurationError("clock.freezeBudgetNs", this.freezeBudgetNs);
+    // Type-checked before the wasm boundary: a Number there is a bare TypeError, and `true` or
+    // "50" would be coerced to 1n or 50n (attack reader-wasm-bad-input).
+    const budgetNs: unknown = this.freezeBudgetNs;
+    if (typeof budgetNs !== "bigint" || budgetNs < 0n || budgetNs > I64_MAX) throw new InvalidDurationError("clock.freezeBudgetNs", budgetNs);
     exports.configSetFreezeBudgetNs(this.freezeBudgetNs);
   }
 
@@ -136,6 +139,7 @@ export class LeaseCore {
    * Pure: it does not apply the core's clock faults (a reader does; see `lastClockFaultNs`).
    */
   engineAckValid(state: string, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): boolean {
+    checkEngineState(state);
     checkInstant(ackNs, "ackNs");
     checkInstant(nowNs, "nowNs");
     checkDuration(leaseDurationNs, "leaseDurationNs");

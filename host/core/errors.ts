@@ -92,7 +92,7 @@ export class TooManyPeersError extends LeaseCoreError {
 /** A commit passed to `dispatch` returned something without a non-negative bigint `commitIndex`. */
 export class InvalidCommitResultError extends LeaseCoreError {
   constructor(value: unknown) {
-    super(`commit() must resolve to { commitIndex: bigint >= 0 }, got ${describe(value)}`, "ERR_LEASE_INVALID_COMMIT_RESULT");
+    super(`commit() must resolve to { commitIndex: bigint >= 0, forwarded?: boolean, local?: boolean }, got ${describe(value)}`, "ERR_LEASE_INVALID_COMMIT_RESULT");
   }
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { REASONS, type CoreExports, type Reason } from "./abi.js";
-import { I64_MAX, checkDuration, checkInstant } from "./checks.js";
+import { I64_MAX, checkDuration, checkEngineState, checkInstant } from "./checks.js";
 import { DisposedError, InvalidGenerationError } from "./errors.js";
 
 /**
@@ -32,6 +32,7 @@ export interface LeaseOwner {
  * code that calls this directly must also require `ackNs > core.lastClockFaultNs()`.
  */
 export function engineLeaseAckValid(state: string, ackNs: bigint, nowNs: bigint, leaseDurationNs: bigint): boolean {
+  checkEngineState(state);
   checkInstant(ackNs, "ackNs");
   checkInstant(nowNs, "nowNs");
   checkDuration(leaseDurationNs, "leaseDurationNs");

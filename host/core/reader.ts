@@ -129,9 +129,12 @@ export interface CommitResult {
   local?: boolean;
 }
 
-/** @internal A read decided at a given sample `nowNs`: ShardedLeaseReader decides every group
- *  of `leaseReadAllGroups` on one sample (sharded-reader.ts). Not part of the public API. */
+/** @internal A read decided at a given sample `nowNs` on answers asked before it:
+ *  ShardedLeaseReader decides every group of `leaseReadAllGroups` on one sample
+ *  (sharded-reader.ts). Not part of the public API. */
 export const readAt = Symbol("readAt");
+/** @internal Asks the engine for a read's answers (before the sample): sharded-reader.ts. */
+export const askFor = Symbol("askFor");
 
 const ENGINE_STATES: ReadonlySet<unknown> = new Set<EngineState>(["leader", "follower", "candidate", "shutdown", "unknown"]);
 
@@ -206,8 +209,13 @@ export class LeaseReader {
       const deregister: unknown = engine.onLeaderLoss!(() => {
         if (this.#closed) return;
         // Invalidates; a transfer that ended in a step-down is over (its end is this sample),
-        // a later leadership re-arms as usual. lease.slot throws once the lease was disposed.
-        const slot = lease.slot;
+        // a later leadership re-arms as usual. Never throws into the engine: an exception here
+        // would stop its listener loop and the readers after this one would never hear of the
+        // loss (R4; attack reader-wasm-disposed-hook). A lease the caller disposed has nothing
+        // left to void (its slot may be another lease's now): no-op.
+        // (core.now() never throws: a failed clock read is a zero reading.)
+        const slot = this.#liveSlot();
+        if (slot < 0) return;
         this.#ex.readerLeaderLost(slot, this.#ex.readerTransferPushed(slot) ? this.#core.now() : 0n);
       });
       // close() must be able to stop the callback (an EventEmitter's `on` returns the emitter).
@@ -287,11 +295,13 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     try {
       if (this.#closed) throw new ReaderClosedError();
       signal?.throwIfAborted();
-      if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) return this[readAt](this.#core.now(), signal); // #decide's negative control
+      if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) { const answers = this.#ask(); return this[readAt](answers, this.#core.now(), signal); } // #decide's negative control
       const outcome = this.#decideNow();
       if (outcome & SERVE_LOCAL) {
+        // The index first: a read whose appliedIndex() fails is no hit (nothing was served).
+        const index = checkIndex(this.#engine.appliedIndex(), "appliedIndex");
         this.#observer?.onHit?.(REASONS[outcome & 0xff]!);
-        return Promise.resolve(checkIndex(this.#engine.appliedIndex(), "appliedIndex"));
+        return Promise.resolve(index);
       }
       return this.#missed(this.#decision(outcome, this.#ex.readerSampleNs()), signal);
     } catch (err) {
@@ -308,10 +318,11 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
    */
   localRead(): bigint | undefined {
     if (this.#closed) throw new ReaderClosedError();
-    const outcome = __UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__ ? this.#decide(this.#core.now()).outcome : this.#decideNow();
+    const outcome = __UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__ ? this.#decide(this.#ask(), this.#core.now()).outcome : this.#decideNow();
     if ((outcome & SERVE_LOCAL) === 0) return undefined;
+    const index = checkIndex(this.#engine.appliedIndex(), "appliedIndex"); // before the hit is reported (as leaseRead)
     this.#observer?.onHit?.(REASONS[outcome & 0xff]!);
-    return checkIndex(this.#engine.appliedIndex(), "appliedIndex");
+    return index;
   }
 
   /** The decision on one fresh sample: the engine's answers, one clock fill, one crossing. */
@@ -322,13 +333,22 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     return this.#ex.readerDecideFill(slot, this.#timespecs, answers, this.#engineDurationNs, this.#ackNs, this.#currentTerm, this.#appliedTerm, this.#ackTerm);
   }
 
-  /** @internal The decision of contract §4 on a sample taken by the caller. */
-  async [readAt](nowNs: bigint, signal: AbortSignal | undefined): Promise<bigint> {
+  /** @internal The engine's answers for a decision on a sample the caller takes AFTER this
+   *  returns (see #decide); throws as leaseRead on a closed reader. */
+  [askFor](): number {
     if (this.#closed) throw new ReaderClosedError(); // as leaseRead: a group closed on its own serves nothing
-    const d = this.#decide(nowNs);
+    return this.#ask();
+  }
+
+  /** @internal The decision of contract §4 on the `answers` of `[askFor]()` and a sample the
+   *  caller took after asking. */
+  async [readAt](answers: number, nowNs: bigint, signal: AbortSignal | undefined): Promise<bigint> {
+    if (this.#closed) throw new ReaderClosedError(); // as leaseRead: a group closed on its own serves nothing
+    const d = this.#decide(answers, nowNs);
     if (d.outcome & SERVE_LOCAL) {
+      const index = checkIndex(this.#engine.appliedIndex(), "appliedIndex"); // before the hit is reported (as leaseRead)
       this.#observer?.onHit?.(d.reason);
-      return checkIndex(this.#engine.appliedIndex(), "appliedIndex");
+      return index;
     }
     return this.#missed(d, signal);
   }
@@ -351,16 +371,16 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     if (this.#closed) throw new ReaderClosedError();
     if (typeof fn !== "function") throw new InvalidOptionError("fn", "a function", fn);
     signal?.throwIfAborted();
-    const firstNs = this.#core.now();
-    const first = this.#decide(firstNs);
+    const firstAnswers = this.#ask(); // ask, then sample (see #decide)
+    const first = this.#decide(firstAnswers, this.#core.now());
     if ((first.outcome & SERVE_LOCAL) === 0) {
       this.#miss(first);
       return fn(await this.#linearizable(first, signal));
     }
     const result = await fn(checkIndex(this.#engine.appliedIndex(), "appliedIndex"));
     if (this.#closed) throw new ReaderClosedError();
-    const afterNs = this.#core.now();
-    const after = this.#decide(afterNs);
+    const afterAnswers = this.#ask();
+    const after = this.#decide(afterAnswers, this.#core.now());
     if ((after.outcome & SERVE_LOCAL) !== 0 && after.generation === first.generation && after.term === first.term) {
       this.#observer?.onHit?.(after.reason);
       return result;
@@ -399,7 +419,11 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
   #transferAnswer(): number {
     const engine = this.#engine;
     if (typeof engine.transferInProgress !== "function") return 0;
-    return engine.transferInProgress() === true ? ANSWER_TRANSFER_KNOWN | ANSWER_TRANSFERRING : ANSWER_TRANSFER_KNOWN;
+    // Checked like every other answer: a Promise (an async transferInProgress), 1 or "true"
+    // compared `=== true` read as "no transfer", the guard silently off (fails open).
+    const transferring: unknown = engine.transferInProgress();
+    if (typeof transferring !== "boolean") throw new InvalidEngineAnswerError("transferInProgress", transferring, "a boolean");
+    return transferring ? ANSWER_TRANSFER_KNOWN | ANSWER_TRANSFERRING : ANSWER_TRANSFER_KNOWN;
   }
 
   #decision(outcome: number, nowNs: bigint): Decision {
@@ -416,9 +440,16 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     };
   }
 
-  #decide(nowNs: bigint): Decision {
+  /**
+   * The decision on `answers` (this.#ask()) and `nowNs`, a sample taken AFTER asking, on every
+   * path (as #decideNow): an end of transfer the engine reports re-arms at `nowNs` (R2), which
+   * is then at or after the report, so an ack the engine sent before it said "ended" is at or
+   * before the re-arm instant and never serves. Sampling first dated the end before the report
+   * and let an ack sent in between, during the transfer, prove the lease (attack
+   * reader-wasm-rearm-race). It also keeps every ack answered at or before the sample.
+   */
+  #decide(answers: number, nowNs: bigint): Decision {
     const slot = this.lease.slot;
-    const answers = this.#ask();
     let outcome: number;
     if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) {
       // Negative control (finding 4 back): the transfer state moves as usual, then the bare
@@ -461,7 +492,13 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     // The engine is asked again only when the decision allowed an extend.
     if (d.outcome & MAY_EXTEND) {
       const stillLeader = stateOf(this.#engine) === "leader";
-      this.#ex.readerExtendAfterRead(this.lease.slot, d.outcome, stillLeader ? 1 : 0, d.nowNs, d.engineDurationNs, d.generation);
+      // The duration is asked again after the read (as dispatch does after its commit): an
+      // engine that shortened its lease during the read must not be extended by the longer
+      // value from before it. The shorter of the two: a lengthening during the read does not
+      // cover the proof taken at d.nowNs, before it.
+      const afterNs = checkDuration(this.#engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+      const durationNs = afterNs < d.engineDurationNs ? afterNs : d.engineDurationNs;
+      this.#ex.readerExtendAfterRead(this.lease.slot, d.outcome, stillLeader ? 1 : 0, d.nowNs, durationNs, d.generation);
     }
     return index;
   }
@@ -478,10 +515,16 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     if (typeof commit !== "function") throw new InvalidOptionError("commit", "a function", commit);
     const engine = this.#engine;
     if (stateOf(engine) !== "leader") throw new NotLeaderError();
-    const sampleNs = this.#core.now();
     const slot = this.lease.slot;
-    const generation = this.#ex.leaseGeneration(slot);
-    const suspectAtStart = this.#ex.readerSuspectNow(slot, this.#transferAnswer());
+    // Ask, then sample (an end is never dated before the engine reported it), and record the
+    // answer in the core as a read does: a transfer only a commit saw must re-arm when it ends
+    // (R2), or an ack sent during it serves the next read (attack reader-wasm-dispatch-transfer).
+    const answersAtStart = (this.#capable ? ANSWER_CAPABLE : 0) | this.#transferAnswer();
+    const sampleNs = this.#core.now();
+    // Suspect as a read deciding on this sample would be: an end taken at this sample re-arms
+    // here, and the commit's round trip starts after it (a proof after the end, R2).
+    const suspectAtStart = this.#ex.readerNoteTransfer(slot, sampleNs, answersAtStart);
+    const generation = this.#ex.leaseGeneration(slot); // after the note, which may invalidate (R4)
     let result: T;
     try {
       result = await commit();
@@ -491,11 +534,19 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     }
     const commitIndex = (result as { commitIndex?: unknown } | null | undefined)?.commitIndex;
     if (typeof commitIndex !== "bigint" || commitIndex < 0n) throw new InvalidCommitResultError(result);
-    const local = result.forwarded !== true && result.local !== false;
+    // The flags are checked like commitIndex: `forwarded: 1` or `local: "false"` compared
+    // `!== true` / `!== false` counted another leader's write as a local commit (an extend from
+    // a proof of nothing). A wrong type rejects; the lease is not extended.
+    const { forwarded, local: isLocal } = result as { forwarded?: unknown; local?: unknown };
+    if ((forwarded !== undefined && typeof forwarded !== "boolean") || (isLocal !== undefined && typeof isLocal !== "boolean")) throw new InvalidCommitResultError(result);
+    const local = forwarded !== true && isLocal !== false;
     if (this.#capable && !this.#closed) {
       // The core decides (assembly/reader.ts extendAfterCommit) on the engine's answers now.
       const answersNow = ANSWER_CAPABLE | this.#transferAnswer() | (stateOf(engine) === "leader" ? ANSWER_LEADER : 0);
       const durationNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+      // A transfer begun during the commit invalidates; one that ended is taken at the next
+      // real sample (no reading here: an extra clock read would be one more fault check).
+      this.#ex.readerNoteTransfer(slot, 0n, answersNow);
       this.#ex.readerExtendAfterCommit(slot, answersNow, suspectAtStart, commitIndex > 0n ? 1 : 0, local ? 1 : 0, sampleNs, durationNs, generation);
     }
     return result;

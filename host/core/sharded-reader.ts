@@ -4,7 +4,7 @@
  * its group. `leaseReadAllGroups` decides every group on one clock sample.
  * @module
  */
-import { LeaseReader, readAt, type CommitResult, type LeaseEngine, type LeaseObserver, type ReaderCore } from "./reader.js";
+import { LeaseReader, askFor, readAt, type CommitResult, type LeaseEngine, type LeaseObserver, type ReaderCore } from "./reader.js";
 import { InvalidOptionError, ReaderClosedError, UnknownGroupError, UnroutableKeyError } from "./errors.js";
 
 /** Options of `createShardedLeaseReader`. */
@@ -92,8 +92,21 @@ export class ShardedLeaseReader {
       groupIds = [...touched].sort((a, b) => a - b);
     }
     signal?.throwIfAborted();
+    // Every group's engine is asked first, then the one sample is taken (see LeaseReader
+    // #decide: an end of transfer is never dated before its engine reported it). A group whose
+    // answer throws fails as its read would have: the call rejects with the lowest id's error.
+    const asked = groupIds.map((g) => {
+      try {
+        return this.#readers.get(g)![askFor]();
+      } catch (err) {
+        return { err };
+      }
+    });
     const nowNs = this.#core.now();
-    const pending = groupIds.map((g) => this.#readers.get(g)![readAt](nowNs, signal));
+    const pending = groupIds.map((g, i) => {
+      const answers = asked[i]!;
+      return typeof answers === "number" ? this.#readers.get(g)![readAt](answers, nowNs, signal) : Promise.reject(answers.err);
+    });
     const settled = await Promise.allSettled(pending);
     const fences = new Map<number, bigint>();
     for (let i = 0; i < groupIds.length; i++) {

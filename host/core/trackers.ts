@@ -269,9 +269,19 @@ export class JointQuorumAckTracker {
   recordAck(peerId: number, sentAtNs: bigint, term?: bigint): boolean {
     checkPeerId(peerId);
     if (peerId === this.#self) return false;
+    checkInstant(sentAtNs, "sentAtNs");
+    if (term !== undefined) checkTerm(term, "term");
+    const inIncoming = this.#voters.includes(peerId);
+    const inOutgoing = this.#outgoingVoters.includes(peerId);
+    // Both sets are checked for room BEFORE either records (no half-applied change): a set
+    // full without this peer would throw after the other set had already moved the joint
+    // instant. A peer with an ack (ackOf > 0n) has an entry; a new one needs a free one.
+    for (const [holds, tracker] of [[inIncoming, this.#incoming], [inOutgoing, this.#outgoing]] as const) {
+      if (holds && tracker.ackOf(peerId) === 0n && tracker.peerCount() >= this.#maxPeers) throw new TooManyPeersError(peerId, this.#maxPeers);
+    }
     let counted = false;
-    if (this.#voters.includes(peerId)) counted = this.#incoming.recordAck(peerId, this.#qIn, sentAtNs, term);
-    if (this.#outgoingVoters.includes(peerId)) counted = this.#outgoing.recordAck(peerId, this.#qOut, sentAtNs, term) || counted;
+    if (inIncoming) counted = this.#incoming.recordAck(peerId, this.#qIn, sentAtNs, term);
+    if (inOutgoing) counted = this.#outgoing.recordAck(peerId, this.#qOut, sentAtNs, term) || counted;
     return counted;
   }
 
