@@ -18,9 +18,10 @@ import { createLeaseCore, type ClockSource } from "lease-core";
 import { createEtcdLeaseNode, type EtcdLeaseNode } from "lease-core/etcd";
 import { startEtcdCluster, type EtcdCluster } from "../demo/cluster.js";
 import { FaultProxy } from "../demo/proxy.js";
-import { sleep } from "./etcd/support.js";
+import { sleep, until } from "./etcd/support.js";
 
 const MS = 1_000_000n;
+const POLL_MS = 2; // the renewal and its confirmation are caught within a few ms
 const FREEZE_MS = 1500;
 
 let cluster: EtcdCluster | undefined;
@@ -56,14 +57,6 @@ class FreezingClock implements ClockSource {
   }
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
-
 interface Read {
   value: string | null;
   served: string;
@@ -83,23 +76,23 @@ async function takeover(freeze: boolean): Promise<{ after: Read[]; localAfterDel
   await a.start();
   await a.waitForLeader(15_000);
   await a.write("k", "v0");
-  await until("a serving v0 locally", async () => (await a.read("k")).served === "local", 5000);
+  await until("a serving v0 locally", async () => (await a.read("k")).served === "local", 5000, POLL_MS);
 
   const trueCore = await createLeaseCore();
   const clock = new FreezingClock(() => trueCore.now());
   const b = createEtcdLeaseNode({ core: await createLeaseCore({ clock }), id: "b", prefix, endpoints: cluster.clientEndpoints, ttlS: 2, etcdElectionTimeoutMs: 300 });
   nodes.push(b);
   await b.start();
-  await until("b following a", () => b.status().leaderId === "a", 5000);
+  await until("b following a", () => b.status().leaderId === "a", 5000, POLL_MS);
   expect(b.status().revokeGuard).toBe("takeover-hold"); // etcd 3.4.23: no early-revoke fix
 
   // b's clock freezes (or not); 600 ms later, a's next renewal (sent after that) confirms.
   if (freeze) clock.freeze(FREEZE_MS);
   await sleep(600);
   const renewals = a.counters.renewals!;
-  await until("a's next renewal", () => a.counters.renewals! > renewals, 3000);
+  await until("a's next renewal", () => a.counters.renewals! > renewals, 3000, POLL_MS);
   const confirmed = a.counters.confirmed!;
-  await until("its confirmation", () => a.counters.confirmed! > confirmed, 3000);
+  await until("its confirmation", () => a.counters.confirmed! > confirmed, 3000, POLL_MS);
   // a learns nothing more; its key goes while its confirmed lease (TTL - margin: 1697 ms) runs.
   for (const p of list) p.set("down", { kind: "delay", delayMs: 8000 });
   await admin.delete().key(`${prefix}/leader`);

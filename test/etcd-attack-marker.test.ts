@@ -13,7 +13,9 @@ import { createLeaseCore } from "lease-core";
 import { createEtcdLeaseNode, type EtcdLeaseNode, type EtcdNodeEvent } from "lease-core/etcd";
 import { startEtcdCluster, type EtcdCluster } from "../demo/cluster.js";
 import { FaultProxy } from "../demo/proxy.js";
-import { sleep } from "./etcd/support.js";
+import { sleep, until } from "./etcd/support.js";
+
+const POLL_MS = 5;
 
 let cluster: EtcdCluster | undefined;
 const proxies: FaultProxy[] = [];
@@ -28,14 +30,6 @@ afterEach(async () => {
   await cluster?.stop();
   cluster = undefined;
 });
-
-async function until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 describe("attack: the resign marker of a node that did not hold", () => {
   // "auto": the control (every node holds; the attack is expected to hold). "never": the finding.
@@ -60,7 +54,7 @@ describe("attack: the resign marker of a node that did not hold", () => {
     await p.start();
     await p.waitForLeader(10_000);
     await p.write("k", "v0");
-    await until("p's lease read", () => p.status().anchorNs !== 0n, 5000);
+    await until("p's lease read", () => p.status().anchorNs !== 0n, 5000, POLL_MS);
     expect((await p.read("k")).served).toBe("local");
 
     // a: takeoverHold aHold ("never": it reports itself unprotected); closes 500 ms after it is elected (a
@@ -83,7 +77,7 @@ describe("attack: the resign marker of a node that did not hold", () => {
     await sleep(1500); // both campaigning, watching p's key
 
     // p's answers stall (its watches and renewals hear nothing); its lease is revoked early.
-    await until("a fresh anchor on p", () => p.status().remainingNs > 3_500_000_000n, 5000);
+    await until("a fresh anchor on p", () => p.status().remainingNs > 3_500_000_000n, 5000, POLL_MS);
     for (const x of pProx) x.set("down", { kind: "stall" });
     const admin = new Etcd3({ hosts: direct });
     admins.push(admin);
@@ -91,7 +85,7 @@ describe("attack: the resign marker of a node that did not hold", () => {
     await new LeaseClient(pool).leaseRevoke({ ID: p.status().leaseId! });
     const revokedAt = performance.now();
 
-    await until("b elected", () => b.state() === "leader", 15_000);
+    await until("b elected", () => b.state() === "leader", 15_000, POLL_MS);
     const bElectedMs = performance.now() - revokedAt;
     await aClosing;
     const w = await b.write("k", "v1"); // acknowledged
@@ -166,13 +160,13 @@ describe("attack: the hold when the successor's TTL is shorter than the holder's
     nodes.push(b);
     await b.start();
     await sleep(1000); // b has seen p's key and asked for its lease's TTL
-    await until("a fresh anchor on p", () => p.status().remainingNs > 3_500_000_000n, 5000);
+    await until("a fresh anchor on p", () => p.status().remainingNs > 3_500_000_000n, 5000, POLL_MS);
     for (const x of pProx) x.set("down", { kind: "stall" });
     const admin = new Etcd3({ hosts: c.clientEndpoints });
     admins.push(admin);
     const pool = (admin as unknown as { pool: ConstructorParameters<typeof KVClient>[0] }).pool;
     await new LeaseClient(pool).leaseRevoke({ ID: p.status().leaseId! });
-    await until("b elected", () => b.state() === "leader", 15_000);
+    await until("b elected", () => b.state() === "leader", 15_000, POLL_MS);
     const pStatus = p.status();
     const w = await b.write("k", "v1");
     const pRead = await p.read("k").catch((err: Error) => ({ value: `error: ${err.message}`, served: "none" }));

@@ -14,7 +14,7 @@ import { createLeaseCore } from "lease-core";
 import { createEtcdLeaseNode, type EtcdLeaseNode } from "lease-core/etcd";
 import { startEtcdCluster, type EtcdCluster } from "../demo/cluster.js";
 import { FaultProxy } from "../demo/proxy.js";
-import { sleep } from "./etcd/support.js";
+import { dataWatchProxy, sleep, until } from "./etcd/support.js";
 
 let cluster: EtcdCluster | undefined;
 const proxies: FaultProxy[] = [];
@@ -28,30 +28,6 @@ afterEach(async () => {
   await cluster?.stop();
   cluster = undefined;
 });
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-/** Which proxy carries `n`'s data watch: each in turn delays etcd's answers while a key is put
- *  under the prefix; the one whose delay holds the key back from `n`'s local state is it. */
-async function dataWatchProxy(n: EtcdLeaseNode, a: Etcd3, prefix: string, list: FaultProxy[]): Promise<number> {
-  for (let i = 0; i < list.length; i++) {
-    list[i]!.set("down", { kind: "delay", delayMs: 1500 });
-    const key = `probe-${i}-${Math.random().toString(36).slice(2)}`;
-    await a.put(`${prefix}/d/${key}`).value("1");
-    await sleep(600);
-    const held = n.peek(key) === null;
-    list[i]!.heal();
-    await until(`the probe ${key}`, () => n.peek(key) !== null, 5000);
-    if (held) return i;
-  }
-  throw new Error("no proxy carries the data watch");
-}
 
 interface Outcome {
   key: string;

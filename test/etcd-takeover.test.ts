@@ -15,7 +15,7 @@ import { createLeaseCore, type LeaseCore } from "lease-core";
 import { createEtcdLeaseNode, etcdHasRevokeFix, type EtcdLeaseNode, type EtcdNodeEvent } from "lease-core/etcd";
 import { canSlowDisk, startEtcdCluster, type EtcdCluster } from "../demo/cluster.js";
 import { FaultProxy } from "../demo/proxy.js";
-import { sleep } from "./etcd/support.js";
+import { dataWatchProxy, sleep, until } from "./etcd/support.js";
 
 const MS = 1_000_000n;
 let cluster: EtcdCluster | undefined;
@@ -58,33 +58,6 @@ function node(core: LeaseCore, id: string, prefix: string, endpoints: string[], 
   const n = impl.createEtcdLeaseNode({ core, id, prefix, endpoints, ttlS: 2, etcdElectionTimeoutMs: 300, ...extra });
   nodes.push(n);
   return n;
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-/**
- * Which proxy carries `n`'s data watch (etcd3 picks a random endpoint per call and per
- * stream): each proxy in turn delays etcd's answers while a key is written under the prefix;
- * the one whose delay holds the write back from `n`'s local state is it.
- */
-async function dataWatchProxy(n: EtcdLeaseNode, a: Etcd3, prefix: string, list: FaultProxy[]): Promise<number> {
-  for (let i = 0; i < list.length; i++) {
-    list[i]!.set("down", { kind: "delay", delayMs: 1500 });
-    const key = `probe-${i}-${Math.random().toString(36).slice(2)}`;
-    await a.put(`${prefix}/d/${key}`).value("1");
-    await sleep(600);
-    const held = n.peek(key) === null;
-    list[i]!.heal();
-    await until(`the probe ${key}`, () => n.peek(key) !== null, 5000);
-    if (held) return i;
-  }
-  throw new Error("no proxy carries the data watch");
 }
 
 /** The package as published, or the test build with one negative-control switch on. */
