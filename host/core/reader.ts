@@ -136,6 +136,17 @@ export const readAt = Symbol("readAt");
 /** @internal Asks the engine for a read's answers (before the sample): sharded-reader.ts. */
 export const askFor = Symbol("askFor");
 
+/** @internal What `[askFor]()` asked of the engine, kept for `[readAt]`. */
+export interface AskedAnswers {
+  answers: number;
+  asks: number;
+  durationNs: bigint;
+  ackNs: bigint;
+  currentTerm: bigint;
+  appliedTerm: bigint;
+  ackTerm: bigint;
+}
+
 const ENGINE_STATES: ReadonlySet<unknown> = new Set<EngineState>(["leader", "follower", "candidate", "shutdown", "unknown"]);
 
 /** `engine.state()`, checked: a value outside EngineState ("LEADER", a boolean...) would
@@ -173,6 +184,8 @@ export class LeaseReader {
   // The engine's answers to the last #ask() (bigints passed straight to the core). The transfer
   // state, the re-arm instant and every rule over them live in the core (assembly/reader.ts).
   #engineDurationNs = 0n;
+  /** How many times the engine was asked (#ask): [readAt] tells a re-entrant ask by it. */
+  #asks = 0;
   #ackNs = 0n;
   #currentTerm = 0n;
   #appliedTerm = 0n;
@@ -295,7 +308,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     try {
       if (this.#closed) throw new ReaderClosedError();
       signal?.throwIfAborted();
-      if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) { const answers = this.#ask(); return this[readAt](answers, this.#core.now(), signal); } // #decide's negative control
+      if (__UNSAFE_ACKS_SURVIVE_CLOCK_FAULT__) { const asked = this[askFor](); return this[readAt](asked, this.#core.now(), signal); } // #decide's negative control
       const outcome = this.#decideNow();
       if (outcome & SERVE_LOCAL) {
         // The index first: a read whose appliedIndex() fails is no hit (nothing was served).
@@ -335,16 +348,35 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
 
   /** @internal The engine's answers for a decision on a sample the caller takes AFTER this
    *  returns (see #decide); throws as leaseRead on a closed reader. */
-  [askFor](): number {
+  [askFor](): AskedAnswers {
     if (this.#closed) throw new ReaderClosedError(); // as leaseRead: a group closed on its own serves nothing
-    return this.#ask();
+    const answers = this.#ask();
+    // A snapshot, not the fields: code the caller runs before [readAt] (an observer, another
+    // group's engine) may read this reader again and overwrite them (attack
+    // round3-sharded-reentrant: a decision on old bits with a newer ack cleared a transfer).
+    return { answers, asks: this.#asks, durationNs: this.#engineDurationNs, ackNs: this.#ackNs, currentTerm: this.#currentTerm, appliedTerm: this.#appliedTerm, ackTerm: this.#ackTerm };
   }
 
   /** @internal The decision of contract §4 on the `answers` of `[askFor]()` and a sample the
    *  caller took after asking. */
-  async [readAt](answers: number, nowNs: bigint, signal: AbortSignal | undefined): Promise<bigint> {
+  async [readAt](asked: AskedAnswers, nowNs: bigint, signal: AbortSignal | undefined): Promise<bigint> {
     if (this.#closed) throw new ReaderClosedError(); // as leaseRead: a group closed on its own serves nothing
-    const d = this.#decide(answers, nowNs);
+    let d: Decision;
+    if (this.#asks !== asked.asks) {
+      // This reader was asked again since (a re-entrant read from an observer or an engine):
+      // its core state may already hold a later sample than `nowNs`, and a transfer noted
+      // there must not be cleared by these older answers. Ask and sample afresh (R2).
+      const answers = this.#ask();
+      d = this.#decide(answers, this.#core.now());
+    } else {
+      // The answers asked before the sample, put back just before the (synchronous) decision.
+      this.#engineDurationNs = asked.durationNs;
+      this.#ackNs = asked.ackNs;
+      this.#currentTerm = asked.currentTerm;
+      this.#appliedTerm = asked.appliedTerm;
+      this.#ackTerm = asked.ackTerm;
+      d = this.#decide(asked.answers, nowNs);
+    }
     if (d.outcome & SERVE_LOCAL) {
       const index = checkIndex(this.#engine.appliedIndex(), "appliedIndex"); // before the hit is reported (as leaseRead)
       this.#observer?.onHit?.(d.reason);
@@ -395,6 +427,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
    *  values in fields. Each answer is checked (a bad one throws a typed error before the core
    *  sees anything: no state changes). */
   #ask(): number {
+    this.#asks++;
     const engine = this.#engine;
     let answers = stateOf(engine) === "leader" ? ANSWER_LEADER : 0;
     if (!this.#capable) return answers;
@@ -520,6 +553,10 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     // answer in the core as a read does: a transfer only a commit saw must re-arm when it ends
     // (R2), or an ack sent during it serves the next read (attack reader-wasm-dispatch-transfer).
     const answersAtStart = (this.#capable ? ANSWER_CAPABLE : 0) | this.#transferAnswer();
+    // The engine's lease duration at the sample: the extend takes the shorter of it and the one
+    // after the commit, as after a linearizable read (a lengthening during the commit does not
+    // cover the proof taken before it: attack round3-dispatch-duration).
+    const durationAtStartNs = this.#capable ? checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()") : 0n;
     const sampleNs = this.#core.now();
     // Suspect as a read deciding on this sample would be: an end taken at this sample re-arms
     // here, and the commit's round trip starts after it (a proof after the end, R2).
@@ -543,7 +580,8 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     if (this.#capable && !this.#closed) {
       // The core decides (assembly/reader.ts extendAfterCommit) on the engine's answers now.
       const answersNow = ANSWER_CAPABLE | this.#transferAnswer() | (stateOf(engine) === "leader" ? ANSWER_LEADER : 0);
-      const durationNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+      const afterNs = checkDuration(engine.leaseDurationNs!(), "engine.leaseDurationNs()");
+      const durationNs = afterNs < durationAtStartNs ? afterNs : durationAtStartNs;
       // A transfer begun during the commit invalidates; one that ended is taken at the next
       // real sample (no reading here: an extra clock read would be one more fault check).
       this.#ex.readerNoteTransfer(slot, 0n, answersNow);

@@ -105,7 +105,7 @@ export class ShardedLeaseReader {
     const nowNs = this.#core.now();
     const pending = groupIds.map((g, i) => {
       const answers = asked[i]!;
-      return typeof answers === "number" ? this.#readers.get(g)![readAt](answers, nowNs, signal) : Promise.reject(answers.err);
+      return "err" in answers ? Promise.reject(answers.err) : this.#readers.get(g)![readAt](answers, nowNs, signal);
     });
     const settled = await Promise.allSettled(pending);
     const fences = new Map<number, bigint>();

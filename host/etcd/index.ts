@@ -100,6 +100,9 @@ export class EtcdLeaseNode implements LeaseEngine {
   }
 
   leaseDurationNs(): bigint {
+    // No lease read while the local state is behind a write of ours that etcd committed (its
+    // catch-up timed out): a read then goes through etcd and waits for the local state.
+    if (this.#s.applied < this.#s.ownWriteFloor) return 0n;
     return this.#s.durationNs > 0n ? this.#s.durationNs : 0n;
   }
 
@@ -309,6 +312,10 @@ export class EtcdLeaseNode implements LeaseEngine {
         // after etcd applied the txn: the write stands, so its outcome is unknown to a client
         // that sees only this error, never a timeout it may retry (a re-applied put is not
         // linearizable, docs/etcd.md §1).
+        // Until the local state reaches it, no read is served locally: the reader's lease goes
+        // now, and leaseDurationNs() answers 0 until then (test/etcd-attack-round3-read-after-unknown).
+        if (revision > this.#s.ownWriteFloor) this.#s.ownWriteFloor = revision;
+        this.#s.invalidate("behind-own-write", `the local state is behind revision ${revision}, which a write of ours committed`);
         throw new EtcdUnknownOutcomeError(err, `the write committed at revision ${revision}, but the local state did not reach it: read before retrying`);
       }
       return { commitIndex: revision, local: confirmed };

@@ -113,6 +113,10 @@ export class NodeState {
   readonly data = new Map<string, string>();
   readonly waiters: Waiter[] = [];
   applied = 0n;
+  /** The highest revision this node's own write committed at while its local state had not
+   *  applied it (the catch-up timed out): no local read until `applied` reaches it (docs/etcd.md
+   *  §4), or a read after "read before retrying" would miss the write etcd already holds. */
+  ownWriteFloor = 0n;
 
   // ---- the takeover hold (§5) ----------------------------------------------------------------
   revokeGuard: RevokeGuard = "pending";

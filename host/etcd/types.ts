@@ -22,6 +22,7 @@ export type EtcdEventReason =
   | "clock-fault"
   | "etcd-versions"
   | "etcd-unprotected"
+  | "behind-own-write"
   | "closed";
 
 /** Something the node did or saw (an election won, a lease lost, an own-key deletion...). */
