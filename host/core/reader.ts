@@ -184,7 +184,8 @@ export class LeaseReader {
   // The engine's answers to the last #ask() (bigints passed straight to the core). The transfer
   // state, the re-arm instant and every rule over them live in the core (assembly/reader.ts).
   #engineDurationNs = 0n;
-  /** How many times the engine was asked (#ask): [readAt] tells a re-entrant ask by it. */
+  /** How many times the engine was asked (#ask) or the core's transfer state noted (dispatch):
+   *  [readAt] tells a re-entrant read or dispatch by it. */
   #asks = 0;
   #ackNs = 0n;
   #currentTerm = 0n;
@@ -560,6 +561,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     const sampleNs = this.#core.now();
     // Suspect as a read deciding on this sample would be: an end taken at this sample re-arms
     // here, and the commit's round trip starts after it (a proof after the end, R2).
+    this.#asks++; // the core's transfer state moves here too: a [readAt] pending on older answers asks afresh
     const suspectAtStart = this.#ex.readerNoteTransfer(slot, sampleNs, answersAtStart);
     const generation = this.#ex.leaseGeneration(slot); // after the note, which may invalidate (R4)
     let result: T;
@@ -584,6 +586,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
       const durationNs = afterNs < durationAtStartNs ? afterNs : durationAtStartNs;
       // A transfer begun during the commit invalidates; one that ended is taken at the next
       // real sample (no reading here: an extra clock read would be one more fault check).
+      this.#asks++;
       this.#ex.readerNoteTransfer(slot, 0n, answersNow);
       this.#ex.readerExtendAfterCommit(slot, answersNow, suspectAtStart, commitIndex > 0n ? 1 : 0, local ? 1 : 0, sampleNs, durationNs, generation);
     }

@@ -88,6 +88,7 @@ export class EtcdLeaseNode implements LeaseEngine {
    */
   async linearizableRead(signal?: AbortSignal): Promise<bigint> {
     this.#s.checkOpen();
+    const unknownSeq = this.#s.ownWriteUnknownSeq;
     let metaRevision: bigint;
     if (this.#s.state === "leader") {
       metaRevision = await renew(this.#s, "read");
@@ -96,19 +97,24 @@ export class EtcdLeaseNode implements LeaseEngine {
       metaRevision = metaRevisionOf(txn);
     }
     await waitApplied(this.#s, metaRevision, signal);
+    // Begun after every write of unknown outcome so far: whatever of them had committed when it
+    // read is now applied locally, so local reads may resume.
+    if (this.#s.ownWriteUnknown && unknownSeq === this.#s.ownWriteUnknownSeq) this.#s.ownWriteUnknown = false;
     return this.#s.applied;
   }
 
   leaseDurationNs(): bigint {
-    // No lease read while the local state is behind a write of ours that etcd committed (its
-    // catch-up timed out): a read then goes through etcd and waits for the local state.
-    if (this.#s.applied < this.#s.ownWriteFloor) return 0n;
     return this.#s.durationNs > 0n ? this.#s.durationNs : 0n;
   }
 
   lastQuorumAck(): bigint {
     // The reader asks right after its own clock reading: a fault that reading saw drops the anchor.
     this.#s.checkClockFaults();
+    // No anchor serves while the local state may be behind a write of ours (its catch-up timed
+    // out, or its txn failed without an answer): the failure invalidated the reader's lease, and
+    // until the local state has caught up a read goes through etcd and waits for it (docs/etcd.md
+    // §4). The lease is not disabled: the next linearizable read (or successful write) warms it.
+    if (this.#s.applied < this.#s.ownWriteFloor || this.#s.ownWriteUnknown) return 0n;
     return this.#s.state === "leader" ? this.#s.ackNs : 0n;
   }
 
@@ -291,7 +297,15 @@ export class EtcdLeaseNode implements LeaseEngine {
           this.#s.callOptions(),
         );
       } catch (err) {
-        throw writeError(this.#s.endpoints, err);
+        const failure = writeError(this.#s.endpoints, err);
+        if (failure instanceof EtcdUnknownOutcomeError) {
+          // It may have committed: no local read until a linearizable read begun after this
+          // failure has caught the local state up (test/etcd-attack-round4-txn-timeout).
+          this.#s.ownWriteUnknown = true;
+          this.#s.ownWriteUnknownSeq++;
+          this.#s.invalidate("behind-own-write", "a write's txn failed without an answer; it may have committed");
+        }
+        throw failure;
       }
       if (!txn.succeeded) {
         this.#s.loseLeadership("fence-failed");
@@ -313,7 +327,7 @@ export class EtcdLeaseNode implements LeaseEngine {
         // that sees only this error, never a timeout it may retry (a re-applied put is not
         // linearizable, docs/etcd.md §1).
         // Until the local state reaches it, no read is served locally: the reader's lease goes
-        // now, and leaseDurationNs() answers 0 until then (test/etcd-attack-round3-read-after-unknown).
+        // now, and lastQuorumAck() answers 0 until then (test/etcd-attack-round3-read-after-unknown).
         if (revision > this.#s.ownWriteFloor) this.#s.ownWriteFloor = revision;
         this.#s.invalidate("behind-own-write", `the local state is behind revision ${revision}, which a write of ours committed`);
         throw new EtcdUnknownOutcomeError(err, `the write committed at revision ${revision}, but the local state did not reach it: read before retrying`);

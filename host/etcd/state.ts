@@ -117,6 +117,11 @@ export class NodeState {
    *  applied it (the catch-up timed out): no local read until `applied` reaches it (docs/etcd.md
    *  §4), or a read after "read before retrying" would miss the write etcd already holds. */
   ownWriteFloor = 0n;
+  /** A write of ours whose txn failed with no answer (it may have committed, at a revision we do
+   *  not know): no local read until a linearizable read begun after it has caught up
+   *  (`ownWriteUnknownSeq` tells which reads began after). */
+  ownWriteUnknown = false;
+  ownWriteUnknownSeq = 0;
 
   // ---- the takeover hold (§5) ----------------------------------------------------------------
   revokeGuard: RevokeGuard = "pending";
