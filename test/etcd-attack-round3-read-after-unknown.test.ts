@@ -11,24 +11,14 @@
 // only the node's data watch 4 s > 5 x requestTimeoutMs). Expected: the read returns the value
 // etcd holds (or goes to etcd and waits for it); actual: served "local", the older value.
 import { afterEach, describe, expect, test } from "vitest";
-import { Etcd3 } from "etcd3";
-import { createLeaseCore } from "lease-core";
-import { createEtcdLeaseNode, type EtcdLeaseNode } from "lease-core/etcd";
-import { startEtcdCluster, type EtcdCluster } from "../demo/cluster.js";
-import { FaultProxy } from "../demo/proxy.js";
-import { dataWatchProxy, sleep, until } from "./etcd/support.js";
+import { startLaggingWatch, type LaggingWatch } from "./etcd/lagging-watch.js";
+import { until } from "./etcd/support.js";
 
-let cluster: EtcdCluster | undefined;
-const proxies: FaultProxy[] = [];
-const nodes: EtcdLeaseNode[] = [];
-const admins: Etcd3[] = [];
+let setup: LaggingWatch | undefined;
 
 afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.close().catch(() => undefined)));
-  for (const a of admins.splice(0)) a.close();
-  await Promise.all(proxies.splice(0).map((p) => p.close()));
-  await cluster?.stop();
-  cluster = undefined;
+  await setup?.close();
+  setup = undefined;
 });
 
 interface Outcome {
@@ -42,23 +32,8 @@ interface Outcome {
 
 describe("etcd attack round 3: the read after an unknown-outcome write", () => {
   test("the read a client makes before retrying an unknown-outcome write (etcd holds it) is not served locally from before it", async () => {
-    cluster = await startEtcdCluster({ electionTimeoutMs: 300, heartbeatMs: 50 });
-    const list = await Promise.all(cluster.members.map((m) => FaultProxy.start(m.clientPort)));
-    proxies.push(...list);
-    const a = new Etcd3({ hosts: cluster.clientEndpoints });
-    admins.push(a);
-    const prefix = `/attack-wt-${Math.random().toString(36).slice(2)}`;
-    const core = await createLeaseCore();
-    // requestTimeoutMs 300: the write's wait for its own revision gives up after 5 × 300 ms.
-    const n = createEtcdLeaseNode({ core, id: "w", prefix, endpoints: list.map((p) => `127.0.0.1:${p.port}`), ttlS: 2, etcdElectionTimeoutMs: 300, requestTimeoutMs: 300 });
-    nodes.push(n);
-    await n.start();
-    await n.waitForLeader(15_000);
-    await n.write("warm", "0");
-    const slow = await dataWatchProxy(n, a, prefix, list);
-
-    // Only the data watch's member is slow (its answers to the node 4 s late: > 5 × 300 ms).
-    list[slow]!.set("down", { kind: "delay", delayMs: 4000 });
+    setup = await startLaggingWatch();
+    const { admin: a, node: n, prefix, proxies: list, slow } = setup;
     const outcomes: Outcome[] = [];
     // Bounded re-staging: a write whose keepalive or txn went through the slow member fails
     // before or at its txn (a definite or unknown outcome: not this case); one whose txn went

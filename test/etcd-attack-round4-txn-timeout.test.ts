@@ -14,17 +14,11 @@
 // is never older than a write already observed; docs/etcd.md §4): the read returns the value
 // etcd holds or goes to etcd and waits for it. Actual: served "local", value null (twice: k1, k0).
 import { afterEach, describe, expect, test } from "vitest";
-import { Etcd3, GRPCDeadlineExceededError, KVClient } from "etcd3";
-import { createLeaseCore } from "lease-core";
-import { createEtcdLeaseNode, type EtcdLeaseNode } from "lease-core/etcd";
-import { startEtcdCluster, type EtcdCluster } from "../demo/cluster.js";
-import { FaultProxy } from "../demo/proxy.js";
-import { dataWatchProxy, sleep, until } from "./etcd/support.js";
+import { GRPCDeadlineExceededError, KVClient } from "etcd3";
+import { startLaggingWatch, type LaggingWatch } from "./etcd/lagging-watch.js";
+import { until } from "./etcd/support.js";
 
-let cluster: EtcdCluster | undefined;
-const proxies: FaultProxy[] = [];
-const nodes: EtcdLeaseNode[] = [];
-const admins: Etcd3[] = [];
+let setup: LaggingWatch | undefined;
 
 // The answer of a txn etcd committed is lost (its deadline passes while it is in flight): the
 // client call to etcd is made and completes at etcd, then the caller sees the deadline error the
@@ -41,11 +35,8 @@ KVClient.prototype.txn = async function (this: KVClient, ...args: Parameters<KVC
 
 afterEach(async () => {
   loseAnswersUnder = undefined;
-  await Promise.all(nodes.splice(0).map((n) => n.close().catch(() => undefined)));
-  for (const a of admins.splice(0)) a.close();
-  await Promise.all(proxies.splice(0).map((p) => p.close()));
-  await cluster?.stop();
-  cluster = undefined;
+  await setup?.close();
+  setup = undefined;
 });
 
 interface Outcome {
@@ -59,23 +50,8 @@ interface Outcome {
 
 describe("etcd attack round 4: the read after a write whose txn never answered", () => {
   test("the read before retrying a write whose txn timed out while etcd committed it is not served locally from before it", async () => {
-    cluster = await startEtcdCluster({ electionTimeoutMs: 300, heartbeatMs: 50 });
-    const list = await Promise.all(cluster.members.map((m) => FaultProxy.start(m.clientPort)));
-    proxies.push(...list);
-    const a = new Etcd3({ hosts: cluster.clientEndpoints });
-    admins.push(a);
-    const prefix = `/attack-wt-${Math.random().toString(36).slice(2)}`;
-    const core = await createLeaseCore();
-    // requestTimeoutMs 300: the write's wait for its own revision gives up after 5 × 300 ms.
-    const n = createEtcdLeaseNode({ core, id: "w", prefix, endpoints: list.map((p) => `127.0.0.1:${p.port}`), ttlS: 2, etcdElectionTimeoutMs: 300, requestTimeoutMs: 300 });
-    nodes.push(n);
-    await n.start();
-    await n.waitForLeader(15_000);
-    await n.write("warm", "0");
-    const slow = await dataWatchProxy(n, a, prefix, list);
-
-    // Only the data watch's member is slow (its answers to the node 4 s late: > 5 × 300 ms).
-    list[slow]!.set("down", { kind: "delay", delayMs: 4000 });
+    setup = await startLaggingWatch();
+    const { admin: a, node: n, prefix, proxies: list, slow } = setup;
     loseAnswersUnder = `${prefix}/d/k`;
     const outcomes: Outcome[] = [];
     // Bounded re-staging: a write whose txn went through a fast member is answered (counters.writes
