@@ -140,11 +140,6 @@ export const askFor = Symbol("askFor");
 export interface AskedAnswers {
   answers: number;
   asks: number;
-  durationNs: bigint;
-  ackNs: bigint;
-  currentTerm: bigint;
-  appliedTerm: bigint;
-  ackTerm: bigint;
 }
 
 const ENGINE_STATES: ReadonlySet<unknown> = new Set<EngineState>(["leader", "follower", "candidate", "shutdown", "unknown"]);
@@ -352,10 +347,10 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
   [askFor](): AskedAnswers {
     if (this.#closed) throw new ReaderClosedError(); // as leaseRead: a group closed on its own serves nothing
     const answers = this.#ask();
-    // A snapshot, not the fields: code the caller runs before [readAt] (an observer, another
-    // group's engine) may read this reader again and overwrite them (attack
+    // With the ask count: code the caller runs before [readAt] (an observer, another group's
+    // engine) may read this reader again and overwrite the fields (attack
     // round3-sharded-reentrant: a decision on old bits with a newer ack cleared a transfer).
-    return { answers, asks: this.#asks, durationNs: this.#engineDurationNs, ackNs: this.#ackNs, currentTerm: this.#currentTerm, appliedTerm: this.#appliedTerm, ackTerm: this.#ackTerm };
+    return { answers, asks: this.#asks };
   }
 
   /** @internal The decision of contract §4 on the `answers` of `[askFor]()` and a sample the
@@ -370,12 +365,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
       const answers = this.#ask();
       d = this.#decide(answers, this.#core.now());
     } else {
-      // The answers asked before the sample, put back just before the (synchronous) decision.
-      this.#engineDurationNs = asked.durationNs;
-      this.#ackNs = asked.ackNs;
-      this.#currentTerm = asked.currentTerm;
-      this.#appliedTerm = asked.appliedTerm;
-      this.#ackTerm = asked.ackTerm;
+      // Not asked since: the fields still hold exactly what [askFor] asked (only #ask writes them).
       d = this.#decide(asked.answers, nowNs);
     }
     if (d.outcome & SERVE_LOCAL) {
