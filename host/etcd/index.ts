@@ -370,6 +370,9 @@ export class EtcdLeaseNode implements LeaseEngine {
 
   #remaining(nowNs: bigint): bigint {
     this.#s.checkClockFaults();
+    // Behind a write of ours (lastQuorumAck's rule): no read is served locally, whatever the
+    // anchor a renewal set since, so none is reported.
+    if (this.#s.applied < this.#s.ownWriteFloor || this.#s.ownWriteUnknown) return 0n;
     const reader = this.#s.reader;
     let best = 0n;
     if (this.#s.state === "leader" && this.#s.ackNs !== 0n && nowNs !== 0n && this.#s.ackNs <= nowNs) {
