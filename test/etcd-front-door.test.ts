@@ -162,6 +162,11 @@ describe("etcd with TLS (client certificates) and password authentication", () =
     const read = await n.read("k");
     expect(read.value).toBe("v");
     expect(["local", "etcd"]).toContain(read.served);
+    // The revoke guard read every member's version over the same TLS and credentials: one
+    // member, by host:port, with a real version (not "unknown", which keeps the hold on a
+    // cluster that has the fix).
+    const hostPort = endpoint.replace(/^https:\/\//, "");
+    expect(n.status().etcdVersions).toEqual({ [hostPort]: expect.stringMatching(/^3\.\d+\.\d+/) });
     await n.close();
   }, 20_000);
 
