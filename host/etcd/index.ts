@@ -37,7 +37,7 @@
  * @module
  */
 import type { ITxnResponse, KVClient } from "etcd3";
-import { InvalidOptionError, LeadershipLostError } from "../core/errors.js";
+import { LeadershipLostError } from "../core/errors.js";
 import type { EngineState, LeaseEngine } from "../core/reader.js";
 import { campaignLoop, readVersions, resign } from "./election.js";
 import { EtcdNodeError, EtcdUnknownOutcomeError, etcdError, writeError } from "./errors.js";
@@ -46,7 +46,7 @@ import { checkOptions, type EtcdLeaseNodeOptions } from "./options.js";
 import { apply, metaRevisionOf, readTxn, waitApplied, watchData } from "./replica.js";
 import { NodeState } from "./state.js";
 import type { EtcdNodeStatus, EtcdReadResult, EtcdWriteResult } from "./types.js";
-import { endStream, prefixEnd, sleep } from "./util.js";
+import { checkText, endStream, prefixEnd, sleep } from "./util.js";
 
 export { etcdHasRevokeFix } from "./election.js";
 export { EtcdNodeError, EtcdUnknownOutcomeError } from "./errors.js";
@@ -232,6 +232,7 @@ export class EtcdLeaseNode implements LeaseEngine {
    */
   async read(key: string): Promise<EtcdReadResult> {
     this.#s.checkOpen();
+    checkText("key", key);
     if (this.#s.state !== "leader") throw this.#s.notLeader();
     let calls = 0;
     const pending = this.#s.reader!.leaseReadThen(() => {
@@ -254,6 +255,7 @@ export class EtcdLeaseNode implements LeaseEngine {
    *  at or past its revision): the baseline a lease read is measured against. Leader only. */
   async readLinearizable(key: string): Promise<EtcdReadResult> {
     this.#s.checkOpen();
+    checkText("key", key);
     if (this.#s.state !== "leader") throw this.#s.notLeader();
     const txn = await readTxn(this.#s);
     await waitApplied(this.#s, metaRevisionOf(txn));
@@ -273,7 +275,8 @@ export class EtcdLeaseNode implements LeaseEngine {
    */
   async write(key: string, value: string): Promise<EtcdWriteResult> {
     this.#s.checkOpen();
-    if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("key", "a non-empty string", key);
+    checkText("key", key);
+    checkText("value", value);
     if (this.#s.state !== "leader") throw this.#s.notLeader(); // before dispatch: its refusal names no leader
     const reader = this.#s.reader!;
     const result = await reader.dispatch(async () => {
