@@ -136,6 +136,27 @@ export const readAt = Symbol("readAt");
 /** @internal Asks the engine for a read's answers (before the sample): sharded-reader.ts. */
 export const askFor = Symbol("askFor");
 
+/** @internal Asks the engine into entry `i` of a batch (ShardedLeaseReader.localReadGroups). */
+export const askInto = Symbol("askInto");
+/** @internal How many times this reader was asked or touched (see `#asks`): a batch withdraws
+ *  an entry whose reader moved between its ask and the batch's sample. */
+export const asksOf = Symbol("asksOf");
+/** @internal Whether the reader is closed. */
+export const isClosed = Symbol("isClosed");
+/** @internal The engine's applied index (a batch's served entry). */
+export const appliedIndexOf = Symbol("appliedIndexOf");
+
+/** @internal A batch's entries before they are copied into the core's run area
+ *  (readerRunInts / readerRunValues, docs/abi.md): entry i is ints[2i] slot, ints[2i+1]
+ *  answers (then the outcome), values[5i..5i+4] the engine's values, stamps[i] the ask count
+ *  it was asked at (-1: withdrawn), indexes[i] the applied index of a served entry. */
+export interface BatchEntries {
+  ints: Int32Array;
+  values: BigInt64Array;
+  stamps: Float64Array;
+  indexes: bigint[];
+}
+
 /** @internal What `[askFor]()` asked of the engine, kept for `[readAt]`. */
 export interface AskedAnswers {
   answers: number;
@@ -179,8 +200,9 @@ export class LeaseReader {
   // The engine's answers to the last #ask() (bigints passed straight to the core). The transfer
   // state, the re-arm instant and every rule over them live in the core (assembly/reader.ts).
   #engineDurationNs = 0n;
-  /** How many times the engine was asked (#ask) or the core's transfer state noted (dispatch):
-   *  [readAt] tells a re-entrant read or dispatch by it. */
+  /** How many times the engine was asked (#ask), the core's transfer state noted (dispatch) or
+   *  moved by a push (begin/endTransfer, leader loss, close): [readAt] tells a re-entrant read
+   *  or dispatch by it, and a batch (localReadGroups) an entry touched since its ask. */
   #asks = 0;
   #ackNs = 0n;
   #currentTerm = 0n;
@@ -225,6 +247,7 @@ export class LeaseReader {
         // (core.now() never throws: a failed clock read is a zero reading.)
         const slot = this.#liveSlot();
         if (slot < 0) return;
+        this.#asks++; // answers asked before the loss decide nothing after it (a batch withdraws them)
         this.#ex.readerLeaderLost(slot, this.#ex.readerTransferPushed(slot) ? this.#core.now() : 0n);
       });
       // close() must be able to stop the callback (an EventEmitter's `on` returns the emitter).
@@ -274,6 +297,7 @@ export class LeaseReader {
    * etcd-raft #99: reads served during a transfer).
    */
   beginTransfer(): void {
+    this.#asks++;
     this.#ex.readerBeginTransfer(this.lease.slot);
   }
 
@@ -285,6 +309,7 @@ export class LeaseReader {
   endTransfer(): void {
     const slot = this.lease.slot;
     if (this.#ex.readerTransferPushed(slot) === 0) return;
+    this.#asks++;
     this.#ex.readerEndTransfer(slot, this.#core.now());
   }
 
@@ -340,6 +365,45 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     const answers = this.#ask();
     this.#hostFill();
     return this.#ex.readerDecideFill(slot, this.#timespecs, answers, this.#engineDurationNs, this.#ackNs, this.#currentTerm, this.#appliedTerm, this.#ackTerm);
+  }
+
+  /**
+   * @internal Asks the engine (#ask, every answer checked) into entry `i` of a batch whose one
+   * sample the caller takes AFTER asking every entry (see #decide). The entry's stamp is the ask
+   * count after this ask, or -1 when the engine's answers re-entered this reader (another ask,
+   * a dispatch, a push) while it was being asked: the fields would then mix two asks' values
+   * (attack round3-sharded-reentrant), so the entry is withdrawn, never decided.
+   * @throws as localRead: DisposedError, a typed error for a bad engine answer.
+   */
+  [askInto](entries: BatchEntries, i: number): void {
+    const slot = this.lease.slot;
+    const before = this.#asks;
+    const answers = this.#ask();
+    entries.ints[2 * i] = slot;
+    entries.ints[2 * i + 1] = answers;
+    const values = entries.values;
+    const v = 5 * i;
+    values[v] = this.#engineDurationNs;
+    values[v + 1] = this.#ackNs;
+    values[v + 2] = this.#currentTerm;
+    values[v + 3] = this.#appliedTerm;
+    values[v + 4] = this.#ackTerm;
+    entries.stamps[i] = this.#asks === before + 1 ? this.#asks : -1;
+  }
+
+  /** @internal See `asksOf`; -1 once the caller disposed the lease (its slot may be another's). */
+  [asksOf](): number {
+    return this.#liveSlot() === this.#slot ? this.#asks : -1;
+  }
+
+  /** @internal The engine's applied index, unchecked (the batch checks it for its i64 out array). */
+  [appliedIndexOf](): unknown {
+    return this.#engine.appliedIndex();
+  }
+
+  /** @internal */
+  [isClosed](): boolean {
+    return this.#closed;
   }
 
   /** @internal The engine's answers for a decision on a sample the caller takes AFTER this
@@ -589,6 +653,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#asks++;
     try {
       this.#ex.readerClose(this.lease.slot); // invalidates; the core never extends it again
     } catch (err) {

@@ -1,0 +1,104 @@
+/**
+ * The batch lease-read hit per group (issue 17: "lease-read hit per group <= 50 ns, the clock
+ * sample amortized over a batch"): `ShardedLeaseReader.localReadGroups` over 100, 1,000 and
+ * 5,000 groups, against `lease.valid()` and one group's `reader.localRead()` measured in the
+ * same process (BENCH_PART=sharded, its own process: one core on the default clock).
+ *
+ * The engines are shaped like the etcd group engine (docs: /tmp design of issue 17, host/etcd/groups
+ * table.ts): one plain object per group, built by one factory, whose `lastQuorumAck()` returns
+ * the node's one shared anchor when the group is confirmed, `currentTerm()` its epoch,
+ * `quorumAckTerm()` the epoch once confirmed, `appliedIndex()` the node's applied revision.
+ * Every group is a confirmed leader: every entry is a hit (the figure is the hit path).
+ * @module
+ */
+import type { LeaseCore } from "../host/core/core.js";
+import type { LeaseEngine, LeaseObserver } from "../host/core/reader.js";
+import { do_not_optimize } from "mitata";
+import type { Case } from "./harness.js";
+
+const HOUR_NS = 3_600_000_000_000n;
+export const SHARDED_GROUPS = [100, 1_000, 5_000];
+/** Leases the sharded part's core needs: one reader per group of each size, the single reader, valid(). */
+export const SHARDED_LEASES = SHARDED_GROUPS.reduce((a, b) => a + b, 0) + 1_000 + 64; // + the observed 1,000
+
+/** The node's state the group engines point at (nothing per group is rewritten on a renewal). */
+interface NodeProof {
+  ackNs: bigint;
+  ackRound: number;
+  durationNs: bigint;
+  appliedRevision: bigint;
+}
+
+interface GroupRecord {
+  epoch: bigint;
+  confirmedRound: number;
+  leading: boolean;
+}
+
+function groupEngine(node: NodeProof, group: GroupRecord): LeaseEngine {
+  return {
+    state: () => (group.leading ? "leader" : "follower"),
+    appliedIndex: () => node.appliedRevision,
+    linearizableRead: async () => node.appliedRevision,
+    leaseDurationNs: () => node.durationNs,
+    lastQuorumAck: () => (group.leading && group.confirmedRound !== 0 && node.ackRound >= group.confirmedRound ? node.ackNs : 0n),
+    onLeaderLoss: () => () => {},
+    currentTerm: () => group.epoch,
+    quorumAckTerm: () => (group.confirmedRound !== 0 ? group.epoch : 0n),
+  };
+}
+
+/** valid(), one group's localRead(), and localReadGroups / a localRead loop per batch size. */
+export function shardedCases(core: LeaseCore): Case[] {
+  const lease = core.createLease();
+  if (!lease.extend(core.now() + HOUR_NS, lease.generation())) throw new Error("bench setup: extend failed");
+  const node: NodeProof = { ackNs: core.now(), ackRound: 1, durationNs: HOUR_NS, appliedRevision: 1234n };
+  const cases: Case[] = [
+    { id: "valid.default", label: `lease.valid() on ${core.clock.source}`, fn: () => do_not_optimize(lease.valid()) },
+  ];
+  let nextEpoch = 100n;
+  const shard = (groups: number, observer?: LeaseObserver) => {
+    const engines = new Map<number, LeaseEngine>();
+    for (let g = 0; g < groups; g++) engines.set(g, groupEngine(node, { epoch: nextEpoch++, confirmedRound: 1, leading: true }));
+    return core.createShardedLeaseReader({ groups: engines, route: () => 0, ...(observer ? { observer } : {}) });
+  };
+  const one = shard(1);
+  const single = one.reader(0);
+  if (single.localRead() !== node.appliedRevision) throw new Error("bench setup: the single group does not hit");
+  cases.push({ id: "sharded.localRead.1", label: "reader(g).localRead(), one group engine (fill + one crossing)", fn: () => do_not_optimize(single.localRead()) });
+  for (const groups of SHARDED_GROUPS) {
+    const sharded = shard(groups);
+    const ids = Int32Array.from({ length: groups }, (_, i) => i);
+    const out = new BigInt64Array(groups);
+    if (sharded.localReadGroups(ids, out) !== groups) throw new Error(`bench setup: not every one of ${groups} groups hits`);
+    cases.push({
+      id: `sharded.batch.${groups}`,
+      label: `localReadGroups(${groups} ids, out): one sample, ${Math.ceil(groups / 256)} crossing(s)`,
+      fn: () => do_not_optimize(sharded.localReadGroups(ids, out)),
+      per: groups,
+    });
+    if (groups === 1_000) {
+      // The baseline a caller has without the batch: one localRead (one sample) per group.
+      cases.push({
+        id: `sharded.loop.${groups}`,
+        label: `reader(g).localRead() for each of ${groups} groups (a sample per group)`,
+        fn: () => {
+          let hits = 0;
+          for (let g = 0; g < groups; g++) if (sharded.reader(g).localRead() !== undefined) hits++;
+          return do_not_optimize(hits);
+        },
+        per: groups,
+      });
+      // With a counting observer (what a metrics observer costs per hit).
+      let hits = 0;
+      const observed = shard(groups, { onHit: () => void hits++ });
+      cases.push({
+        id: `sharded.batchObserved.${groups}`,
+        label: `localReadGroups(${groups} ids, out) with an observer counting onHit`,
+        fn: () => do_not_optimize(observed.localReadGroups(ids, out)),
+        per: groups,
+      });
+    }
+  }
+  return cases;
+}
