@@ -377,6 +377,7 @@ describe("ask every engine, then sample; re-entrancy", () => {
       write = w.sharded.dispatch(1, async () => ({ commitIndex: 0n })).catch(() => {});
     };
     expect(batch(w, [1, 0]).out).toEqual([-1n, 10n]);
+    expect(w.sharded.reader(1).suspect, "the older 'no transfer' answers cleared the transfer the dispatch noted").toBe(true);
     await write;
     expect(w.sharded.reader(1).suspect).toBe(true);
   });
