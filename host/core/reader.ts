@@ -42,6 +42,9 @@ export interface ReaderCore {
   lastClockFaultNs(): bigint;
   /** The reader's own lease. */
   createLease(): Lease;
+  /** Bumped by every move of any reader of this core (see LeaseReader #moved) and every lease
+   *  released: a batch whose own asks were the only moves skips its per-entry check. */
+  readerMoves: number;
 }
 
 /** The role an engine reports. Only `leader` may serve lease reads or commit. */
@@ -149,12 +152,14 @@ export const appliedIndexOf = Symbol("appliedIndexOf");
 /** @internal A batch's entries before they are copied into the core's run area
  *  (readerRunInts / readerRunValues, docs/abi.md): entry i is ints[2i] slot, ints[2i+1]
  *  answers (then the outcome), values[5i..5i+4] the engine's values, stamps[i] the ask count
- *  it was asked at (-1: withdrawn), indexes[i] the applied index of a served entry. */
+ *  it was asked at (-1: withdrawn). After the decisions, values[i] is entry i's index or -1n.
+ *  `serial` is the batch's own number; `repeated` is set when a reader is asked twice in it. */
 export interface BatchEntries {
   ints: Int32Array;
   values: BigInt64Array;
   stamps: Float64Array;
-  indexes: bigint[];
+  serial: number;
+  repeated: boolean;
 }
 
 /** @internal What `[askFor]()` asked of the engine, kept for `[readAt]`. */
@@ -208,6 +213,15 @@ export class LeaseReader {
   #currentTerm = 0n;
   #appliedTerm = 0n;
   #ackTerm = 0n;
+  /** The serial of the last batch that asked this reader (see BatchEntries). */
+  #batchSerial = 0;
+
+  /** This reader was asked or its core state moved: [readAt] and a batch (localReadGroups) tell
+   *  answers asked before it (#asks, per reader; readerMoves, per core). */
+  #moved(): void {
+    this.#asks++;
+    this.#core.readerMoves++;
+  }
 
   /** @internal Use `core.createLeaseReader(engine)`. */
   constructor(core: ReaderCore, engine: LeaseEngine, options: LeaseReaderOptions = {}) {
@@ -247,7 +261,7 @@ export class LeaseReader {
         // (core.now() never throws: a failed clock read is a zero reading.)
         const slot = this.#liveSlot();
         if (slot < 0) return;
-        this.#asks++; // answers asked before the loss decide nothing after it (a batch withdraws them)
+        this.#moved(); // answers asked before the loss decide nothing after it (a batch withdraws them)
         this.#ex.readerLeaderLost(slot, this.#ex.readerTransferPushed(slot) ? this.#core.now() : 0n);
       });
       // close() must be able to stop the callback (an EventEmitter's `on` returns the emitter).
@@ -297,7 +311,7 @@ export class LeaseReader {
    * etcd-raft #99: reads served during a transfer).
    */
   beginTransfer(): void {
-    this.#asks++;
+    this.#moved();
     this.#ex.readerBeginTransfer(this.lease.slot);
   }
 
@@ -309,7 +323,7 @@ export class LeaseReader {
   endTransfer(): void {
     const slot = this.lease.slot;
     if (this.#ex.readerTransferPushed(slot) === 0) return;
-    this.#asks++;
+    this.#moved();
     this.#ex.readerEndTransfer(slot, this.#core.now());
   }
 
@@ -377,6 +391,8 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
    */
   [askInto](entries: BatchEntries, i: number): void {
     const slot = this.lease.slot;
+    if (this.#batchSerial === entries.serial) entries.repeated = true; // an id given twice: check every entry
+    this.#batchSerial = entries.serial;
     const before = this.#asks;
     const answers = this.#ask();
     entries.ints[2 * i] = slot;
@@ -482,7 +498,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
    *  values in fields. Each answer is checked (a bad one throws a typed error before the core
    *  sees anything: no state changes). */
   #ask(): number {
-    this.#asks++;
+    this.#moved();
     const engine = this.#engine;
     let answers = stateOf(engine) === "leader" ? ANSWER_LEADER : 0;
     if (!this.#capable) return answers;
@@ -615,7 +631,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     const sampleNs = this.#core.now();
     // Suspect as a read deciding on this sample would be: an end taken at this sample re-arms
     // here, and the commit's round trip starts after it (a proof after the end, R2).
-    this.#asks++; // the core's transfer state moves here too: a [readAt] pending on older answers asks afresh
+    this.#moved(); // the core's transfer state moves here too: a [readAt] pending on older answers asks afresh
     const suspectAtStart = this.#ex.readerNoteTransfer(slot, sampleNs, answersAtStart);
     const generation = this.#ex.leaseGeneration(slot); // after the note, which may invalidate (R4)
     let result: T;
@@ -640,7 +656,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
       const durationNs = afterNs < durationAtStartNs ? afterNs : durationAtStartNs;
       // A transfer begun during the commit invalidates; one that ended is taken at the next
       // real sample (no reading here: an extra clock read would be one more fault check).
-      this.#asks++;
+      this.#moved();
       this.#ex.readerNoteTransfer(slot, 0n, answersNow);
       this.#ex.readerExtendAfterCommit(slot, answersNow, suspectAtStart, commitIndex > 0n ? 1 : 0, local ? 1 : 0, sampleNs, durationNs, generation);
     }
@@ -653,7 +669,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#asks++;
+    this.#moved();
     try {
       this.#ex.readerClose(this.lease.slot); // invalidates; the core never extends it again
     } catch (err) {

@@ -13,6 +13,8 @@ import { I64_MAX } from "./checks.js";
 import { InvalidEngineAnswerError, InvalidOptionError, ReaderClosedError, UnknownGroupError, UnroutableKeyError } from "./errors.js";
 import { RUN_CAPACITY, SERVE_LOCAL } from "../generated/constants.js";
 
+/** Numbers every localReadGroups call (BatchEntries.serial): 1, 2, ... */
+let batchSerial = 0;
 /** Group ids below this are looked up in an array (the batch's per-group lookup), not the Map. */
 const DENSE_IDS = 1 << 20;
 
@@ -198,18 +200,26 @@ export class ShardedLeaseReader {
 
   #localReadGroups(readers: LeaseReader[], count: number, entries: BatchEntries, outIndexes: BigInt64Array): number {
     const { ints, values, stamps } = entries;
+    const core = this.#core;
     // Ask every engine, then take the one sample (LeaseReader #decide: an end of transfer is
     // never dated before its engine reported it, attack reader-wasm-rearm-race).
+    entries.serial = ++batchSerial;
+    entries.repeated = false;
+    const movesBefore = core.readerMoves;
     for (let i = 0; i < count; i++) readers[i]![askInto](entries, i);
-    const nowNs = this.#core.now();
+    const nowNs = core.now();
     // An entry whose reader moved since its ask (an engine answer re-entered it: attack
-    // round3-sharded-reentrant, round4-sharded-dispatch-reentrant) is withdrawn, not decided on
-    // answers older than that move. Nothing runs between here and the decisions.
-    for (let i = 0; i < count; i++) {
-      if (stamps[i] !== readers[i]![asksOf]()) {
-        stamps[i] = -1;
-        ints[2 * i] = -1;
-        ints[2 * i + 1] = 0;
+    // round3-sharded-reentrant, round4-sharded-dispatch-reentrant; or a lease was released) is
+    // withdrawn, not decided on answers older than that move. When the core saw no move but
+    // these asks, each of a different reader, no entry moved: no per-entry check. Nothing runs
+    // between here and the decisions.
+    if (entries.repeated || core.readerMoves !== movesBefore + count) {
+      for (let i = 0; i < count; i++) {
+        if (stamps[i] !== readers[i]![asksOf]()) {
+          stamps[i] = -1;
+          ints[2 * i] = -1;
+          ints[2 * i + 1] = 0;
+        }
       }
     }
     // The core decides RUN_CAPACITY entries per crossing, all on `nowNs` (assembly/reader.ts
@@ -237,31 +247,25 @@ export class ShardedLeaseReader {
     }
     // The applied index of every served entry, checked, before anything is reported (as
     // localRead: a read whose appliedIndex() fails is no hit; here also one beyond i64, which
-    // the out array cannot hold). A non-served entry's stamp becomes -1.
-    const indexes = entries.indexes;
-    for (let i = 0; i < count; i++) {
-      if ((ints[2 * i + 1]! & SERVE_LOCAL) === 0) {
-        stamps[i] = -1;
-        continue;
-      }
-      if (stamps[i] === -1) continue;
-      const index: unknown = readers[i]![appliedIndexOf]();
-      if (typeof index !== "bigint" || index < 0n || index > I64_MAX) throw new InvalidEngineAnswerError("appliedIndex", index, "a bigint in [0, 2^63-1]");
-      indexes[i] = index;
-    }
+    // the out array cannot hold), into the entries' first value column, -1n for the others;
+    // copied to `outIndexes` only once every one is known good. A withdrawn entry's outcome
+    // word is 0: not served.
     served = 0;
     for (let i = 0; i < count; i++) {
-      if (stamps[i] === -1) {
-        outIndexes[i] = -1n;
-      } else {
-        outIndexes[i] = indexes[i]!;
-        served++;
+      if ((ints[2 * i + 1]! & SERVE_LOCAL) === 0) {
+        values[i] = -1n;
+        continue;
       }
+      const index: unknown = readers[i]![appliedIndexOf]();
+      if (typeof index !== "bigint" || index < 0n || index > I64_MAX) throw new InvalidEngineAnswerError("appliedIndex", index, "a bigint in [0, 2^63-1]");
+      values[i] = index;
+      served++;
     }
+    outIndexes.set(values.subarray(0, count));
     const onHit = this.#observer?.onHit;
     // Last: an observer may call back into this reader (it gets entries of its own).
     if (onHit !== undefined) {
-      for (let i = 0; i < count; i++) if (stamps[i] !== -1) onHit.call(this.#observer, "valid");
+      for (let i = 0; i < count; i++) if ((ints[2 * i + 1]! & SERVE_LOCAL) !== 0) onHit.call(this.#observer, "valid");
     }
     return served;
   }
@@ -291,6 +295,5 @@ export class ShardedLeaseReader {
 
 
 function newEntries(count: number): BatchEntries {
-  // indexes: a packed array of bigints (filled with 0n: no holes, one element kind).
-  return { ints: new Int32Array(2 * count), values: new BigInt64Array(5 * count), stamps: new Float64Array(count), indexes: new Array<bigint>(count).fill(0n) };
+  return { ints: new Int32Array(2 * count), values: new BigInt64Array(5 * count), stamps: new Float64Array(count), serial: 0, repeated: false };
 }
