@@ -4,8 +4,8 @@
  * 5,000 groups, against `lease.valid()` and one group's `reader.localRead()` measured in the
  * same process (BENCH_PART=sharded, its own process: one core on the default clock).
  *
- * The engines are shaped like the etcd group engine (docs: /tmp design of issue 17, host/etcd/groups
- * table.ts): one plain object per group, built by one factory, whose `lastQuorumAck()` returns
+ * The engines are shaped like the etcd group engine of issue 17 (host/etcd/groups/): one plain
+ * object per group, built by one factory, whose `lastQuorumAck()` returns
  * the node's one shared anchor when the group is confirmed, `currentTerm()` its epoch,
  * `quorumAckTerm()` the epoch once confirmed, `appliedIndex()` the node's applied revision.
  * Every group is a confirmed leader: every entry is a hit (the figure is the hit path).
@@ -54,7 +54,7 @@ export function shardedCases(core: LeaseCore): Case[] {
   if (!lease.extend(core.now() + HOUR_NS, lease.generation())) throw new Error("bench setup: extend failed");
   const node: NodeProof = { ackNs: core.now(), ackRound: 1, durationNs: HOUR_NS, appliedRevision: 1234n };
   const cases: Case[] = [
-    { id: "valid.default", label: `lease.valid() on ${core.clock.source}`, fn: () => do_not_optimize(lease.valid()) },
+    { id: "sharded.valid", label: `lease.valid() on ${core.clock.source}, in this process (the ratios' denominator)`, fn: () => do_not_optimize(lease.valid()) },
   ];
   let nextEpoch = 100n;
   const shard = (groups: number, observer?: LeaseObserver) => {

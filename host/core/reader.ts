@@ -144,8 +144,6 @@ export const askInto = Symbol("askInto");
 /** @internal How many times this reader was asked or touched (see `#asks`): a batch withdraws
  *  an entry whose reader moved between its ask and the batch's sample. */
 export const asksOf = Symbol("asksOf");
-/** @internal Whether the reader is closed. */
-export const isClosed = Symbol("isClosed");
 /** @internal The engine's applied index (a batch's served entry). */
 export const appliedIndexOf = Symbol("appliedIndexOf");
 
@@ -387,9 +385,10 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
    * count after this ask, or -1 when the engine's answers re-entered this reader (another ask,
    * a dispatch, a push) while it was being asked: the fields would then mix two asks' values
    * (attack round3-sharded-reentrant), so the entry is withdrawn, never decided.
-   * @throws as localRead: DisposedError, a typed error for a bad engine answer.
+   * @throws as localRead: ReaderClosedError, DisposedError, a typed error for a bad engine answer.
    */
   [askInto](entries: BatchEntries, i: number): void {
+    if (this.#closed) throw new ReaderClosedError(); // as localRead: a group closed on its own serves nothing
     const slot = this.lease.slot;
     if (this.#batchSerial === entries.serial) entries.repeated = true; // an id given twice: check every entry
     this.#batchSerial = entries.serial;
@@ -415,11 +414,6 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
   /** @internal The engine's applied index, unchecked (the batch checks it for its i64 out array). */
   [appliedIndexOf](): unknown {
     return this.#engine.appliedIndex();
-  }
-
-  /** @internal */
-  [isClosed](): boolean {
-    return this.#closed;
   }
 
   /** @internal The engine's answers for a decision on a sample the caller takes AFTER this

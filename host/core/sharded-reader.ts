@@ -6,7 +6,7 @@
  * @module
  */
 import {
-  LeaseReader, appliedIndexOf, askFor, askInto, asksOf, isClosed, readAt,
+  LeaseReader, appliedIndexOf, askFor, askInto, asksOf, readAt,
   type BatchEntries, type CommitResult, type LeaseEngine, type LeaseObserver, type ReaderCore,
 } from "./reader.js";
 import { I64_MAX } from "./checks.js";
@@ -159,7 +159,8 @@ export class ShardedLeaseReader {
    * transfer pushed, a leader loss, a close) is not decided: -1n; so an id that appears more
    * than once is decided at its last entry only. The observer hears `onHit("valid")` per served entry,
    * after every entry was decided.
-   * @throws ReaderClosedError when this reader or one of the groups is closed; UnknownGroupError
+   * @throws ReaderClosedError when this reader or one of the groups is closed (a group closed on
+   *   its own is found while asking: the groups before it were asked, none decided); UnknownGroupError
    *   for an id that is not a group; InvalidOptionError when `groupIds` is not an array-like of
    *   numbers or `outIndexes` not a BigInt64Array at least as long; the engine's typed error for
    *   a bad answer (InvalidEngineAnswerError, InvalidDurationError...; an applied index beyond
@@ -186,7 +187,6 @@ export class ShardedLeaseReader {
       const groupId = groupIds[i];
       const reader = typeof groupId !== "number" ? undefined : dense !== undefined ? dense[groupId] : this.#readers.get(groupId);
       if (reader === undefined) throw new UnknownGroupError(groupId);
-      if (reader[isClosed]()) throw new ReaderClosedError();
       readers[i] = reader;
     }
     this.#batchDepth++;
