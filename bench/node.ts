@@ -7,7 +7,8 @@
  * - `clock:fallback` process.hrtime.bigint() (LEASE_CORE_NO_NATIVE=1);
  * - `peer:bigint`    the TS peer on the default clock read with BigInt-returning shim calls;
  * - `core`           valid(now), now(), leaseRead, extend, recordAck, batch, on the default clock;
- * - `sharded`        valid() and the batch lease-read hit per group (bench/sharded.ts).
+ * - `sharded`        valid() and the batch lease-read hit per group (bench/sharded.ts), engines of
+ *                    GroupEngine's shape; `sharded:object` the same with plain-object engines.
  * @module
  */
 import { createRequire } from "node:module";
@@ -76,8 +77,8 @@ if (part === "clock:default" || part === "peer:bigint") {
   });
 } else if (part === "core") {
   cases = coreCases(await nativeCore("raw+sleep", CORE_LEASES));
-} else if (part === "sharded") {
-  cases = shardedCases(await nativeCore("raw+sleep", SHARDED_LEASES));
+} else if (part === "sharded" || part === "sharded:object") {
+  cases = shardedCases(await nativeCore("raw+sleep", SHARDED_LEASES), part === "sharded" ? "class" : "object");
 } else {
   throw new Error(`unknown BENCH_PART ${part}`);
 }

@@ -107,7 +107,7 @@ try {
 
   const parts = ["clock:default", "clock:raw", "clock:fallback", "core"];
   if (want("node")) for (const p of [...parts, "peer:bigint"]) runPart(`node ${p}`, process.execPath, [nodeJs], { BENCH_PART: p });
-  if (want("node") || want("sharded")) runPart("node sharded", process.execPath, [nodeJs], { BENCH_PART: "sharded" });
+  if (want("node") || want("sharded")) for (const p of ["sharded", "sharded:object"]) runPart(`node ${p}`, process.execPath, [nodeJs], { BENCH_PART: p });
   if (want("deno")) for (const p of parts) runPart(`deno ${p}`, DENO, ["run", "--allow-read", "--allow-ffi", "--allow-env", ffiJs], { BENCH_PART: p });
   if (want("bun")) for (const p of parts) runPart(`bun ${p}`, BUN, [ffiJs], { BENCH_PART: p });
   if (want("chromium")) runPart("chromium", process.execPath, [join(root, "bench", "edge.mjs"), "chromium"]);
