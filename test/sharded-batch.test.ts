@@ -382,6 +382,14 @@ describe("ask every engine, then sample; re-entrancy", () => {
     expect(w.sharded.reader(1).suspect).toBe(true);
   });
 
+  test("an engine answer disposes the lease of a group already asked: withdrawn, its freed slot never decided", async () => {
+    const w = await world(2);
+    for (const e of w.engines) e.ackNs = w.clock.ns;
+    w.clock.advance(1n * MS);
+    w.engines[0]!.meanwhile = () => w.sharded.reader(1).lease.dispose();
+    expect(batch(w, [1, 0])).toEqual({ served: 1, out: [-1n, 10n] });
+  });
+
   test("a repeated id is decided at its last entry only", async () => {
     const w = await world(2);
     for (const e of w.engines) e.ackNs = w.clock.ns;
