@@ -157,8 +157,8 @@ export class ShardedLeaseReader {
    * asked (as leaseReadAllGroups). A group whose reader was asked or moved again between its ask
    * and that sample (an engine's answer calling back into the reader: a read, a dispatch, a
    * transfer pushed, a leader loss, a close) is not decided: -1n; so an id that appears more
-   * than once is decided at its last entry only. The observer hears `onHit("valid")` per served entry,
-   * after every entry was decided.
+   * than once is decided at its last entry only. The observer hears `onHit("valid")` per served
+   * entry, after every entry was decided and `outIndexes` written.
    * @throws ReaderClosedError when this reader or one of the groups is closed (a group closed on
    *   its own is found while asking: the groups before it were asked, none decided); UnknownGroupError
    *   for an id that is not a group; InvalidOptionError when `groupIds` is not an array-like of
@@ -193,8 +193,7 @@ export class ShardedLeaseReader {
     try {
       return this.#localReadGroups(readers, count, entries, outIndexes);
     } finally {
-      this.#batchDepth--;
-      if (outer) readers.length = 0; // no reader kept alive by the scratch
+      this.#batchDepth--; // the scratch keeps only this reader's own readers: nothing to clear
     }
   }
 
@@ -293,7 +292,7 @@ export class ShardedLeaseReader {
   }
 }
 
-
+/** Scratch entries for a batch of `count` groups (see BatchEntries in reader.ts). */
 function newEntries(count: number): BatchEntries {
   return { ints: new Int32Array(2 * count), values: new BigInt64Array(5 * count), stamps: new Float64Array(count), serial: 0, repeated: false };
 }
