@@ -127,6 +127,7 @@ function noteHolderOf(gs: GroupState, rec: GroupRecord): void {
   const holder = rec.holder!;
   if (noted.has(rec)) return;
   noted.add(rec);
+  if (!gs.s.holdersNoted.has(holder.lease)) gs.req(); // noteHolder asks etcd once per lease
   noteHolder(gs.s, { lease: holder.lease } as never);
 }
 
