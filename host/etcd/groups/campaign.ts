@@ -121,13 +121,14 @@ export async function rebalance(gs: GroupState): Promise<void> {
   }
 }
 
-const noted = new WeakSet<GroupRecord>();
 function noteHolderOf(gs: GroupState, rec: GroupRecord): void {
-  // The hold must cover the longest TTL another holder's lease may have had (election.ts).
+  // The hold must cover the longest TTL another holder's lease may have had (election.ts):
+  // every holder's lease, once per LEASE (a group held by a, then d, notes both: attack
+  // groups-hold-ttl). The membership key's value already told it (state.ts); this lookup covers
+  // a holder whose membership key this node never saw.
   const holder = rec.holder!;
-  if (noted.has(rec)) return;
-  noted.add(rec);
-  if (!gs.s.holdersNoted.has(holder.lease)) gs.req(); // noteHolder asks etcd once per lease
+  if (gs.s.holdersNoted.has(holder.lease)) return;
+  gs.req(); // noteHolder asks etcd once per lease
   noteHolder(gs.s, { lease: holder.lease } as never);
 }
 

@@ -17,6 +17,7 @@ import { LeadershipLostError } from "../../core/errors.js";
 import { etcdError } from "../errors.js";
 import { grant, keepAlive, keepAliveFailureReason, setTtl } from "../keepalive.js";
 import { prefixEnd, sleep } from "../util.js";
+import { S } from "../margin.js";
 import type { GroupState } from "./state.js";
 
 /** A round's outcome. */
@@ -170,7 +171,8 @@ export async function register(gs: GroupState): Promise<void> {
   gs.req();
   s.counters.registrations!++;
   try {
-    await s.kv.put({ key: gs.memberKey, value: Buffer.from(s.id), lease: leaseId }, s.callOptions());
+    // The value is the TTL etcd granted our lease: the others' takeover holds must cover it.
+    await s.kv.put({ key: gs.memberKey, value: Buffer.from(String(s.ttlNs / S)), lease: leaseId }, s.callOptions());
   } catch (err) {
     if (gs.registeredLease === leaseId) gs.registeredLease = null;
     throw etcdError("register", s.endpoints, err);

@@ -26,7 +26,7 @@ import { EtcdNodeError, EtcdUnknownOutcomeError, etcdError, writeError } from ".
 import { grant } from "../keepalive.js";
 import { apply, metaRevisionOf, readTxn, waitApplied, watchData } from "../replica.js";
 import type { EtcdReadResult, EtcdWriteResult } from "../types.js";
-import { endStream, prefixEnd, sleep } from "../util.js";
+import { checkText, endStream, prefixEnd, sleep } from "../util.js";
 import { desiredGroups, groupOfKey } from "./assign.js";
 import { campaignLoop, liveNodes, resignGroups } from "./campaign.js";
 import { register, roundLoop } from "./confirm.js";
@@ -67,7 +67,11 @@ export class EtcdGroupNode {
     this.#engines = gs.groups.map((rec) => new GroupEngine(gs, rec));
     const groups = new Map<number, LeaseEngine>(this.#engines.map((engine, g) => [g, engine]));
     const G = gs.groupCount;
-    this.reader = gs.s.core.createShardedLeaseReader({
+    // A refusal (CapacityError: fewer free lease slots than groups) leaves nothing behind: the
+    // sharded reader gives back the slots it took, and the etcd client built goes.
+    let reader: ShardedLeaseReader;
+    try {
+      reader = gs.s.core.createShardedLeaseReader({
       groups,
       route: (key) => groupOfKey(key, G),
       observer: {
@@ -79,7 +83,12 @@ export class EtcdGroupNode {
         },
       },
       onWarning: () => {},
-    });
+      });
+    } catch (err) {
+      gs.s.client.close();
+      throw err;
+    }
+    this.reader = reader;
     gs.s.otherKey = (kv, type) => gs.onKey(kv, type);
   }
 
@@ -159,6 +168,9 @@ export class EtcdGroupNode {
       s.stop.abort();
       s.invalidate("closed");
       this.reader.close();
+      // The groups' lease slots go back to the core: a node made again on it fits (attack
+      // groups-lease-slots). Closed readers never touch a disposed lease (reader.ts).
+      for (let g = 0; g < gs.groupCount; g++) this.reader.reader(g).lease.dispose();
       for (const stream of s.streams) endStream(stream);
       s.streams.clear();
       s.kaPending?.settle(new EtcdNodeError("closed", "ERR_LEASE_ETCD_CLOSED"));
@@ -206,7 +218,7 @@ export class EtcdGroupNode {
   }
 
   #leading(key: string): number {
-    if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("key", "a non-empty string", key);
+    checkText("key", key);
     const g = this.groupOf(key);
     if (!this.#gs.leads(this.#gs.groups[g]!)) throw new NotGroupLeaderError(g, this.leaderOf(g));
     return g;
@@ -243,7 +255,7 @@ export class EtcdGroupNode {
   async readLinearizable(key: string): Promise<EtcdReadResult> {
     const s = this.#gs.s;
     s.checkOpen();
-    if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("key", "a non-empty string", key);
+    checkText("key", key);
     this.#gs.req();
     const txn = await readTxn(s);
     await waitApplied(s, metaRevisionOf(txn));
@@ -263,14 +275,17 @@ export class EtcdGroupNode {
     const gs = this.#gs;
     const s = gs.s;
     s.checkOpen();
-    if (typeof value !== "string") throw new InvalidOptionError("value", "a string", value);
     const g = this.#leading(key);
+    checkText("value", value);
     const rec = gs.groups[g]!;
     const result = await this.reader.dispatch(g, async () => {
       if (!gs.leads(rec)) throw new NotGroupLeaderError(g, this.leaderOf(g));
       const epoch = rec.epoch;
       gs.req();
       let txn: ITxnResponse;
+      // From the send until the answer, the write may have committed: no local read of the group
+      // (GroupEngine.appliedTerm); once answered, the floor below keeps that until it is applied.
+      rec.writesInFlight++;
       try {
         txn = await s.kv.txn(
           {
@@ -288,6 +303,8 @@ export class EtcdGroupNode {
           fireGroup(rec);
         }
         throw failure;
+      } finally {
+        rec.writesInFlight--;
       }
       if (!txn.succeeded) {
         if (rec.epoch === epoch) gs.lose(rec, "fence-failed");
@@ -295,11 +312,13 @@ export class EtcdGroupNode {
       }
       const revision = BigInt(txn.header.revision);
       s.counters.writes!++;
+      // Committed at `revision`: until the local copy has applied it, no local read of the group
+      // (appliedTerm, lastQuorumAck), whether or not this wait succeeds.
+      if (revision > rec.ownWriteFloor) rec.ownWriteFloor = revision;
       try {
         await waitApplied(s, revision);
       } catch (err) {
         if ((err as { code?: string }).code === "ERR_LEASE_ETCD_CLOSED") return { commitIndex: revision, local: false };
-        if (revision > rec.ownWriteFloor) rec.ownWriteFloor = revision;
         fireGroup(rec);
         throw new EtcdUnknownOutcomeError(err, `the write committed at revision ${revision}, but the local state did not reach it: read before retrying`);
       }

@@ -23,6 +23,7 @@ import type { Hold } from "../election.js";
 import type { EtcdEventReason } from "../types.js";
 import { groupKeySuffix } from "./assign.js";
 import type { CheckedGroupOptions } from "./options.js";
+import { S } from "../margin.js";
 
 /** What the local copy shows of a group's leader key. */
 export interface GroupHolder {
@@ -50,6 +51,10 @@ export class GroupRecord implements Hold {
   ownWriteFloor = 0n;
   ownWriteUnknown = false;
   ownWriteUnknownSeq = 0;
+  /** Writes of ours to this group whose txn was sent and has not answered yet: one may have
+   *  committed already (another node's linearizable read may have returned it) while the local
+   *  copy lags, so no local read of the group is served meanwhile (attack groups-write-in-flight). */
+  writesInFlight = 0;
   readonly listeners = new Set<() => void>();
   /** The local copy of the group's leader key (undefined: absent). */
   holder: GroupHolder | undefined;
@@ -150,7 +155,14 @@ export class GroupState {
     if (startsWith(key, this.nPrefix)) {
       const nodeId = key.subarray(this.nPrefix.length).toString();
       if (isDelete(type)) this.live.delete(nodeId);
-      else this.live.set(nodeId, String(kv.lease));
+      else {
+        this.live.set(nodeId, String(kv.lease));
+        // Its value is the TTL etcd granted its lease (register(), confirm.ts): every group key
+        // it will hold is bound to that lease, so a takeover from it must hold that long
+        // (docs/etcd.md §5), known here before it holds any group, with no lookup to race a revoke.
+        const ttlS = Number(kv.value.toString());
+        if (nodeId !== this.s.id && Number.isSafeInteger(ttlS) && ttlS > 0 && BigInt(ttlS) * S > this.s.holderTtlNs) this.s.holderTtlNs = BigInt(ttlS) * S;
+      }
       if (nodeId === this.s.id && isDelete(type)) this.registeredLease = null;
       this.kick();
       return;

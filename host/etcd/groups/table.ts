@@ -62,6 +62,22 @@ export class GroupEngine implements LeaseEngine {
     return this.#gs.leads(this.#rec) ? this.#rec.epoch : 0n;
   }
 
+  /**
+   * The own-term guard's input (docs/guards.md): the epoch while the local copy holds every
+   * write of ours to this group that may have committed, 0n otherwise. While a write is in
+   * flight (sent, not answered) or answered but not yet applied locally, or failed without an
+   * answer, the decision refuses to serve locally (REASON_TERM_MISMATCH) BEFORE either the
+   * node's anchor or the reader's own lease is looked at: a lease the reader warmed earlier
+   * would otherwise serve the lagging copy after another node's linearizable read returned the
+   * write (attack groups-write-in-flight). A linearizable read then waits for the write.
+   */
+  appliedTerm(): bigint {
+    const rec = this.#rec;
+    if (!this.#gs.leads(rec)) return 0n;
+    if (rec.writesInFlight !== 0 || rec.ownWriteUnknown || this.#gs.s.applied < rec.ownWriteFloor) return 0n;
+    return rec.epoch;
+  }
+
   quorumAckTerm(): bigint {
     return this.#gs.leads(this.#rec) && this.#confirmed() ? this.#rec.epoch : 0n;
   }
