@@ -275,8 +275,8 @@ export class EtcdGroupNode {
     const gs = this.#gs;
     const s = gs.s;
     s.checkOpen();
+    checkText("value", value); // bad input first, whoever leads
     const g = this.#leading(key);
-    checkText("value", value);
     const rec = gs.groups[g]!;
     const result = await this.reader.dispatch(g, async () => {
       if (!gs.leads(rec)) throw new NotGroupLeaderError(g, this.leaderOf(g));
