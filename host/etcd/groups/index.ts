@@ -275,7 +275,8 @@ export class EtcdGroupNode {
     const gs = this.#gs;
     const s = gs.s;
     s.checkOpen();
-    checkText("value", value); // bad input first, whoever leads
+    checkText("key", key);
+    checkText("value", value); // bad input is refused before the leadership is looked at
     const g = this.#leading(key);
     const rec = gs.groups[g]!;
     const result = await this.reader.dispatch(g, async () => {
