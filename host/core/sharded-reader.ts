@@ -64,7 +64,12 @@ export class ShardedLeaseReader {
         this.#readers.set(groupId, new LeaseReader(core, engine, { observer: options.observer, onWarning: options.onWarning }));
       }
     } catch (err) {
-      for (const reader of this.#readers.values()) reader.close();
+      // Nothing half-built survives: each reader made so far is closed and its lease slot given
+      // back (attack groups-lease-slots: a refusal kept 15 slots taken).
+      for (const reader of this.#readers.values()) {
+        reader.close();
+        reader.lease.dispose();
+      }
       throw err;
     }
     this.#groupIds = [...this.#readers.keys()].sort((a, b) => a - b);
