@@ -157,7 +157,7 @@ describe("group node on a real etcd", () => {
     await a.waitForAssignment(20_000);
     const registrations = a.counters.registrations!;
     await admin.delete().key(`${prefix}/n/a`);
-    await until("a registered again", async () => (await admin.get(`${prefix}/n/a`).string()) === "a" && a.status().liveNodes.join() === "a", 5000);
+    await until("a registered again", async () => (await admin.get(`${prefix}/n/a`).string()) === "2" /* its granted TTL, s */ && a.status().liveNodes.join() === "a", 5000);
     expect(a.counters.registrations).toBe(registrations + 1);
     expect(a.ledGroups()).toEqual([0, 1, 2, 3]);
     expect(a.counters.handoffs).toBe(0);
