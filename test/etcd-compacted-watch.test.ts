@@ -11,6 +11,7 @@
 // - single leader, the reload replaces the copy whole: while the node's answers are cut, a key
 //   is deleted, another overwritten (by a client writing the data prefix directly), and the
 //   keyspace compacted; once healed the node's copy shows etcd's state (the deleted key gone);
+//   its negative control `watch-ignores-compaction` (build/unsafe/) shows the copy left blind;
 // - group node: a membership key that vanished while the watch was blind leaves the live set
 //   (the reload tells the group handler, as a watch deletion would).
 import { Etcd3 } from "etcd3";
@@ -26,7 +27,22 @@ const proxies: FaultProxy[] = [];
 const nodes: (EtcdLeaseNode | EtcdGroupNode)[] = [];
 const admins: Etcd3[] = [];
 
+interface Impl {
+  createLeaseCore: typeof createLeaseCore;
+  createEtcdLeaseNode: typeof createEtcdLeaseNode;
+}
+const safe: Impl = { createLeaseCore, createEtcdLeaseNode };
+const unsafeGlobal = globalThis as { __leaseCoreUnsafe?: Record<string, boolean> };
+
+/** build/unsafe/ (host/unsafe.d.ts) with `__UNSAFE_<name>__` on until the test ends. */
+async function unsafeImpl(name: string): Promise<Impl> {
+  unsafeGlobal.__leaseCoreUnsafe = { ...unsafeGlobal.__leaseCoreUnsafe, [name]: true };
+  const [core, etcd] = await Promise.all([import("../build/unsafe/node.js"), import("../build/unsafe/etcd.js")]);
+  return { createLeaseCore: core.createLeaseCore, createEtcdLeaseNode: etcd.createEtcdLeaseNode } as unknown as Impl;
+}
+
 afterEach(async () => {
+  for (const key of Object.keys(unsafeGlobal.__leaseCoreUnsafe ?? {})) unsafeGlobal.__leaseCoreUnsafe![key] = false;
   await Promise.all(nodes.splice(0).map((n) => n.close().catch(() => undefined)));
   for (const a of admins.splice(0)) a.close();
   await Promise.all(proxies.splice(0).map((p) => p.close()));
@@ -96,32 +112,35 @@ describe("the local copy after a compaction above its applied revision", () => {
     expect(events.some((e) => e.reason === "watch-reload")).toBe(true);
   }, 60_000);
 
-  test("single leader: the reload replaces the copy whole (a key deleted while the watch was blind is gone, an overwritten one shows etcd's value)", async () => {
+  /** Writes three keys on a leader, then, while the node hears nothing from etcd (every answer
+   *  and watch event discarded), a client writes the data prefix directly (outside the node's
+   *  contract: it exercises the reload's replacement) and the keyspace is compacted; heals, and
+   *  gives the copy `waitMs` to reach the compaction. */
+  async function blindWhileChanged(impl: Impl, waitMs: number) {
     const { admin, prox, prefix, endpoints } = await setup();
-    const a = createEtcdLeaseNode({ core: await createLeaseCore(), id: "a", prefix, endpoints, ttlS: 2, etcdElectionTimeoutMs: 300 });
+    const a = impl.createEtcdLeaseNode({ core: await impl.createLeaseCore(), id: "a", prefix, endpoints, ttlS: 2, etcdElectionTimeoutMs: 300 });
     nodes.push(a);
     await a.start();
     await a.waitForLeader(20_000);
     await a.write("gone", "v1");
     await a.write("changed", "v1");
     await a.write("kept", "v1");
-    // The node hears nothing from etcd (every answer and watch event is discarded) while a
-    // client writes the data prefix directly (outside the node's contract: it exercises the
-    // reload's replacement) and the keyspace is compacted.
     for (const p of prox) p.set("down", { kind: "cut" });
     await admin.delete().key(`${prefix}/d/gone`);
     await admin.put(`${prefix}/d/changed`).value("v2");
     await admin.put(`${prefix}/d/changed`).value("v3");
     const compacted = await compactAbove(admin);
     for (const p of prox) p.heal(); // resets every connection that lost bytes
-    await until("the copy reaches etcd's state past the compaction", () => a.status().appliedRevision >= compacted, 15_000).catch(() => undefined);
-    expect({ gone: a.peek("gone"), changed: a.peek("changed"), kept: a.peek("kept"), pastCompaction: a.status().appliedRevision >= compacted, reloads: a.counters.watchReloads! >= 1 }).toEqual({
-      gone: null,
-      changed: "v3",
-      kept: "v1",
-      pastCompaction: true,
-      reloads: true,
-    });
+    await until("the copy reaches etcd's state past the compaction", () => a.status().appliedRevision >= compacted, waitMs).catch(() => undefined);
+    return { gone: a.peek("gone"), changed: a.peek("changed"), kept: a.peek("kept"), pastCompaction: a.status().appliedRevision >= compacted, reloads: a.counters.watchReloads! >= 1 };
+  }
+
+  test("single leader: the reload replaces the copy whole (a key deleted while the watch was blind is gone, an overwritten one shows etcd's value)", async () => {
+    expect(await blindWhileChanged(safe, 15_000)).toEqual({ gone: null, changed: "v3", kept: "v1", pastCompaction: true, reloads: true });
+  }, 60_000);
+
+  test("negative control watch-ignores-compaction (build/unsafe/): the same node stays blind, its copy from before the compaction", async () => {
+    expect(await blindWhileChanged(await unsafeImpl("WATCH_IGNORES_COMPACTION"), 4_000)).toEqual({ gone: "v1", changed: "v1", kept: "v1", pastCompaction: false, reloads: false });
   }, 60_000);
 
   test("group node: a membership key that vanished while the watch was blind leaves the live set", async () => {
