@@ -78,8 +78,9 @@ export async function watchData(s: NodeState, fromRevision: bigint): Promise<voi
         if (res.canceled) {
           // etcd cancels a watch whose start revision (or, for a watch that fell behind, its
           // next revision) is below the compaction, setting compact_revision to the compaction
-          // (etcd api/etcdserverpb/rpc.proto WatchResponse; mvcc watchable_store.go
-          // chooseAll/syncWatchers: "watcher minRev < compactRev"): its events are gone.
+          // (etcd api/etcdserverpb/rpc.proto WatchResponse; mvcc watcher_group.go chooseAll,
+          // `w.minRev < compactRev`; v3rpc watch.go sets canceled when CompactRevision != 0):
+          // its events are gone.
           const compacted = BigInt(res.compact_revision ?? "0");
           if (compacted > 0n && !__UNSAFE_WATCH_IGNORES_COMPACTION__) {
             compactedAt = compacted;
