@@ -18,3 +18,6 @@ declare const __UNSAFE_DEMO_STALE_READ__: boolean;
 /** Issue 17's negative control: the group node's round does not check its group keys (only the
  *  term), and a group's anchor does not wait for a round that saw its key. */
 declare const __UNSAFE_SKIP_GROUP_CONFIRMATION__: boolean;
+/** Attack finding 5 back: the data watch ignores a cancel for compaction and re-opens below it
+ *  (forever), never reloading the prefix. */
+declare const __UNSAFE_WATCH_IGNORES_COMPACTION__: boolean;

@@ -1,10 +1,14 @@
 /**
  * The local copy of `lease-core/etcd` (docs/etcd.md §4): the data prefix followed by a watch,
- * the applied revision (the etcd revision of the last applied event), the waits until the copy
- * reaches a revision, and the linearizable read-only txn whose revision a read waits for.
+ * the applied revision (the etcd revision of the last applied event), the reload of the whole
+ * prefix when the watch's start revision was compacted, the waits until the copy reaches a
+ * revision, and the linearizable read-only txn whose revision a read waits for.
+ *
+ * Invariant: the local copy is etcd's watched prefix at revision `s.applied`, for every key it
+ * holds and every key it lacks (a reload replaces it whole, never merges an older copy in).
  * @module
  */
-import type { IKeyValue, ITxnResponse } from "etcd3";
+import type { IKeyValue, ITxnResponse, IRangeResponse } from "etcd3";
 import { etcdError, EtcdNodeError } from "./errors.js";
 import type { NodeState, Waiter } from "./state.js";
 import { endStream, prefixEnd, sleep, type Duplex } from "./util.js";
@@ -26,13 +30,34 @@ export function metaRevisionOf(txn: ITxnResponse): bigint {
   return meta === undefined ? 0n : BigInt(meta.mod_revision);
 }
 
+/** A watch response as the raw stream delivers it (etcd3 loads the protos with `longs: String`). */
+interface WatchResponse {
+  canceled?: boolean;
+  compact_revision?: string;
+  events?: { type: string; kv: IKeyValue }[];
+}
+
 /** Follows the watched prefix (`s.watchPrefix`: the data prefix, or the group node's whole
- *  service prefix) from `fromRevision` until closed, re-opening the watch after a
- *  stream ends from the revision after the last one applied. */
+ *  service prefix) from `fromRevision` until closed, re-opening the watch after a stream ends
+ *  from the revision after the last one applied; when etcd cancelled the watch because that
+ *  revision was compacted, reloads the prefix first and watches on from the reload. */
 export async function watchData(s: NodeState, fromRevision: bigint): Promise<void> {
   const signal = s.stop.signal;
   let from = fromRevision;
+  // The revision etcd compacted the keyspace at when it cancelled our watch (0n: no reload due).
+  let compactedAt = 0n;
   while (!signal.aborted) {
+    if (compactedAt > 0n) {
+      // Re-opening at `from` again would be cancelled again, forever (the outage of
+      // test/etcd-attack-groups-compacted-watch): the events between `from` and the compaction
+      // are gone from etcd, so the copy is taken again from a range of the whole prefix.
+      if (!(await reload(s, compactedAt))) {
+        await sleep(100, signal);
+        continue;
+      }
+      compactedAt = 0n;
+      from = s.applied + 1n;
+    }
     let stream: Duplex;
     try {
       stream = (await s.watches.watch()) as unknown as Duplex;
@@ -49,8 +74,20 @@ export async function watchData(s: NodeState, fromRevision: bigint): Promise<voi
         resolve();
       };
       signal.addEventListener("abort", finish, { once: true });
-      stream.on("data", (res: { canceled?: boolean; events?: { type: string; kv: IKeyValue }[] }) => {
-        if (res.canceled) return finish();
+      stream.on("data", (res: WatchResponse) => {
+        if (res.canceled) {
+          // etcd cancels a watch whose start revision (or, for a watch that fell behind, its
+          // next revision) is below the compaction, setting compact_revision to the compaction
+          // (etcd api/etcdserverpb/rpc.proto WatchResponse; mvcc watcher_group.go chooseAll,
+          // `w.minRev < compactRev`; v3rpc watch.go sets canceled when CompactRevision != 0):
+          // its events are gone.
+          const compacted = BigInt(res.compact_revision ?? "0");
+          if (compacted > 0n && !__UNSAFE_WATCH_IGNORES_COMPACTION__) {
+            compactedAt = compacted;
+            s.event("watch-compacted", `watch from revision ${from} cancelled: compacted at revision ${compacted} (applied ${s.applied})`);
+          }
+          return finish();
+        }
         for (const event of res.events ?? []) apply(s, event.kv, event.type);
         wake(s);
       });
@@ -65,6 +102,62 @@ export async function watchData(s: NodeState, fromRevision: bigint): Promise<voi
     from = s.applied + 1n;
     await sleep(50, signal);
   }
+}
+
+/**
+ * Takes the local copy again from one linearizable range of the watched prefix (etcd's range is
+ * linearizable unless `serializable` is asked for: a ReadIndex first), answered at revision R:
+ * replaces the copy with it in one synchronous step (keys absent from the range are deleted
+ * locally; the group node's membership and group keys go through `s.otherKey` as watch events
+ * do, a vanished key as a deletion at R), sets applied = R and resolves every wait up to R.
+ * Returns false when the range failed (the caller retries) or answered no newer revision.
+ *
+ * No reader sees a half-replaced copy (JavaScript runs this step to its end before any read),
+ * and nothing is invalidated: the copy jumps from its applied revision to R as if every event
+ * in between had been applied in one response. A key deleted and re-created (or written twice)
+ * between them shows only its final value, which is exactly etcd's state at R; no read could
+ * have been served an intermediate value it now lacks, because a read only ever gets the copy
+ * at some applied revision at or past the one it waited for. While the copy was behind, the
+ * existing rules held: a read the lease cannot cover waits for the revision it read (and timed
+ * out while the watch was blind), and a write whose catch-up timed out left its floor, which R
+ * now passes (docs/etcd.md §4). A leader's local reads under its lease need nothing new: the
+ * data prefix is written only through the leader's fenced txns, each of which waits for the
+ * copy, so the copy it serves from was never missing a write it had acknowledged.
+ */
+async function reload(s: NodeState, compactedAt: bigint): Promise<boolean> {
+  let snapshot: IRangeResponse;
+  try {
+    if (s.counters.etcdRequests !== undefined) s.counters.etcdRequests++; // the group node counts every RPC
+    snapshot = await s.kv.range({ key: s.watchPrefix, range_end: prefixEnd(s.watchPrefix) }, s.callOptions());
+  } catch {
+    return false;
+  }
+  if (s.closed) return false;
+  const revision = BigInt(snapshot.header.revision);
+  // A linearizable range answers at or past the compaction, which is past applied; an older
+  // answer would move the copy back: never taken.
+  if (revision <= s.applied) return false;
+  const before = s.applied;
+  // Data keys named as apply() names them; other keys by their bytes.
+  const present = new Set<string>();
+  const presentData = new Set<string>();
+  const prefix = s.dataPrefix;
+  for (const kv of snapshot.kvs) {
+    if (kv.key.length >= prefix.length && kv.key.compare(prefix, 0, prefix.length, 0, prefix.length) === 0) presentData.add(kv.key.subarray(prefix.length).toString());
+    else present.add(kv.key.toString("hex"));
+  }
+  for (const key of [...s.data.keys()]) if (!presentData.has(key)) s.data.delete(key);
+  for (const [hex, key] of [...s.otherKeys]) {
+    if (present.has(hex)) continue;
+    // As the watch would have told it: a deletion, at R (the key was gone by then).
+    apply(s, { key, value: Buffer.alloc(0), create_revision: "0", mod_revision: revision.toString(), version: "0", lease: "0" }, "DELETE");
+  }
+  for (const kv of snapshot.kvs) apply(s, kv, "PUT");
+  s.applied = revision;
+  s.counters.watchReloads = (s.counters.watchReloads ?? 0) + 1;
+  wake(s);
+  s.event("watch-reload", `reloaded ${snapshot.kvs.length} keys at revision ${revision} (applied was ${before}, compacted at ${compactedAt})`);
+  return true;
 }
 
 /** Applies one PUT or DELETE event to the local copy; the applied revision only moves up. A key
@@ -82,8 +175,12 @@ export function apply(s: NodeState, kv: IKeyValue, type: string): void {
       if (deleted) s.data.delete(key);
       else s.data.set(key, kv.value.toString());
     }
-  } else {
-    s.otherKey?.(kv, type);
+  } else if (s.otherKey !== undefined) {
+    // Remembered so a reload can tell the handler which of them vanished.
+    const hex = kv.key.toString("hex");
+    if (deleted) s.otherKeys.delete(hex);
+    else s.otherKeys.set(hex, kv.key);
+    s.otherKey(kv, type);
   }
   if (revision > s.applied) s.applied = revision;
 }

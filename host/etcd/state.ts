@@ -83,6 +83,7 @@ export class NodeState {
     clockFaults: 0,
     takeovers: 0,
     holds: 0,
+    watchReloads: 0,
   };
 
   // ---- leadership (§1) and lifecycle ---------------------------------------------------------
@@ -122,6 +123,9 @@ export class NodeState {
   readonly data = new Map<string, string>();
   readonly waiters: Waiter[] = [];
   applied = 0n;
+  /** The watched keys outside the data prefix the local copy holds (hex of the key → the key),
+   *  kept only when `otherKey` is set: a reload tells `otherKey` which of them vanished. */
+  readonly otherKeys = new Map<string, Buffer>();
   /** The highest revision this node's own write committed at while its local state had not
    *  applied it (the catch-up timed out): no local read until `applied` reaches it (docs/etcd.md
    *  §4), or a read after "read before retrying" would miss the write etcd already holds. */

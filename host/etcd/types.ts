@@ -19,6 +19,8 @@ export type EtcdEventReason =
   | "keepalive-timeout"
   | "keepalive-error"
   | "watch-error"
+  | "watch-compacted"
+  | "watch-reload"
   | "clock-fault"
   | "etcd-versions"
   | "etcd-unprotected"
