@@ -1,6 +1,6 @@
 /**
  * The nemesis: randomized faults against the real etcd engine, Jepsen-style, and a checker on
- * the recorded history. `npm run nemesis -- --runs N --seed S [--duration-s D] [--unsafe names] [--faults kinds]`.
+ * the recorded history. `npm run nemesis -- --runs N --seed S [--duration-s D] [--unsafe names] [--faults kinds] [--groups G]`.
  *
  * Each run starts a 3-member etcd on loopback (demo/cluster.ts: random ports, a fresh data dir,
  * members as their own uids), a fault-injecting TCP proxy (demo/proxy.ts) between every KV process
@@ -20,6 +20,17 @@
  * failover; a close() with reads in flight behind a lagging watch; a clock step back on a leader
  * cut from etcd). A target named "leader" is resolved when the fault starts.
  *
+ * With `--groups G` the KV processes are multi-group nodes (demo/kv-groups.ts over lease-core/etcd's
+ * `EtcdGroupNode`, docs/etcd.md "Many groups on one lease"): each leads some of G shard groups on
+ * one etcd lease, answers only for keys of groups it serves and redirects the rest (503 naming
+ * the group's leader; the clients keep a hint per key and follow it). Clients then spread over
+ * 24 keys (many groups). Every kind above applies ("leader": the process serving the most
+ * groups; resign: a clean leave and rejoin), plus node-join (a 4th process starts, groups
+ * rebalance to it), node-leave (kv-3 or another leaves cleanly or crashes) and group-key-delete
+ * (an outside client deletes one group key of a node while that node's watch is held back; the
+ * next-ranked node takes the group after its fallback delay, and reads aimed at the old holder
+ * must not be served from its table).
+ *
  * A run ends by healing everything, waiting for an etcd and a KV leader, writing every key (writes
  * must make progress after healing), reading every key linearizably, and checking: the history is
  * linearizable per key, no acknowledged write is lost. On a failure it prints the seed, the fault
@@ -33,6 +44,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { Etcd3 } from "etcd3";
+import { groupOfKey } from "../host/etcd/index.js"; // → lease-core/etcd when bundled
 import { checkKvHistory, type KvOp as CheckerOp } from "../host/testing/index.js"; // → lease-core/testing when bundled
 import { canIsolate, canSlowDisk, startEtcdCluster, type EtcdCluster, type SlowDiskScope } from "./cluster.js";
 import type { ClockFaultKind } from "./fault-clock.js";
@@ -65,14 +78,23 @@ export type FaultKind =
   | "kv-pause" | "kv-kill" | "kv-restart" | "resign"
   | "etcd-kill" | "etcd-pause" | "etcd-isolate" | "slow-disk"
   | "link" | "clock"
-  | "lagging-failover" | "lagging-close" | "clock-step-cut";
+  | "lagging-failover" | "lagging-close" | "clock-step-cut"
+  | "node-join" | "node-leave" | "group-key-delete";
 export const FAULT_KINDS: readonly FaultKind[] = [
   "kv-pause", "kv-kill", "kv-restart", "resign", "etcd-kill", "etcd-pause", "etcd-isolate", "slow-disk", "link", "clock", "lagging-failover", "lagging-close", "clock-step-cut",
 ];
 const WEIGHTS: Record<FaultKind, number> = {
   "kv-pause": 3, "kv-kill": 2, "kv-restart": 2, resign: 2, "etcd-kill": 2, "etcd-pause": 2, "etcd-isolate": 2, "slow-disk": 2, link: 6, clock: 4,
   "lagging-failover": 3, "lagging-close": 3, "clock-step-cut": 3,
+  "node-join": 3, "node-leave": 3, "group-key-delete": 4,
 };
+/** The kinds only a sharded run (`--groups G`: multi-group nodes, docs/etcd.md "Many groups on
+ *  one lease") draws: a 4th KV process joining (groups rebalance to it), a process leaving
+ *  cleanly (handoff) or crashing (its groups wait for its lease), and a group key deleted by an
+ *  outside client while its leader's watch is held back. */
+export const GROUP_FAULT_KINDS: readonly FaultKind[] = ["node-join", "node-leave", "group-key-delete"];
+/** Every kind, in draw order: the unsharded kinds first, so their seeds' schedules are unchanged. */
+export const ALL_FAULT_KINDS: readonly FaultKind[] = [...FAULT_KINDS, ...GROUP_FAULT_KINDS];
 
 /** A KV process or etcd member by index, or whichever leads when the fault starts. */
 export type Target = number | "leader";
@@ -89,13 +111,15 @@ export interface PlannedFault {
   ms?: number;
   /** slow-disk: every sync of the member, or only its WAL's (raft stalls, gRPC and the lessor run on). */
   scope?: SlowDiskScope;
+  /** node-leave: a clean close (every group handed off) or a crash (SIGKILL: its lease expires). */
+  leave?: "clean" | "crash";
 }
 
 /** Checks a `--faults` list: known kinds, no repeats, at least one. */
 export function parseFaultKinds(list: string): FaultKind[] {
   const kinds = list.split(",").map((k) => k.trim()).filter((k) => k.length > 0);
   if (kinds.length === 0) throw new Error("--faults: name at least one fault kind");
-  for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)} (known: ${FAULT_KINDS.join(", ")})`);
+  for (const k of kinds) if (!(ALL_FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)} (known: ${ALL_FAULT_KINDS.join(", ")})`);
   if (new Set(kinds).size !== kinds.length) throw new Error(`--faults: a kind is named twice in ${list}`);
   return kinds as FaultKind[];
 }
@@ -110,7 +134,7 @@ export function planSchedule(seed: number, durationS: number, kinds: readonly Fa
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const target = (): Target => (r() < 0.5 ? "leader" : int(0, 2));
-  const drawn = FAULT_KINDS.filter((k) => kinds.includes(k));
+  const drawn = ALL_FAULT_KINDS.filter((k) => kinds.includes(k));
   if (drawn.length === 0) throw new Error("planSchedule: no fault kind to draw");
   const total = drawn.reduce((s, k) => s + WEIGHTS[k], 0);
   const kindOf = () => {
@@ -145,6 +169,13 @@ export function planSchedule(seed: number, durationS: number, kinds: readonly Fa
       case "lagging-failover": f.member = int(0, 1); f.ms = int(2800, 4500); f.durMs = Math.max(f.durMs, f.ms + 2500); break;
       case "lagging-close": f.ms = int(6000, 7500); f.durMs = f.ms + int(3000, 4500); break;
       case "clock-step-cut": f.ms = int(4500, 6500); f.durMs = f.ms + 3000; break;
+      // The 4th process (kv-3) joins; it stays until a node-leave takes it (or the run ends).
+      case "node-join": break;
+      // kv-3 when it is up (else the target), back after durMs (kv-3 only at the next join).
+      case "node-leave": f.kv = r() < 0.4 ? 3 : target(); f.leave = r() < 0.5 ? "clean" : "crash"; f.durMs = int(2500, 6000); break;
+      // The watch held back longer than the next-ranked node's fallback (rank × TTL, addendum of
+      // docs/etcd.md "Many groups on one lease") plus writes there: f.ms is the watch's lag.
+      case "group-key-delete": f.kv = target(); f.ms = int(5000, 7000); f.durMs = f.ms + 2500; break;
     }
     out.push(f);
   }
@@ -273,11 +304,17 @@ export interface NemesisOptions {
   stopOnFailure?: boolean;
   /** Print every run's fault timeline, not only a failing one's. */
   verbose?: boolean;
-  /** Draw only these fault kinds (`--faults`; default: every kind). */
+  /** Draw only these fault kinds (`--faults`; default: every kind the mode has). */
   faults?: readonly FaultKind[];
+  /** `--groups G`: multi-group KV nodes (KV_GROUPS=G, demo/kv-groups.ts) over G shard groups; 0
+   *  (default): the single-leader engine. Adds the kinds of GROUP_FAULT_KINDS. */
+  groups?: number;
 }
 
 type RunOptions = Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose" | "faults">> & { unsafe: string; faults: readonly FaultKind[] };
+
+/** Zero-padded group id, as in the group key `<prefix>/g/<5 digits>` (docs/etcd.md). */
+const gid5 = (g: number) => String(g).padStart(5, "0");
 
 export interface RunReport {
   run: number;
@@ -324,8 +361,18 @@ class Run {
   timeouts = 0;
   /** 500 answers by message (digits folded), for the report. */
   errors = new Map<string, number>();
+  /** Sharded mode: per key, the process that last answered for it or was named by a redirect. */
+  keyHint = new Map<string, number>();
+  /** Processes that left (node-leave of kv-3) and stay out: heal does not bring them back. */
+  left = new Set<number>();
+  /** An etcd client straight to the members (no proxy): the outside client of group-key-delete. */
+  admin: Etcd3 | undefined;
   #seq = 0;
   #cleaned: Promise<void> | undefined;
+
+  get sharded(): boolean {
+    return this.opts.groups > 0;
+  }
 
   constructor(readonly seed: number, readonly opts: RunOptions) {
     this.prefix = `/nemesis-${process.pid}-${seed.toString(16)}`;
@@ -340,9 +387,11 @@ class Run {
 
   async start(): Promise<void> {
     this.cluster = await startEtcdCluster({ size: 3 });
-    for (let i = 0; i < 3; i++) {
+    // Sharded: a 4th row of proxies for the process that joins (kv-3).
+    for (let i = 0; i < (this.sharded ? 4 : 3); i++) {
       this.proxies.push(await Promise.all(this.cluster.members.map((m) => FaultProxy.start(m.clientPort))));
     }
+    if (this.sharded) this.admin = new Etcd3({ hosts: this.cluster.clientEndpoints });
     await Promise.all([0, 1, 2].map((i) => this.respawn(i)));
     await this.waitKvLeader(20_000);
   }
@@ -361,6 +410,7 @@ class Run {
         KV_ETCD_ELECTION_MS: String(this.cluster!.electionTimeoutMs),
         KV_CLOCK_FAULTS: "1",
         KV_LOG_EVENTS: "1",
+        KV_GROUPS: String(this.opts.groups),
         LEASE_CORE_UNSAFE: this.opts.unsafe,
       },
     });
@@ -370,6 +420,11 @@ class Run {
     createInterface({ input: child.stderr! }).on("line", (line) => {
       const m = /^(kv-\d) (elected|own-key-deleted|own-key-overwritten|key-missing|etcd-lease-expired|fence-failed|term-mismatch|closed)\b(.*)$/.exec(line);
       if (m !== null) this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 60)}]`);
+      else if (this.sharded) {
+        // The group node's events (docs/etcd.md "Many groups on one lease"), one line each.
+        const g = /^(kv-\d) ([a-z][a-z-]*)\b(.*)$/.exec(line);
+        if (g !== null && !/^(campaign|won|renew|round)/.test(g[2]!)) this.note(`  [${g[1]} ${g[2]}${g[3]!.slice(0, 80)}]`);
+      }
     });
     const kv: Kv = this.kvs[index] ?? { index, id, child, port: 0, state: "down", busy: false };
     kv.child = child;
@@ -448,30 +503,65 @@ class Run {
     }
   }
 
-  /** The KV processes that say they lead (by their own status). */
+  /** The KV processes that say they lead (by their own status); sharded: those serving any
+   *  group, the one serving the most first. */
   async kvLeaders(): Promise<number[]> {
-    const out: number[] = [];
+    const out: { i: number; serving: number }[] = [];
     await Promise.all(
       this.kvs.map(async (kv) => {
         if (kv.state !== "up") return;
         const r = await this.http(kv, "/status", "GET", 300);
-        if ("status" in r && r.body.state === "leader") out.push(kv.index);
+        if ("status" in r && r.body.state === "leader") out.push({ i: kv.index, serving: Number(r.body.serving ?? 1) });
       }),
     );
-    return out;
+    return out.sort((a, b) => b.serving - a.serving || a.i - b.i).map((x) => x.i);
   }
 
+  /** Sharded: how many groups the processes that answer say they serve, summed (a group served
+   *  by two at once counts twice: readiness only, the checker judges). */
+  async groupsServed(): Promise<number> {
+    let sum = 0;
+    await Promise.all(
+      this.kvs.map(async (kv) => {
+        if (kv.state !== "up") return;
+        const r = await this.http(kv, "/status", "GET", 300);
+        if ("status" in r) sum += Number(r.body.serving ?? 0);
+      }),
+    );
+    return sum;
+  }
+
+  /** A KV leader (sharded: every group served by some process) within `timeoutMs`. */
   async waitKvLeader(timeoutMs: number): Promise<number> {
     const until = performance.now() + timeoutMs;
     while (performance.now() < until) {
       const l = await this.kvLeaders();
-      if (l.length > 0) {
+      if (l.length > 0 && (!this.sharded || (await this.groupsServed()) >= this.opts.groups)) {
         this.leaderHint = l[0]!;
         return l[0]!;
       }
       await sleep(100);
     }
-    throw new Error(`no KV leader within ${timeoutMs} ms`);
+    throw new Error(this.sharded ? `not every one of ${this.opts.groups} groups served within ${timeoutMs} ms (${await this.groupsServed()})` : `no KV leader within ${timeoutMs} ms`);
+  }
+
+  /** Sharded: the groups process `kv` serves now (its GET /groups), empty when it does not answer. */
+  async ledBy(kv: Kv): Promise<number[]> {
+    const r = await this.http(kv, "/groups", "GET", 500);
+    return "status" in r && r.status === 200 ? (r.body.led as number[]) : [];
+  }
+
+  /** The run's keys of group `g` (sharded). */
+  keysOf(g: number): string[] {
+    return Array.from({ length: this.opts.keys }, (_, k) => `k${k}`).filter((key) => groupOfKey(key, this.opts.groups) === g);
+  }
+
+  /** Where to send key `key` now: its hint (sharded) or the leader hint, else any process up. */
+  targetFor(key: string, r: () => number = Math.random): Kv | undefined {
+    const hint = this.sharded ? (this.keyHint.get(key) ?? -1) : this.leaderHint;
+    const up = this.kvs.filter((k) => k.state === "up");
+    if (hint >= 0 && this.kvs[hint]?.state === "up") return this.kvs[hint];
+    return up.length === 0 ? undefined : up[Math.floor(r() * up.length)];
   }
 
   /** Polls who leads (etcd and KV) while the faults run, for "leader" targets. */
@@ -490,13 +580,14 @@ class Run {
     const last = new Map<string, string | null>();
     // A process that did not answer in time is left alone for a while: piling more calls of
     // unknown outcome on it adds nothing but search for the checker.
-    const avoidUntil = [0, 0, 0];
+    const avoidUntil = [0, 0, 0, 0];
     while (performance.now() < endAt) {
       const key = `k${Math.floor(r() * this.opts.keys)}`;
       const x = r();
       const kind: NemesisOp["kind"] = x < 0.5 ? "read" : x < 0.75 ? "write" : "cas";
-      let target = this.leaderHint;
-      if (target < 0 || r() < 0.25 || this.kvs[target]?.state !== "up") target = Math.floor(r() * 3);
+      // Sharded: the key's own hint (the redirects' leader), unsharded: the leader's.
+      let target = this.sharded ? (this.keyHint.get(key) ?? -1) : this.leaderHint;
+      if (target < 0 || r() < 0.25 || this.kvs[target]?.state !== "up") target = Math.floor(r() * this.kvs.length);
       const kv = this.kvs[target]!;
       if (kv.state !== "up" || performance.now() < avoidUntil[target]!) {
         await sleep(20);
@@ -535,7 +626,15 @@ class Run {
       this.timedOut.add(client);
       this.timeouts++;
     }
-    if ("status" in res && res.status === 503) {
+    if ("status" in res && res.status === 503 && this.sharded) {
+      // The redirect: the next call for this key goes to the node named (none: anyone).
+      const i = this.kvs.findIndex((k) => k.id === res.body.leader);
+      if (i >= 0) this.keyHint.set(key, i);
+      else this.keyHint.delete(key);
+    } else if ("status" in res && res.status === 200 && this.sharded && !(kind === "read" && linearizable)) {
+      // Only the group's leader answers a lease read or a write (a linearizable read: any node).
+      this.keyHint.set(key, kv.index);
+    } else if ("status" in res && res.status === 503) {
       const i = this.kvs.findIndex((k) => k.id === res.body.leader);
       if (i >= 0) this.leaderHint = i;
     } else if ("status" in res && res.status === 200 && this.leaderHint !== kv.index && this.leaderHint >= 0 && r0() < 0.2) {
@@ -620,14 +719,16 @@ class Run {
 
   /** `n` client loops (ids 2000+) sending reads to one process for `ms`, recorded like any
    *  client's: the scenarios aim reads at the process whose answers matter. */
-  async burst(kv: Kv, n: number, consistency: "lease" | "linearizable", ms: number, opTimeoutMs?: number): Promise<void> {
+  async burst(kv: Kv, n: number, consistency: "lease" | "linearizable", ms: number, opTimeoutMs?: number, keys?: readonly string[]): Promise<void> {
     const until = performance.now() + ms;
+    // Sharded: the keys this process answers for (by the hints), unless the caller aims them.
+    const aimed = keys ?? (this.sharded ? [...this.keyHint].filter(([, i]) => i === kv.index).map(([k]) => k) : []);
     let answered = 0;
     let local = 0;
     const tally = new Map<string, number>();
     await Promise.all(Array.from({ length: n }, async (_, i) => {
       while (performance.now() < until && this.running) {
-        const key = `k${i % this.opts.keys}`;
+        const key = aimed.length > 0 ? aimed[i % aimed.length]! : `k${i % this.opts.keys}`;
         // By default a read may wait until the window ends (it may be queued behind a pause);
         // with `opTimeoutMs`, one that hangs (a fallback to an unreachable etcd) gives way to
         // a new one, so that reads keep arriving all through the window.
@@ -640,6 +741,25 @@ class Run {
       }
     }));
     this.note(`reads aimed at ${kv.id} (${consistency}): ${answered} answered, ${local} locally; answers: ${[...tally].map(([k, c]) => `${k} x${c}`).join("; ")}`);
+  }
+
+  /** Writes (ids 3000+) of `keys` sent to every process up but `not`, for `ms`: recorded like
+   *  any client's (refusals dropped), so the node that takes their group over writes them. */
+  async writeBurst(not: Kv, keys: readonly string[], ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    const tally = new Map<string, number>();
+    let acked = 0;
+    for (let i = 0; performance.now() < until && this.running; i++) {
+      const others = this.kvs.filter((k) => k !== not && k.state === "up");
+      if (others.length === 0) {
+        await sleep(50);
+        continue;
+      }
+      const op = await this.op(3000, "write", keys[i % keys.length]!, others[i % others.length]!, null, false, 1000, tally);
+      if (op !== null && op.returnAt !== Infinity) acked++;
+      await sleep(op === null ? 40 : 10);
+    }
+    this.note(`writes aimed past ${not.id}: ${acked} acknowledged; answers: ${[...tally].map(([k, c]) => `${k} x${c}`).join("; ")}`);
   }
 
   /** Which member carries process `kv`'s data watch: the proxy whose `down` bytes grow the most
@@ -867,6 +987,78 @@ class Run {
         });
         break;
       }
+      case "node-join": {
+        // A 4th process registers: the groups whose rendezvous owner it is among the live
+        // nodes are handed off to it by their holders (clean handoffs, batched).
+        if (!this.sharded) return skip("needs --groups");
+        const k3 = this.kvs[3];
+        if (k3 !== undefined && (k3.state !== "down" || k3.busy)) return skip("kv-3 is in already");
+        this.left.delete(3);
+        this.note("node-join kv-3 (groups rebalance to it)");
+        await this.respawn(3);
+        this.note("kv-3 joined");
+        break;
+      }
+      case "node-leave": {
+        // A clean leave hands every group off at once (resign markers: no takeover hold); a
+        // crash leaves its groups until its etcd lease expires. kv-3 stays out, the others
+        // come back after `dur`.
+        if (!this.sharded) return skip("needs --groups");
+        const kv = this.kvOf(f.kv);
+        if (kv === undefined) return skip(`target ${String(f.kv)} busy, down or not joined`);
+        kv.busy = true;
+        this.note(`node-leave ${kv.id} (${f.leave === "clean" ? "clean: close() hands its groups off" : "crash: SIGKILL, its groups wait for its lease"})${kv.index === 3 ? ", out until the next join" : `, back in ${dur} ms`}`);
+        if (f.leave === "crash") this.killKv(kv);
+        else await this.stopKvGracefully(kv);
+        if (kv.index === 3) {
+          this.left.add(3);
+          kv.busy = false;
+          break;
+        }
+        this.later(dur, async () => {
+          await this.respawn(kv.index);
+          kv.busy = false;
+          this.note(`${kv.id} rejoined`);
+        });
+        break;
+      }
+      case "group-key-delete": {
+        // An outside client deletes one group key of leader `a` while a's watch is held back
+        // (the member carrying it answers a `f.ms` late, the lagging-watch set-up of
+        // lagging-close): a learns of the deletion only from its next confirmation round, which
+        // must stop it serving that group; the next-ranked node campaigns for it after its
+        // fallback delay (rank × TTL) and takes writes. Lease reads of the group's keys are
+        // aimed at `a` meanwhile, writes at the others: a group served by two nodes at once
+        // (the negative control skip-group-confirmation) answers a read an acknowledged write
+        // already replaced.
+        if (!this.sharded) return skip("needs --groups");
+        const a = this.kvOf(f.kv);
+        if (a === undefined) return skip("target busy or down");
+        if ([0, 1, 2].some((x) => this.linkBusy.has(`${a.index}/${x}/down`))) return skip("link busy");
+        const withKeys = (await this.ledBy(a)).filter((g) => this.keysOf(g).length > 0);
+        if (withKeys.length === 0) return skip(`${a.id} serves no group holding a key of the run`);
+        const g = withKeys[f.ms! % withKeys.length]!;
+        const keys = this.keysOf(g);
+        const m = await this.watchMember(a.index);
+        const what = `link kv-${a.index}→m${m} (its watch) down delay ${f.ms} ms`;
+        if (!this.setLink(a.index, m, "down", { kind: "delay", delayMs: f.ms! }, dur, what)) return skip("link busy");
+        a.busy = true;
+        await sleep(200); // events from now on reach `a` late
+        const gk = `${this.prefix}/g/${gid5(g)}`;
+        try {
+          await this.admin!.delete().key(gk);
+        } catch (err) {
+          this.note(`group-key-delete: delete of ${gk} failed: ${(err as Error).message}`);
+        }
+        this.note(`group-key-delete: ${what}; an outside client deleted ${gk} (group ${g}: ${keys.join(",")}) led by ${a.id}; lease reads of its keys at ${a.id}, writes at the others, for ${f.ms} ms`);
+        for (const k of keys) this.keyHint.set(k, a.index);
+        this.later(0, () => this.burst(a, 4, "lease", f.ms!, 400, keys));
+        this.later(0, () => this.writeBurst(a, keys, f.ms!));
+        this.later(dur, () => {
+          a.busy = false;
+        });
+        break;
+      }
     }
     this.count(f.kind);
   }
@@ -895,6 +1087,7 @@ class Run {
         kv.child?.kill("SIGCONT");
         kv.state = "up";
       }
+      if (this.left.has(kv.index)) continue; // it left (node-leave of kv-3): it stays out
       if (kv.state === "down" && kv.child === undefined) await this.respawn(kv.index).catch((err: unknown) => this.note(`restart ${kv.id}: ${(err as Error).message}`));
       kv.busy = false;
     }
@@ -917,6 +1110,7 @@ class Run {
         await Promise.race([exited, sleep(3000)]);
       }));
       for (const row of this.proxies) for (const p of row) await p.close();
+      this.admin?.close();
       await this.cluster?.stop();
     })();
     return this.#cleaned;
@@ -966,13 +1160,13 @@ async function oneRun(run: number, seed: number, opts: RunOptions, onStarted?: (
       const until = performance.now() + 20_000;
       let wrote = false;
       while (!wrote && performance.now() < until) {
-        const op = await r.op(1000, "write", key, r.kvs[r.leaderHint]!, null, false, 3000);
+        const op = await r.op(1000, "write", key, (r.sharded ? r.targetFor(key) : undefined) ?? r.kvs[r.leaderHint]!, null, false, 3000);
         wrote = op !== null && op.returnAt !== Infinity;
         if (!wrote) await sleep(100);
       }
       if (!wrote) stuck.push(key);
       while (performance.now() < until) {
-        const op = await r.op(1001, "read", key, r.kvs[r.leaderHint]!, null, true, 3000);
+        const op = await r.op(1001, "read", key, (r.sharded ? r.targetFor(key) : undefined) ?? r.kvs[r.leaderHint]!, null, true, 3000);
         if (op !== null) {
           finals.set(key, op);
           break;
@@ -1034,12 +1228,19 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const seed = (options.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
   const runs = options.runs ?? 1;
-  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 6, unsafe: options.unsafe ?? "", faults: options.faults ?? FAULT_KINDS };
-  const aimed = opts.faults.length < FAULT_KINDS.length ? ` --faults ${opts.faults.join(",")}` : "";
+  const groups = options.groups ?? 0;
+  if (!Number.isInteger(groups) || groups < 0 || groups > 65536) throw new Error(`--groups must be an integer in [0, 65536], got ${String(groups)}`);
+  const kinds = groups > 0 ? ALL_FAULT_KINDS : FAULT_KINDS;
+  const faults = options.faults ?? kinds;
+  const groupOnly = faults.filter((k) => !kinds.includes(k));
+  if (groupOnly.length > 0) throw new Error(`--faults ${groupOnly.join(",")}: only with --groups G (multi-group nodes)`);
+  // Sharded: more keys (spread over many groups), as many clients per key as unsharded.
+  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? (groups > 0 ? 8 : 5), keys: options.keys ?? (groups > 0 ? 24 : 6), unsafe: options.unsafe ?? "", faults, groups };
+  const aimed = `${groups > 0 ? ` --groups ${groups}` : ""}${opts.faults.length < kinds.length ? ` --faults ${opts.faults.join(",")}` : ""}`;
   const script = opts.unsafe ? UNSAFE_SERVICE_JS : SERVICE_JS;
   if (!existsSync(script)) throw new Error(`${script} is missing: run node scripts/build.mjs first`);
   if (opts.unsafe) checkUnsafeNames(opts.unsafe);
-  log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}${aimed ? `, faults ${opts.faults.join(",")} only` : ""}`);
+  log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${groups > 0 ? `, ${groups} groups per node set, ${opts.keys} keys` : ""}${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}${opts.faults.length < kinds.length ? `, faults ${opts.faults.join(",")} only` : ""}`);
   const reports: RunReport[] = [];
   let ok = true;
   let unchecked = 0;
@@ -1080,7 +1281,7 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   return { ok, reports, seed, unchecked };
 }
 
-/** The CLI: `--runs N --seed S --duration-s D --unsafe names --clients C --keys K --faults kinds --verbose`. */
+/** The CLI: `--runs N --seed S --duration-s D --unsafe names --clients C --keys K --faults kinds --groups G --verbose`. */
 export async function main(argv: string[]): Promise<number> {
   const args = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -1096,7 +1297,7 @@ export async function main(argv: string[]): Promise<number> {
     return n;
   };
   const verbose = args.has("verbose");
-  for (const k of args.keys()) if (!["runs", "seed", "duration-s", "unsafe", "clients", "keys", "verbose", "faults"].includes(k)) throw new Error(`unknown option --${k}`);
+  for (const k of args.keys()) if (!["runs", "seed", "duration-s", "unsafe", "clients", "keys", "verbose", "faults", "groups"].includes(k)) throw new Error(`unknown option --${k}`);
   const result = await runNemesis({
     runs: num("runs", 1, 100_000),
     seed: num("seed", 0, 2 ** 32 - 1),
@@ -1104,6 +1305,7 @@ export async function main(argv: string[]): Promise<number> {
     clients: num("clients", 1, 100),
     keys: num("keys", 1, 1000),
     unsafe: args.get("unsafe"),
+    groups: num("groups", 0, 65536),
     ...(args.has("faults") ? { faults: parseFaultKinds(args.get("faults")!) } : {}),
     verbose,
   });
