@@ -113,6 +113,10 @@ export interface PlannedFault {
   scope?: SlowDiskScope;
   /** node-leave: a clean close (every group handed off) or a crash (SIGKILL: its lease expires). */
   leave?: "clean" | "crash";
+  /** group-key-delete: the same outside txn also deletes the holder's membership key
+   *  `<prefix>/n/<id>`, so the others count it dead and the group's rendezvous owner among them
+   *  campaigns at once (without it, only the liveness fallback of the next-ranked node does). */
+  withMembership?: boolean;
 }
 
 /** Checks a `--faults` list: known kinds, no repeats, at least one. */
@@ -175,7 +179,7 @@ export function planSchedule(seed: number, durationS: number, kinds: readonly Fa
       case "node-leave": f.kv = r() < 0.4 ? 3 : target(); f.leave = r() < 0.5 ? "clean" : "crash"; f.durMs = int(2500, 6000); break;
       // The watch held back longer than the next-ranked node's fallback (rank × TTL, addendum of
       // docs/etcd.md "Many groups on one lease") plus writes there: f.ms is the watch's lag.
-      case "group-key-delete": f.kv = target(); f.ms = int(5000, 7000); f.durMs = f.ms + 2500; break;
+      case "group-key-delete": f.kv = target(); f.ms = int(5000, 7000); f.durMs = f.ms + 2500; f.withMembership = r() < 0.5; break;
     }
     out.push(f);
   }
@@ -419,11 +423,13 @@ class Run {
     // The node's leadership events go into the timeline (KV_LOG_EVENTS: "<id> <reason> <detail>").
     createInterface({ input: child.stderr! }).on("line", (line) => {
       const m = /^(kv-\d) (elected|own-key-deleted|own-key-overwritten|key-missing|etcd-lease-expired|fence-failed|term-mismatch|closed)\b(.*)$/.exec(line);
-      if (m !== null) this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 60)}]`);
+      // Sharded: one "elected" per group won would flood the timeline; the losses are kept.
+      if (m !== null && !(this.sharded && (m[2] === "elected" || m[2] === "closed") && m[3]!.startsWith(" group"))) this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 60)}]`);
+      else if (m !== null) return;
       else if (this.sharded) {
         // The group node's events (docs/etcd.md "Many groups on one lease"), one line each.
         const g = /^(kv-\d) ([a-z][a-z-]*)\b(.*)$/.exec(line);
-        if (g !== null && !/^(campaign|won|renew|round)/.test(g[2]!)) this.note(`  [${g[1]} ${g[2]}${g[3]!.slice(0, 80)}]`);
+        if (g !== null && !/^(campaign|won|renew|round|handoff)/.test(g[2]!)) this.note(`  [${g[1]} ${g[2]}${g[3]!.slice(0, 80)}]`);
       }
     });
     const kv: Kv = this.kvs[index] ?? { index, id, child, port: 0, state: "down", busy: false };
@@ -1045,12 +1051,14 @@ class Run {
         a.busy = true;
         await sleep(200); // events from now on reach `a` late
         const gk = `${this.prefix}/g/${gid5(g)}`;
+        const nk = `${this.prefix}/n/${a.id}`;
+        const deleted = [gk, ...(f.withMembership ? [nk] : [])];
         try {
-          await this.admin!.delete().key(gk);
+          await this.admin!.kv.txn({ compare: [], success: deleted.map((k) => ({ request_delete_range: { key: Buffer.from(k) } })), failure: [] });
         } catch (err) {
-          this.note(`group-key-delete: delete of ${gk} failed: ${(err as Error).message}`);
+          this.note(`group-key-delete: the delete of ${deleted.join(" and ")} failed: ${(err as Error).message}`);
         }
-        this.note(`group-key-delete: ${what}; an outside client deleted ${gk} (group ${g}: ${keys.join(",")}) led by ${a.id}; lease reads of its keys at ${a.id}, writes at the others, for ${f.ms} ms`);
+        this.note(`group-key-delete: ${what}; an outside client deleted ${deleted.join(" and ")} (group ${g}: ${keys.join(",")}) led by ${a.id}; lease reads of its keys at ${a.id}, writes at the others, for ${f.ms} ms`);
         for (const k of keys) this.keyHint.set(k, a.index);
         this.later(0, () => this.burst(a, 4, "lease", f.ms!, 400, keys));
         this.later(0, () => this.writeBurst(a, keys, f.ms!));
