@@ -72,16 +72,25 @@ export async function watchData(s: NodeState, fromRevision: bigint): Promise<voi
 export function apply(s: NodeState, kv: IKeyValue, type: string): void {
   const revision = BigInt(kv.mod_revision);
   const prefix = s.dataPrefix;
+  // etcd3 loads the protos with `enums: String`: a watch event's type is mvccpb.Event's enum
+  // name, "Put" or "Delete" (etcd3 lib/rpc.d.ts FilterType/Event), never "DELETE" (the snapshot
+  // passes "PUT"). Compared without case, so a deletion is never applied as a put.
+  const deleted = isDelete(type);
   if (kv.key.length >= prefix.length && kv.key.compare(prefix, 0, prefix.length, 0, prefix.length) === 0) {
     const key = kv.key.subarray(prefix.length).toString();
     if (key.length > 0) {
-      if (type === "DELETE") s.data.delete(key);
+      if (deleted) s.data.delete(key);
       else s.data.set(key, kv.value.toString());
     }
   } else {
     s.otherKey?.(kv, type);
   }
   if (revision > s.applied) s.applied = revision;
+}
+
+/** Whether a watch event's type is a deletion ("Delete" from the watch stream). */
+export function isDelete(type: string): boolean {
+  return type.toUpperCase() === "DELETE";
 }
 
 /** Resolves every wait the applied revision has reached. */

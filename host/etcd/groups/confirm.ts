@@ -127,6 +127,9 @@ async function round(gs: GroupState): Promise<RoundResult> {
     const ours = key !== undefined && key.lease === leaseId && key.createRevision === epoch;
     if (!ours && !__UNSAFE_SKIP_GROUP_CONFIRMATION__) {
       lost.add(rec.id);
+      // The read is newer than a lagging local copy that may still show our key: forget it, or
+      // the campaign loop would take the missing key for ours and retake it.
+      if (rec.holder !== undefined && rec.holder.createRevision === epoch) rec.holder = undefined;
       gs.lose(rec, "key-missing", "the confirmation read did not see our key");
       continue;
     }

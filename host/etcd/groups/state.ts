@@ -16,7 +16,9 @@
  * @module
  */
 import type { IKeyValue } from "etcd3";
+import { isDelete } from "../replica.js";
 import { NodeState } from "../state.js";
+import { setMaxListeners } from "node:events";
 import type { Hold } from "../election.js";
 import type { EtcdEventReason } from "../types.js";
 import { groupKeySuffix } from "./assign.js";
@@ -94,6 +96,8 @@ export class GroupState {
 
   constructor(options: CheckedGroupOptions) {
     this.s = new NodeState(options);
+    // Every group waiting out its catch-up or hold listens on the stop signal.
+    setMaxListeners(0, this.s.stop.signal);
     const prefix = options.prefix;
     this.groupCount = options.groupCount;
     this.maxTxnOps = options.maxTxnOps;
@@ -145,9 +149,9 @@ export class GroupState {
     const key = kv.key;
     if (startsWith(key, this.nPrefix)) {
       const nodeId = key.subarray(this.nPrefix.length).toString();
-      if (type === "DELETE") this.live.delete(nodeId);
+      if (isDelete(type)) this.live.delete(nodeId);
       else this.live.set(nodeId, String(kv.lease));
-      if (nodeId === this.s.id && type === "DELETE") this.registeredLease = null;
+      if (nodeId === this.s.id && isDelete(type)) this.registeredLease = null;
       this.kick();
       return;
     }
@@ -155,13 +159,17 @@ export class GroupState {
     const g = Number(key.subarray(this.gPrefix.length).toString());
     const rec = Number.isInteger(g) ? this.groups[g] : undefined;
     if (rec === undefined) return; // a group beyond our count: another G on the prefix, ignored
-    if (type === "DELETE") {
-      rec.holder = undefined;
-      if (rec.epoch !== 0n) this.lose(rec, "own-key-deleted");
+    // A lagging watch may deliver an event about an older key after a round or a campaign
+    // learned newer facts: an event only counts against the key it can be about (a deletion
+    // after its creation, a creation after ours).
+    const revision = BigInt(kv.mod_revision);
+    if (isDelete(type)) {
+      if (rec.holder === undefined || rec.holder.createRevision < revision) rec.holder = undefined;
+      if (rec.epoch !== 0n && rec.epoch < revision) this.lose(rec, "own-key-deleted");
     } else {
       const holder = { nodeId: kv.value.toString(), lease: String(kv.lease), createRevision: BigInt(kv.create_revision) };
-      rec.holder = holder;
-      if (rec.epoch !== 0n && holder.createRevision !== rec.epoch) this.lose(rec, "own-key-overwritten");
+      if (rec.holder === undefined || rec.holder.createRevision <= holder.createRevision) rec.holder = holder;
+      if (rec.epoch !== 0n && holder.createRevision > rec.epoch) this.lose(rec, "own-key-overwritten");
       if (holder.nodeId !== this.s.id || holder.lease !== this.s.leaseId) rec.lastHolderCreateRevision = holder.createRevision;
     }
     this.kick();
