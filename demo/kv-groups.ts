@@ -80,6 +80,10 @@ export class GroupService {
       etcdElectionTimeoutMs: c.etcdElectionTimeoutMs,
       requestTimeoutMs: 500,
       groupCount: c.groupCount,
+      // 64 groups per campaign txn (the figure): etcd 3.4.23 refuses a txn of 126 or
+      // more nested txns of 3 ops ("too many operations in txn request"), below its
+      // --max-txn-ops of 128.
+      maxTxnOps: 64,
       onEvent: (e) => c.onEvent(e.reason, e.detail),
     });
   }
