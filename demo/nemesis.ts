@@ -422,15 +422,9 @@ class Run {
     child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     // The node's leadership events go into the timeline (KV_LOG_EVENTS: "<id> <reason> <detail>").
     createInterface({ input: child.stderr! }).on("line", (line) => {
+      if (this.sharded) return this.groupEvent(line);
       const m = /^(kv-\d) (elected|own-key-deleted|own-key-overwritten|key-missing|etcd-lease-expired|fence-failed|term-mismatch|closed)\b(.*)$/.exec(line);
-      // Sharded: one "elected" per group won would flood the timeline; the losses are kept.
-      if (m !== null && !(this.sharded && (m[2] === "elected" || m[2] === "closed") && m[3]!.startsWith(" group"))) this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 60)}]`);
-      else if (m !== null) return;
-      else if (this.sharded) {
-        // The group node's events (docs/etcd.md "Many groups on one lease"), one line each.
-        const g = /^(kv-\d) ([a-z][a-z-]*)\b(.*)$/.exec(line);
-        if (g !== null && !/^(campaign|won|renew|round|handoff)/.test(g[2]!)) this.note(`  [${g[1]} ${g[2]}${g[3]!.slice(0, 80)}]`);
-      }
+      if (m !== null) this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 60)}]`);
     });
     const kv: Kv = this.kvs[index] ?? { index, id, child, port: 0, state: "down", busy: false };
     kv.child = child;
@@ -458,6 +452,34 @@ class Run {
       kv.port = port;
       kv.state = "up";
     }
+  }
+
+  /** Per-group events waiting to be noted as one line per (process, reason). */
+  #groupEvents = new Map<string, number[]>();
+
+  /** Sharded: a group node's event line (KV_LOG_EVENTS) into the timeline. The per-group ones
+   *  ("<reason> group <g> ...") are gathered for 150 ms into one line per process and reason (a
+   *  node's lease expiring loses all its groups at once); node-wide ones are noted as they are. */
+  groupEvent(line: string): void {
+    const m = /^(kv-\d) ([a-z][a-z-]*)\b(.*)$/.exec(line);
+    if (m === null || /^(campaign|won|renew|round|handoff)/.test(m[2]!)) return;
+    const g = /^ group (\d+)/.exec(m[3]!);
+    if (g === null) return this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 80)}]`);
+    const key = `${m[1]} ${m[2]}`;
+    const ids = this.#groupEvents.get(key);
+    if (ids !== undefined) {
+      ids.push(Number(g[1]));
+      return;
+    }
+    this.#groupEvents.set(key, [Number(g[1])]);
+    const detail = m[3]!.replace(/^ group \d+( epoch \d+)?:? ?/, "").slice(0, 60);
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      const all = this.#groupEvents.get(key) ?? [];
+      this.#groupEvents.delete(key);
+      this.note(`  [${key} ${all.length === 1 ? "group" : `${all.length} groups`} ${all.slice(0, 16).join(",")}${all.length > 16 ? ",..." : ""}${detail ? `: ${detail}` : ""}]`);
+    }, 150);
+    this.timers.add(t);
   }
 
   /** Restarts a KV process; a start can fail while etcd is unreachable (the node's first
