@@ -20,7 +20,8 @@
  * The compare-and-set is the service's: a read the engine's way (the linearization point when
  * the value differs), then one txn fenced on the group key's create revision (the group's epoch,
  * `group(g).currentTerm()`) and on the data key not being modified after the read's revision;
- * its answer waits until the local state applied the txn's revision (read-your-writes).
+ * it also puts the meta key `<prefix>/d/` as every engine write does (the catch-up target of
+ * linearizable reads). Its answer waits until the local state applied the txn's revision.
  * @module
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -60,10 +61,58 @@ function isNotLeader(code: string | undefined): boolean {
   return code === "ERR_LEASE_NOT_GROUP_LEADER" || code === "ERR_LEASE_NOT_LEADER" || code === "ERR_LEASE_LEADERSHIP_LOST";
 }
 
+/**
+ * The service's own guard for its compare-and-set txns, which bypass the engine's write path
+ * (and so its own-write floor and unknown-outcome flag, docs/etcd.md §4): per group, a read
+ * that begins while one of our cas txns on the group is in flight (sent, no answer yet), after
+ * one ended without an answer (it may have committed), or while the local copy is behind one
+ * that committed, is not served locally: it goes through etcd (`readLinearizable`: a
+ * linearizable read, then the local copy at or past it), and the first such read begun after an
+ * unknown outcome clears it. Without it, the lagging local copy answers a value that a
+ * committed cas already replaced (seen: nemesis --groups 64 --faults group-key-delete, seed 100,
+ * a cas of unknown outcome at 7.2 s read via etcd elsewhere at 8.9 s, and the old value read
+ * locally on the cas's node at 11.7 s).
+ */
+class CasGuard {
+  readonly inflight = new Map<number, number>();
+  /** Groups with a cas of unknown outcome, and the sequence number of the last one. */
+  readonly unknown = new Map<number, number>();
+  /** Groups whose local copy must reach this revision (a cas committed there) before a local read. */
+  readonly floor = new Map<number, bigint>();
+  #seq = 0;
+
+  mustAsk(g: number, applied: bigint): boolean {
+    return (this.inflight.get(g) ?? 0) > 0 || this.unknown.has(g) || (this.floor.get(g) ?? 0n) > applied;
+  }
+  begin(g: number): void {
+    this.inflight.set(g, (this.inflight.get(g) ?? 0) + 1);
+  }
+  end(g: number): void {
+    const n = (this.inflight.get(g) ?? 1) - 1;
+    if (n > 0) this.inflight.set(g, n);
+    else this.inflight.delete(g);
+  }
+  markUnknown(g: number): void {
+    this.unknown.set(g, ++this.#seq);
+  }
+  /** A snapshot taken before a linearizable read; `cleared` after it caught up. */
+  snapshot(g: number): number | undefined {
+    return this.unknown.get(g);
+  }
+  cleared(g: number, seenSeq: number | undefined, applied: bigint): void {
+    if (seenSeq !== undefined && this.unknown.get(g) === seenSeq) this.unknown.delete(g);
+    if ((this.floor.get(g) ?? 0n) <= applied) this.floor.delete(g);
+  }
+  raiseFloor(g: number, revision: bigint): void {
+    if (revision > (this.floor.get(g) ?? 0n)) this.floor.set(g, revision);
+  }
+}
+
 export class GroupService {
   node: EtcdGroupNode;
   /** Set while the node is being closed: requests are refused (503) before they reach it. */
   closing = false;
+  readonly #cas = new CasGuard();
 
   constructor(readonly ctx: GroupServiceContext) {
     this.node = this.#make();
@@ -128,7 +177,7 @@ export class GroupService {
     if (req.method === "GET") {
       const t0 = process.hrtime.bigint();
       try {
-        const r = url.searchParams.get("consistency") === "linearizable" ? await node.readLinearizable(key) : await node.read(key);
+        const r = await this.#read(node, key, url.searchParams.get("consistency") === "linearizable");
         latency[r.served].add(Number(process.hrtime.bigint() - t0));
         return send(res, 200, r);
       } catch (err) {
@@ -152,6 +201,21 @@ export class GroupService {
     return send(res, 405, { error: "method" });
   }
 
+  /** A read of `key`: the engine's (a lease read on the group's leader, NotGroupLeaderError
+   *  elsewhere), or through etcd when asked or when our own cas txns say the local copy may be
+   *  behind (CasGuard). A read through etcd on a node that does not lead the group redirects
+   *  like a lease read would, except when the client asked for it (any node answers those). */
+  async #read(node: EtcdGroupNode, key: string, linearizable: boolean) {
+    const g = node.groupOf(key);
+    const ask = this.#cas.mustAsk(g, BigInt(node.status().appliedRevision));
+    if (!linearizable && !ask) return node.read(key);
+    if (!linearizable && !node.ledGroups().includes(g)) return node.read(key); // throws NotGroupLeaderError
+    const seen = this.#cas.snapshot(g);
+    const r = await node.readLinearizable(key);
+    this.#cas.cleared(g, seen, r.revision);
+    return r;
+  }
+
   /** Whether the node's local state reaches `revision` within 2 s (polled). */
   async #appliedBy(node: EtcdGroupNode, revision: bigint): Promise<boolean> {
     const until = performance.now() + 2000;
@@ -168,7 +232,7 @@ export class GroupService {
     const g = node.groupOf(key);
     let read;
     try {
-      read = await node.read(key);
+      read = await this.#read(node, key, false);
     } catch (err) {
       // Nothing written yet: whatever failed, the cas did not apply.
       if (isNotLeader(codeOf(err))) return this.#redirect(res, key, err);
@@ -181,6 +245,7 @@ export class GroupService {
     const gk = Buffer.from(groupKey(prefix, g));
     const dk = Buffer.from(`${prefix}/d/${key}`);
     let txn;
+    this.#cas.begin(g);
     try {
       txn = await etcd.kv.txn(
         {
@@ -189,13 +254,18 @@ export class GroupService {
             // Not modified since the state the read saw (an absent key compares as mod 0).
             { key: dk, target: "Mod", result: "Less", mod_revision: (read.revision + 1n).toString() },
           ],
-          success: [{ request_put: { key: dk, value: Buffer.from(value) } }],
+          // The meta key `<prefix>/d/` too, as every engine write: it is the catch-up target of
+          // every linearizable read (docs/etcd.md §4), which must cover this write.
+          success: [{ request_put: { key: dk, value: Buffer.from(value) } }, { request_put: { key: Buffer.from(`${prefix}/d/`), value: Buffer.from(this.ctx.id) } }],
           failure: [{ request_range: { key: gk } }],
         },
         deadline(500),
       );
     } catch (err) {
+      this.#cas.markUnknown(g); // it may have committed: no local read of g until etcd is asked
       return send(res, 500, { error: "failed", unknown: true, message: String(err) });
+    } finally {
+      this.#cas.end(g);
     }
     if (!txn.succeeded) {
       const holder = txn.responses[0]?.response_range.kvs[0];
@@ -204,7 +274,7 @@ export class GroupService {
       // state holds the txn's revision (never etcd's value: no read of the service sees it yet).
       if (!(await this.#appliedBy(node, BigInt(txn.header.revision)))) return send(res, 503, { error: "not-applied", message: "not applied; the local state did not catch up within 2 s", leader: null, group: g });
       try {
-        const again = await node.read(key);
+        const again = await this.#read(node, key, false);
         return send(res, 200, { ok: false, value: again.value, served: again.served });
       } catch (err) {
         if (isNotLeader(codeOf(err))) return this.#redirect(res, key, err);
@@ -212,6 +282,7 @@ export class GroupService {
       }
     }
     const revision = BigInt(txn.header.revision);
+    this.#cas.raiseFloor(g, revision);
     if (!(await this.#appliedBy(node, revision))) return send(res, 500, { error: "failed", unknown: true, message: "applied, but not seen locally within 2 s" });
     latency.write.add(Number(process.hrtime.bigint() - t0));
     return send(res, 200, { ok: true, revision });
