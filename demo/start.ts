@@ -252,6 +252,9 @@ async function main(): Promise<void> {
     await chaos.stop();
   }
   await demo.stopLoad();
+  // Sharded: the summary's per-node counts are taken once every group is served again (a node
+  // back from the pause gets its groups handed back by rendezvous within a few TTLs).
+  if (groups > 0) await demo.waitForLeader(20_000).catch((err: unknown) => console.error(`lease-core demo: ${(err as Error).message}`));
   windows.flush();
   await checker.idle();
   const t = checker.tally;
