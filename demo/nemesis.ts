@@ -179,7 +179,7 @@ export function planSchedule(seed: number, durationS: number, kinds: readonly Fa
       case "node-leave": f.kv = r() < 0.4 ? 3 : target(); f.leave = r() < 0.5 ? "clean" : "crash"; f.durMs = int(2500, 6000); break;
       // The watch held back longer than the next-ranked node's fallback (rank × TTL, addendum of
       // docs/etcd.md "Many groups on one lease") plus writes there: f.ms is the watch's lag.
-      case "group-key-delete": f.kv = target(); f.ms = int(5000, 7000); f.durMs = f.ms + 2500; f.withMembership = r() < 0.5; break;
+      case "group-key-delete": f.kv = target(); f.ms = int(6500, 8500); f.durMs = f.ms + 2500; f.withMembership = r() < 0.5; break;
     }
     out.push(f);
   }
@@ -367,6 +367,11 @@ class Run {
   errors = new Map<string, number>();
   /** Sharded mode: per key, the process that last answered for it or was named by a redirect. */
   keyHint = new Map<string, number>();
+  /** group-key-delete: keys whose writes go to any process but this one until `untilMs` (the
+   *  group's writes come through the node that takes it over, as a client whose routing learnt
+   *  of the change would send them; a write to the old holder would end its tenure through the
+   *  write fence, a guard of its own, before the one the fault is aimed at is reached). */
+  writeAway = new Map<string, { not: number; untilMs: number }>();
   /** Processes that left (node-leave of kv-3) and stay out: heal does not bring them back. */
   left = new Set<number>();
   /** An etcd client straight to the members (no proxy): the outside client of group-key-delete. */
@@ -616,6 +621,8 @@ class Run {
       // Sharded: the key's own hint (the redirects' leader), unsharded: the leader's.
       let target = this.sharded ? (this.keyHint.get(key) ?? -1) : this.leaderHint;
       if (target < 0 || r() < 0.25 || this.kvs[target]?.state !== "up") target = Math.floor(r() * this.kvs.length);
+      const away = kind === "read" ? undefined : this.writeAway.get(key);
+      if (away !== undefined && away.untilMs > performance.now() && target === away.not) target = (target + 1 + Math.floor(r() * (this.kvs.length - 1))) % this.kvs.length;
       const kv = this.kvs[target]!;
       if (kv.state !== "up" || performance.now() < avoidUntil[target]!) {
         await sleep(20);
@@ -654,7 +661,11 @@ class Run {
       this.timedOut.add(client);
       this.timeouts++;
     }
-    if ("status" in res && res.status === 503 && this.sharded) {
+    // Sharded: the clients' own calls move the key's hint; the aimed bursts (ids 2000 and up)
+    // do not, or reads aimed at a deposed holder would steer every client's writes back to it.
+    if (this.sharded && client >= 2000) {
+      // no hint from aimed calls
+    } else if ("status" in res && res.status === 503 && this.sharded) {
       // The redirect: the next call for this key goes to the node named (none: anyone).
       const i = this.kvs.findIndex((k) => k.id === res.body.leader);
       if (i >= 0) this.keyHint.set(key, i);
@@ -788,6 +799,32 @@ class Run {
       await sleep(op === null ? 40 : 10);
     }
     this.note(`writes aimed past ${not.id}: ${acked} acknowledged; answers: ${[...tally].map(([k, c]) => `${k} x${c}`).join("; ")}`);
+  }
+
+  /** Sharded: which member carries process `kv`'s watch of `<prefix>/`, by probing: each
+   *  member's answers to it held 900 ms in turn while an outside put lands under the prefix; the
+   *  member whose hold keeps the process's applied revision (its /status) below the put's is it.
+   *  (Counting bytes, as `watchMember` does, misleads here: the node rounds' range answers, one
+   *  per group key every renewal, outweigh the data events.) -1 when no hold held it back. */
+  async watchMemberByProbe(kv: Kv): Promise<number> {
+    for (let m = 0; m < 3; m++) {
+      const id = `${kv.index}/${m}/down`;
+      if (this.linkBusy.has(id)) continue;
+      const proxy = this.proxies[kv.index]![m]!;
+      proxy.set("down", { kind: "delay", delayMs: 900 });
+      let held = false;
+      try {
+        const put = await this.admin!.put(`${this.prefix}/probe`).value(String(m)).exec();
+        await sleep(400);
+        const r = await this.http(kv, "/status", "GET", 300);
+        held = "status" in r && BigInt(String(r.body.appliedRevision)) < BigInt(put.header.revision);
+      } finally {
+        proxy.set("down", { kind: "pass" });
+      }
+      await sleep(600); // the held bytes drain
+      if (held) return m;
+    }
+    return -1;
   }
 
   /** Which member carries process `kv`'s data watch: the proxy whose `down` bytes grow the most
@@ -1067,7 +1104,8 @@ class Run {
         if (withKeys.length === 0) return skip(`${a.id} serves no group holding a key of the run`);
         const g = withKeys[f.ms! % withKeys.length]!;
         const keys = this.keysOf(g);
-        const m = await this.watchMember(a.index);
+        const m = await this.watchMemberByProbe(a);
+        if (m < 0) return skip(`no member's hold kept ${a.id}'s watch back`);
         const what = `link kv-${a.index}→m${m} (its watch) down delay ${f.ms} ms`;
         if (!this.setLink(a.index, m, "down", { kind: "delay", delayMs: f.ms! }, dur, what)) return skip("link busy");
         a.busy = true;
@@ -1081,7 +1119,7 @@ class Run {
           this.note(`group-key-delete: the delete of ${deleted.join(" and ")} failed: ${(err as Error).message}`);
         }
         this.note(`group-key-delete: ${what}; an outside client deleted ${deleted.join(" and ")} (group ${g}: ${keys.join(",")}) led by ${a.id}; lease reads of its keys at ${a.id}, writes at the others, for ${f.ms} ms`);
-        for (const k of keys) this.keyHint.set(k, a.index);
+        for (const k of keys) this.writeAway.set(k, { not: a.index, untilMs: performance.now() + f.ms! });
         this.later(0, () => this.burst(a, 4, "lease", f.ms!, 400, keys));
         this.later(0, () => this.writeBurst(a, keys, f.ms!));
         this.later(dur, () => {
