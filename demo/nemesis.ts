@@ -372,6 +372,9 @@ class Run {
    *  of the change would send them; a write to the old holder would end its tenure through the
    *  write fence, a guard of its own, before the one the fault is aimed at is reached). */
   writeAway = new Map<string, { not: number; untilMs: number }>();
+  /** A group-key-delete in progress: one at a time (the next holder's own watch must not lag,
+   *  or its catch-up waits out the other's lag and the two never serve at once). */
+  keyDeleteOn = false;
   /** Processes that left (node-leave of kv-3) and stay out: heal does not bring them back. */
   left = new Set<number>();
   /** An etcd client straight to the members (no proxy): the outside client of group-key-delete. */
@@ -1097,6 +1100,7 @@ class Run {
         // (the negative control skip-group-confirmation) answers a read an acknowledged write
         // already replaced.
         if (!this.sharded) return skip("needs --groups");
+        if (this.keyDeleteOn) return skip("another group-key-delete is on");
         const a = this.kvOf(f.kv);
         if (a === undefined) return skip("target busy or down");
         if ([0, 1, 2].some((x) => this.linkBusy.has(`${a.index}/${x}/down`))) return skip("link busy");
@@ -1104,8 +1108,12 @@ class Run {
         if (withKeys.length === 0) return skip(`${a.id} serves no group holding a key of the run`);
         const g = withKeys[f.ms! % withKeys.length]!;
         const keys = this.keysOf(g);
-        const m = await this.watchMemberByProbe(a);
-        if (m < 0) return skip(`no member's hold kept ${a.id}'s watch back`);
+        this.keyDeleteOn = true;
+        const m = await this.watchMemberByProbe(a).catch(() => -1);
+        if (m < 0) {
+          this.keyDeleteOn = false;
+          return skip(`no member's hold kept ${a.id}'s watch back`);
+        }
         const what = `link kv-${a.index}→m${m} (its watch) down delay ${f.ms} ms`;
         if (!this.setLink(a.index, m, "down", { kind: "delay", delayMs: f.ms! }, dur, what)) return skip("link busy");
         a.busy = true;
@@ -1124,6 +1132,7 @@ class Run {
         this.later(0, () => this.writeBurst(a, keys, f.ms!));
         this.later(dur, () => {
           a.busy = false;
+          this.keyDeleteOn = false;
         });
         break;
       }
