@@ -4,7 +4,11 @@
 // The bounded run exits 0 only when every window was checked and is linearizable, and its
 // summary shows how many groups each node leads and serves: together, every group exactly once.
 import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
 import { beforeAll, expect, test } from "vitest";
 import { buildDemo, root } from "./etcd/support.js";
 
@@ -63,3 +67,49 @@ test("--groups rejects a count that is not an integer in [0, 65536] before start
   expect(code).toBe(2);
   expect(err).toMatch(/--groups must be an integer in \[0, 65536\], got "1.5"/);
 }, 30_000);
+
+test("npm start -- --groups 1000: the dashboard shows, per node, how many groups it leads and serves, 1,000 in all; Ctrl-C cleans up", async () => {
+  const child = spawn(process.execPath, [join(root, "build", "demo", "start.js"), "--groups", "1000", "--window-s", "3"], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  const profile = mkdtempSync(join(tmpdir(), "lease-core-chromium-"));
+  try {
+    const first = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("demo did not start in 60 s")), 60_000);
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        if (line.includes("dashboard on")) {
+          clearTimeout(timer);
+          resolve(line);
+        }
+      });
+      child.once("exit", (code) => reject(new Error(`demo exited early (${code})`)));
+    });
+    const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(first)![0];
+    const dataDir = /data in (\S+?)\)/.exec(first)![1]!;
+    const context = await chromium.launchPersistentContext(profile, { executablePath: "/usr/bin/chromium", headless: true, args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"], viewport: { width: 1280, height: 1400 } });
+    try {
+      const page = context.pages()[0] ?? (await context.newPage());
+      await page.goto(url);
+      await page.waitForFunction(() => document.getElementById("leader")!.textContent === "sharded", undefined, { timeout: 15_000 });
+      // One row per node, and the served counts sum to G (every group served exactly once).
+      await page.waitForFunction(() => {
+        const rows = [...document.querySelectorAll<HTMLElement>("#groups .group-node")];
+        return rows.length === 3 && rows.reduce((n, r) => n + Number(r.dataset.serving || 0), 0) === 1000;
+      }, undefined, { timeout: 30_000 });
+      const rows = await page.$$eval("#groups .group-node", (els) => els.map((e) => ({ id: (e as HTMLElement).dataset.id, leading: Number((e as HTMLElement).dataset.leading), serving: Number((e as HTMLElement).dataset.serving) })));
+      expect(rows.map((r) => r.id)).toEqual(["kv-0", "kv-1", "kv-2"]);
+      expect(rows.reduce((n, r) => n + r.leading, 0)).toBe(1000);
+      for (const r of rows) expect(r.serving).toBeGreaterThan(250); // rendezvous: about a third each
+      expect(await page.textContent("#groups-sub")).toMatch(/1000 groups; 1000 served now/);
+      mkdirSync(join(root, "test-results"), { recursive: true });
+      await page.screenshot({ path: join(root, "test-results", "dashboard-groups.png"), fullPage: true });
+    } finally {
+      await context.close();
+    }
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill("SIGINT");
+    expect(await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 15_000))])).toBe(0);
+    expect(existsSync(dataDir)).toBe(false);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    rmSync(profile, { recursive: true, force: true });
+  }
+}, 120_000);
