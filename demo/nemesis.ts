@@ -1113,9 +1113,14 @@ class Run {
         const g = withKeys[f.ms! % withKeys.length]!;
         const keys = this.keysOf(g);
         this.keyDeleteOn = true;
+        // No write to `a` from now on (the probe holds its links too), and the ones in flight
+        // answered before the probe starts.
+        this.writeAway = { not: a.index, untilMs: Infinity };
+        await sleep(1200);
         const m = await this.watchMemberByProbe(a).catch(() => -1);
         if (m < 0) {
           this.keyDeleteOn = false;
+          this.writeAway = undefined;
           return skip(`no member's hold kept ${a.id}'s watch back`);
         }
         const what = `link kv-${a.index}→m${m} (its watch) down delay ${f.ms} ms`;
