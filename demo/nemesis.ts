@@ -46,6 +46,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Etcd3 } from "etcd3";
 import { groupOfKey } from "../host/etcd/index.js"; // → lease-core/etcd when bundled
+import { rendezvousOwner } from "../host/etcd/groups/assign.js"; // pure (bundled in): which live node owns a group
 import { checkKvHistory, type KvOp as CheckerOp } from "../host/testing/index.js"; // → lease-core/testing when bundled
 import { canIsolate, canSlowDisk, startEtcdCluster, type EtcdCluster, type SlowDiskScope } from "./cluster.js";
 import type { ClockFaultKind } from "./fault-clock.js";
@@ -1098,8 +1099,10 @@ class Run {
         // An outside client deletes one group key of leader `a` while a's watch is held back
         // (the member carrying it answers a `f.ms` late, the lagging-watch set-up of
         // lagging-close): a learns of the deletion only from its next confirmation round, which
-        // must stop it serving that group; the next-ranked node campaigns for it after its
-        // fallback delay (rank × TTL) and takes writes. Lease reads of the group's keys are
+        // must stop it serving that group; another node campaigns for it and takes writes: kv-3
+        // joining meanwhile (unseen by `a`) when the group is now its by rendezvous, or the
+        // group's owner once `a`'s membership key is deleted too, or the next-ranked node after
+        // its fallback delay (rank × TTL, when the engine has it). Lease reads of the group's keys are
         // aimed at `a` meanwhile, writes at the others: a group served by two nodes at once
         // (the negative control skip-group-confirmation) answers a read an acknowledged write
         // already replaced.
@@ -1110,8 +1113,7 @@ class Run {
         if ([0, 1, 2].some((x) => this.linkBusy.has(`${a.index}/${x}/down`))) return skip("link busy");
         const withKeys = (await this.ledBy(a)).filter((g) => this.keysOf(g).length > 0);
         if (withKeys.length === 0) return skip(`${a.id} serves no group holding a key of the run`);
-        const g = withKeys[f.ms! % withKeys.length]!;
-        const keys = this.keysOf(g);
+        let g = withKeys[f.ms! % withKeys.length]!;
         this.keyDeleteOn = true;
         // No write to `a` from now on (the probe holds its links too), and the ones in flight
         // answered before the probe starts.
@@ -1127,15 +1129,37 @@ class Run {
         if (!this.setLink(a.index, m, "down", { kind: "delay", delayMs: f.ms! }, dur, what)) return skip("link busy");
         a.busy = true;
         await sleep(200); // events from now on reach `a` late
+        // The join variant, when kv-3 is out: it joins now, unseen by `a` (its watch lags), and
+        // the group deleted is one whose rendezvous owner it now is: it campaigns at once, while
+        // `a` still counts itself the owner. (Otherwise the next holder is found by the
+        // membership variant or, once the engine has it, the liveness fallback.)
+        let variant: "join" | "membership" | "plain" = f.withMembership ? "membership" : "plain";
+        const k3 = this.kvs[3];
+        if (k3 === undefined || (k3.state === "down" && !k3.busy)) {
+          try {
+            this.left.delete(3);
+            await this.respawn(3);
+            const live = [...this.kvs.filter((k) => k.state === "up" || k === a).map((k) => k.id)];
+            const moving = withKeys.filter((x) => rendezvousOwner(x, live) === "kv-3");
+            if (moving.length > 0) {
+              g = moving[f.ms! % moving.length]!;
+              variant = "join";
+            }
+            this.note(`group-key-delete: kv-3 joined unseen by ${a.id}; ${moving.length} of its groups with keys are kv-3's now`);
+          } catch (err) {
+            this.note(`group-key-delete: kv-3 could not join: ${(err as Error).message}`);
+          }
+        }
+        const keys = this.keysOf(g);
         const gk = `${this.prefix}/g/${gid5(g)}`;
         const nk = `${this.prefix}/n/${a.id}`;
-        const deleted = [gk, ...(f.withMembership ? [nk] : [])];
+        const deleted = [gk, ...(variant === "membership" ? [nk] : [])];
         try {
           await this.admin!.kv.txn({ compare: [], success: deleted.map((k) => ({ request_delete_range: { key: Buffer.from(k) } })), failure: [] });
         } catch (err) {
           this.note(`group-key-delete: the delete of ${deleted.join(" and ")} failed: ${(err as Error).message}`);
         }
-        this.note(`group-key-delete: ${what}; an outside client deleted ${deleted.join(" and ")} (group ${g}: ${keys.join(",")}) led by ${a.id}; lease reads of its keys at ${a.id}, writes at the others, for ${f.ms} ms`);
+        this.note(`group-key-delete (${variant}): ${what}; an outside client deleted ${deleted.join(" and ")} (group ${g}: ${keys.join(",")}) led by ${a.id}; lease reads of its keys at ${a.id}, writes at the others, for ${f.ms} ms`);
         this.writeAway = { not: a.index, untilMs: performance.now() + f.ms! };
         this.later(0, () => this.burst(a, 4, "lease", f.ms!, 400, keys));
         this.later(0, () => this.writeBurst(a, keys, f.ms!));
