@@ -44,8 +44,8 @@ test(`a sharded run (G = ${GROUPS}, ${DURATION_S} s, seed ${SEED}, every fault k
 }, 240_000);
 
 /** At most this many aimed runs for the control to fire: with the engine of 2026-12-01 it fired
- *  in the first run (15 s) for each of 5 seeds (301-305, 1 or 2 group-key-deletes a run, docs/
- *  safety.md §8); 3 leaves room for a loaded machine and for a draw without the membership key. */
+ *  in the first run (15 s) for each of 5 seeds (401-405, 1 or 2 group-key-deletes a run, docs/
+ *  safety.md §8); 3 leaves room for a loaded machine. */
 const CONTROL_MAX_RUNS = 3;
 
 test(`negative control: --unsafe skip-group-confirmation --groups ${GROUPS} --faults group-key-delete reports a violation within ${CONTROL_MAX_RUNS} runs`, async () => {
