@@ -467,6 +467,8 @@ class Run {
     }
   }
 
+  /** When each (process, reason) node-wide event was last noted. */
+  #lastNodeEvent = new Map<string, number>();
   /** Per-group events waiting to be noted as one line per (process, reason). */
   #groupEvents = new Map<string, number[]>();
 
@@ -477,7 +479,15 @@ class Run {
     const m = /^(kv-\d) ([a-z][a-z-]*)\b(.*)$/.exec(line);
     if (m === null || /^(campaign|won|renew|round|handoff)/.test(m[2]!)) return;
     const g = /^ group (\d+)/.exec(m[3]!);
-    if (g === null) return this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 80)}]`);
+    if (g === null) {
+      // A node-wide event: at most one line a second per process and reason (a stepped clock
+      // reports a fault at every reading).
+      const key = `${m[1]} ${m[2]}`;
+      const now = performance.now();
+      if (now - (this.#lastNodeEvent.get(key) ?? -Infinity) < 1000) return;
+      this.#lastNodeEvent.set(key, now);
+      return this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 80)}]`);
+    }
     const key = `${m[1]} ${m[2]}`;
     const ids = this.#groupEvents.get(key);
     if (ids !== undefined) {
