@@ -8,6 +8,12 @@
  * effect); a write refused before anything was sent (503 not-leader, connection refused) is
  * dropped; a write whose answer never came, or came as "unknown", is kept with
  * returnAt = Infinity: it may have applied, at any time after its call.
+ *
+ * Sharded mode (`groups: G`, `npm start -- --groups G`): every instance is a multi-group node
+ * (demo/kv-groups.ts) answering only for the keys of groups it serves; the others redirect
+ * (503 naming the group's leader). The load generator keeps a hint per key (the instance that
+ * answered it, or the one a redirect named) and sends each op there; "the leader" of the faults
+ * is the instance serving the most groups; ready means every group served.
  * @module
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -53,6 +59,13 @@ export interface ServiceStatus {
   pid: number;
   clock: { source: string; raw: boolean; suspendAware: boolean; resolutionNs: string; mayFreeze: boolean };
   latency: Record<"local" | "etcd" | "write", { p50Us: number; p99Us: number; count: number }>;
+  /** Sharded mode only (demo/kv-groups.ts): "groups", how many groups it holds the key of, how
+   *  many of them it serves, G, and the live nodes it sees. */
+  mode?: "groups";
+  leading?: number;
+  serving?: number;
+  groupCount?: number;
+  liveNodes?: string[];
 }
 
 /** One recorded op, with which instance answered (for failover measurements). */
@@ -79,6 +92,8 @@ export interface DemoOptions {
   serviceBuild?: "published" | "unsafe";
   /** LEASE_CORE_UNSAFE for the test build's processes (kebab-case names, comma separated). */
   unsafeSwitches?: string;
+  /** Sharded mode: G shard groups (KV_GROUPS), each instance a multi-group node; 0 (default): one leader. */
+  groups?: number;
 }
 
 /** Where the load generator takes each op's key from, and tells when that op is over (recorded
@@ -160,6 +175,8 @@ export class Demo {
   readonly startedAtMs = performance.now();
   lastStatuses: (ServiceStatus | null)[] = [];
   leaderHint = -1;
+  /** Sharded mode: per key, the instance that answered it or that a redirect named. */
+  readonly keyHint = new Map<string, number>();
   #load: Promise<void>[] = [];
   #loadRunning = false;
   #seq = 0;
@@ -180,7 +197,7 @@ export class Demo {
       const n = options.instances ?? 3;
       await Promise.all(Array.from({ length: n }, (_, i) => demo.spawnService(i)));
       demo.#poller = setInterval(() => void demo.refresh().catch(() => undefined), 100);
-      await demo.waitForLeader(15_000);
+      await demo.waitForLeader((options.groups ?? 0) > 0 ? 60_000 : 15_000);
     } catch (err) {
       await demo.stop();
       throw err;
@@ -206,6 +223,7 @@ export class Demo {
         KV_ETCD_ELECTION_MS: String(this.cluster.electionTimeoutMs),
         KV_UNSAFE: unsafe,
         LEASE_CORE_UNSAFE: unsafeBuild ? (this.options.unsafeSwitches ?? "") : "",
+        KV_GROUPS: String(this.options.groups ?? 0),
         ...this.options.env?.(index),
       },
     });
@@ -242,40 +260,48 @@ export class Demo {
       }),
     );
     this.lastStatuses = statuses;
-    let best = -1;
-    let bestRev = -1n;
-    statuses.forEach((st, i) => {
-      if (st?.state === "leader" && BigInt(st.leaderCreateRevision) > bestRev) {
-        best = i;
-        bestRev = BigInt(st.leaderCreateRevision);
-      }
-    });
+    const best = Demo.#leaderOf(statuses);
     if (best >= 0) this.leaderHint = best;
     return statuses;
   }
 
-  /** The instance leading now (by its own status), -1 if none answers as leader. */
-  async leaderIndex(): Promise<number> {
-    const statuses = await this.refresh();
+  /** The instance leading (by its own status; the newest leader key wins a tie), -1 if none.
+   *  Sharded: the one serving the most groups. */
+  static #leaderOf(statuses: readonly (ServiceStatus | null)[]): number {
     let best = -1;
     let bestRev = -1n;
     statuses.forEach((st, i) => {
-      if (st?.state === "leader" && BigInt(st.leaderCreateRevision) > bestRev) {
+      if (st?.state !== "leader") return;
+      const rank = st.mode === "groups" ? BigInt(st.serving ?? 0) : BigInt(st.leaderCreateRevision);
+      if (rank > bestRev) {
         best = i;
-        bestRev = BigInt(st.leaderCreateRevision);
+        bestRev = rank;
       }
     });
     return best;
   }
 
+  /** The instance leading now (by its own status), -1 if none answers as leader. */
+  async leaderIndex(): Promise<number> {
+    return Demo.#leaderOf(await this.refresh());
+  }
+
+  /** Sharded: how many groups the instances that answer serve, summed. */
+  groupsServed(statuses: readonly (ServiceStatus | null)[] = this.lastStatuses): number {
+    return statuses.reduce((n, st) => n + (st?.serving ?? 0), 0);
+  }
+
+  /** A leader other than `notIndex` (sharded: every group served, and the instance serving the most). */
   async waitForLeader(timeoutMs = 10_000, notIndex = -1): Promise<number> {
     const deadline = performance.now() + timeoutMs;
+    const groups = this.options.groups ?? 0;
     while (performance.now() < deadline) {
-      const i = await this.leaderIndex();
-      if (i >= 0 && i !== notIndex) return i;
+      const statuses = await this.refresh();
+      const i = Demo.#leaderOf(statuses);
+      if (i >= 0 && i !== notIndex && (groups === 0 || this.groupsServed(statuses) >= groups)) return i;
       await sleep(50);
     }
-    throw new Error(`no KV leader within ${timeoutMs} ms`);
+    throw new Error(groups > 0 ? `not every one of ${groups} groups served within ${timeoutMs} ms (${this.groupsServed()})` : `no KV leader within ${timeoutMs} ms`);
   }
 
   pauseService(index: number): void {
@@ -324,7 +350,14 @@ export class Demo {
       if ((err as { code?: string }).code === "ECONNREFUSED") sent = false;
     }
     const returnAt = performance.now();
-    if (status === 503 && typeof body.leader === "string") {
+    if ((this.options.groups ?? 0) > 0) {
+      // The redirect (503 naming the group's leader) and who answered: the key's next target.
+      // A linearizable read is answered by any node: it says nothing about the leader.
+      const named = status === 503 && typeof body.leader === "string" ? this.services.findIndex((x) => x?.id === body.leader) : -1;
+      if (named >= 0) this.keyHint.set(key, named);
+      else if (status === 503) this.keyHint.delete(key);
+      else if (status === 200 && !linearizable) this.keyHint.set(key, target);
+    } else if (status === 503 && typeof body.leader === "string") {
       const i = this.services.findIndex((x) => x?.id === body.leader);
       if (i >= 0) this.leaderHint = i;
     }
@@ -366,7 +399,7 @@ export class Demo {
             }
             const key = source.take();
             const kind = Math.random() < readRatio ? "read" : "write";
-            let target = this.leaderHint;
+            let target = (this.options.groups ?? 0) > 0 ? (this.keyHint.get(key) ?? -1) : this.leaderHint;
             if (target < 0 || !this.services[target]?.alive || this.services[target]?.paused) {
               target = Math.floor(Math.random() * this.services.length);
             }

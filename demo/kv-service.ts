@@ -30,8 +30,19 @@
  * cas that found the key changed answers with the local value then, never with etcd's (a value
  * etcd holds before the leader applied it is not yet visible to any read of the service).
  *
+ * Sharded mode (`KV_GROUPS=G`, or `--groups G` on the command line; docs/etcd.md "Many groups on
+ * one lease"): the service runs an `EtcdGroupNode` leading some of G shard groups, and a key's
+ * read, write or compare-and-set is answered only by the node that leads and serves the key's
+ * group (`groupOfKey`). Any other node answers 503 {error: "not-leader", leader, group} without
+ * sending anything: a REDIRECT the client follows (it knows every service's address; the
+ * services know only each other's node ids). Not a forward, because: the answer must come from
+ * the one node whose own lease proof covers the group at the instant of the read, and a relay
+ * adds nothing to that but a second hop whose loss turns a definite refusal (nothing sent) into
+ * an unknown outcome. `GET /groups` lists the groups this node serves and who the local copy
+ * says leads each group; /status adds `mode: "groups"` and `state` "leader" iff it serves any.
+ *
  * Configured by environment (the demo and the tests spawn it): KV_ID, KV_ENDPOINTS (comma
- * separated), KV_PREFIX, KV_PORT (0: any), KV_TTL_S, KV_ETCD_ELECTION_MS, KV_CLOCK_FAULTS, and
+ * separated), KV_PREFIX, KV_PORT (0: any), KV_TTL_S, KV_ETCD_ELECTION_MS, KV_CLOCK_FAULTS, KV_GROUPS, and
  * the test-only KV_UNSAFE (comma separated: skip-confirmation, anchor-receive, ignore-own-key,
  * margin=<ns>). In the test build (build/unsafe/kv-service.js) only, LEASE_CORE_UNSAFE=demo-stale-read
  * answers some reads with an overwritten value (the demo's negative control). Prints one JSON line `{"ready":true,"port":N,"pid":P}` on stdout when listening.
@@ -43,7 +54,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { Etcd3 } from "etcd3";
 import { createLeaseCore } from "lease-core";
 import { ClockFaultError, FaultClock, type ClockFaultKind } from "./fault-clock.js";
-import { createEtcdLeaseNode, type EtcdUnsafeSwitches } from "../host/etcd/index.js"; // → lease-core/etcd when bundled
+import { createEtcdLeaseNode, type EtcdLeaseNode, type EtcdUnsafeSwitches } from "../host/etcd/index.js"; // → lease-core/etcd when bundled
+import { GroupService } from "./kv-groups.js";
 
 const env = process.env;
 const id = env.KV_ID ?? `kv-${process.pid}`;
@@ -56,11 +68,18 @@ for (const item of (env.KV_UNSAFE ?? "").split(",").filter(Boolean)) {
   else throw new Error(`KV_UNSAFE: unknown switch ${item}`);
 }
 
+// Sharded mode: G groups (KV_GROUPS or --groups), 0 = the single-leader engine.
+const groupsArg = process.argv.indexOf("--groups");
+const groupCount = Number(groupsArg >= 0 ? process.argv[groupsArg + 1] : (env.KV_GROUPS ?? "0"));
+if (!Number.isInteger(groupCount) || groupCount < 0 || groupCount > 65536) throw new Error(`KV_GROUPS / --groups: an integer in [0, 65536], got ${String(groupCount)}`);
+const sharded = groupCount > 0;
+
 // The fault clock reads a default core's lease clock as its true time (raw+sleep on Node).
 const clockFaults = env.KV_CLOCK_FAULTS === "1";
 const trueCore = clockFaults ? await createLeaseCore() : undefined;
 const faultClock = trueCore === undefined ? undefined : new FaultClock(() => trueCore.now(), trueCore.clock);
-const core = await createLeaseCore(faultClock === undefined ? {} : { clock: faultClock });
+// A group node needs one lease slot per group (docs/etcd.md "Many groups on one lease").
+const core = await createLeaseCore({ ...(faultClock === undefined ? {} : { clock: faultClock }), ...(sharded ? { maxLeases: Math.max(4096, groupCount) } : {}) });
 const endpoints = (env.KV_ENDPOINTS ?? "").split(",").filter(Boolean);
 const prefix = env.KV_PREFIX ?? "/lease-core-demo";
 const makeNode = () => createEtcdLeaseNode({
@@ -76,8 +95,9 @@ const makeNode = () => createEtcdLeaseNode({
     if (env.KV_LOG_EVENTS) process.stderr.write(`${id} ${e.reason}${e.detail ? ` ${e.detail}` : ""}\n`);
   },
 });
-/** The node serving now; /resign replaces it (the old one closed, a new one started). */
-let node = makeNode();
+/** The node serving now; /resign replaces it (the old one closed, a new one started). Unused
+ *  (never started) in sharded mode, where `groups` serves. */
+let node = (sharded ? undefined : makeNode()) as EtcdLeaseNode;
 /** Set while `node` is being closed: new requests are refused (503) without reaching it. */
 let closingNode = false;
 
@@ -117,7 +137,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const key = url.searchParams.get("key") ?? "";
   if (url.pathname === "/status") {
     return send(res, 200, {
-      ...node.status(),
+      ...(groups === undefined ? node.status() : groups.status()),
       pid: process.pid,
       clock: core.clock,
       latency: { local: latency.local.percentiles(), etcd: latency.etcd.percentiles(), write: latency.write.percentiles() },
@@ -133,8 +153,10 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       throw err;
     }
   }
-  if (url.pathname === "/resign" && req.method === "POST") return send(res, 200, { resigned: await resign() });
+  if (url.pathname === "/resign" && req.method === "POST") return send(res, 200, { resigned: groups === undefined ? await resign() : await groups.resign(() => stopping) });
+  if (groups !== undefined && url.pathname === "/groups") return send(res, 200, groups.groups());
   if (url.pathname !== "/kv" || key.length === 0) return send(res, 404, { error: "not-found" });
+  if (groups !== undefined) return groups.handle(req, res, url, key);
   // While the node is being closed (a resign, a shutdown), new requests are refused before they
   // reach it: nothing is sent, so a refused write is a definite failure, not an unknown one.
   if (closingNode) return send(res, 503, { error: "not-leader", message: "closing", leader: null });
@@ -193,6 +215,17 @@ const NOOP_POLICY = {
   onFailure: () => ({ dispose() {} }),
 };
 const etcd = new Etcd3({ hosts: endpoints, faultHandling: { host: () => NOOP_POLICY as never, global: NOOP_POLICY as never } });
+/** Sharded mode's node and its answers (demo/kv-groups.ts). */
+const groups = sharded
+  ? new GroupService({
+    core, id, endpoints, prefix, groupCount, etcd, send, latency,
+    ttlS: Number(env.KV_TTL_S ?? "2"),
+    etcdElectionTimeoutMs: Number(env.KV_ETCD_ELECTION_MS ?? "300"),
+    onEvent: (reason, detail) => {
+      if (env.KV_LOG_EVENTS) process.stderr.write(`${id} ${reason}${detail ? ` ${detail}` : ""}\n`);
+    },
+  })
+  : undefined;
 const leaderKey = Buffer.from(`${prefix}/leader`);
 const metaKey = Buffer.from(`${prefix}/d/`); // the engine's revision marker (every write bumps it)
 const dataKey = (key: string) => Buffer.from(`${prefix}/d/${key}`);
@@ -289,7 +322,7 @@ async function shutdown(): Promise<void> {
   server.closeIdleConnections();
   // The node closes while the requests in flight are still being answered (a rolling restart):
   // whatever they answer after close() reaches their clients.
-  await node.close();
+  await (groups === undefined ? node.close() : groups.close());
   await Promise.race([Promise.all([...inFlight]), new Promise((r) => setTimeout(r, 1000))]);
   server.closeAllConnections();
   etcd.close();
@@ -301,7 +334,7 @@ process.on("SIGINT", () => void shutdown());
 process.stdin.on("end", () => void shutdown());
 process.stdin.resume();
 
-await node.start();
+await (groups === undefined ? node.start() : groups.start());
 server.listen(Number(env.KV_PORT ?? "0"), "127.0.0.1", () => {
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : 0;

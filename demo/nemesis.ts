@@ -1,6 +1,6 @@
 /**
  * The nemesis: randomized faults against the real etcd engine, Jepsen-style, and a checker on
- * the recorded history. `npm run nemesis -- --runs N --seed S [--duration-s D] [--unsafe names] [--faults kinds]`.
+ * the recorded history. `npm run nemesis -- --runs N --seed S [--duration-s D] [--unsafe names] [--faults kinds] [--groups G]`.
  *
  * Each run starts a 3-member etcd on loopback (demo/cluster.ts: random ports, a fresh data dir,
  * members as their own uids), a fault-injecting TCP proxy (demo/proxy.ts) between every KV process
@@ -20,6 +20,17 @@
  * failover; a close() with reads in flight behind a lagging watch; a clock step back on a leader
  * cut from etcd). A target named "leader" is resolved when the fault starts.
  *
+ * With `--groups G` the KV processes are multi-group nodes (demo/kv-groups.ts over lease-core/etcd's
+ * `EtcdGroupNode`, docs/etcd.md "Many groups on one lease"): each leads some of G shard groups on
+ * one etcd lease, answers only for keys of groups it serves and redirects the rest (503 naming
+ * the group's leader; the clients keep a hint per key and follow it). Clients then spread over
+ * 24 keys (many groups). Every kind above applies ("leader": the process serving the most
+ * groups; resign: a clean leave and rejoin), plus node-join (a 4th process starts, groups
+ * rebalance to it), node-leave (kv-3 or another leaves cleanly or crashes) and group-key-delete
+ * (an outside client deletes one group key of a node while that node's watch is held back; the
+ * next-ranked node takes the group after its fallback delay, and reads aimed at the old holder
+ * must not be served from its table).
+ *
  * A run ends by healing everything, waiting for an etcd and a KV leader, writing every key (writes
  * must make progress after healing), reading every key linearizably, and checking: the history is
  * linearizable per key, no acknowledged write is lost. On a failure it prints the seed, the fault
@@ -33,6 +44,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { Etcd3 } from "etcd3";
+import { groupOfKey } from "../host/etcd/index.js"; // → lease-core/etcd when bundled
+import { rendezvousOwner } from "../host/etcd/groups/assign.js"; // pure (bundled in): which live node owns a group
 import { checkKvHistory, type KvOp as CheckerOp } from "../host/testing/index.js"; // → lease-core/testing when bundled
 import { canIsolate, canSlowDisk, startEtcdCluster, type EtcdCluster, type SlowDiskScope } from "./cluster.js";
 import type { ClockFaultKind } from "./fault-clock.js";
@@ -65,14 +79,23 @@ export type FaultKind =
   | "kv-pause" | "kv-kill" | "kv-restart" | "resign"
   | "etcd-kill" | "etcd-pause" | "etcd-isolate" | "slow-disk"
   | "link" | "clock"
-  | "lagging-failover" | "lagging-close" | "clock-step-cut";
+  | "lagging-failover" | "lagging-close" | "clock-step-cut"
+  | "node-join" | "node-leave" | "group-key-delete";
 export const FAULT_KINDS: readonly FaultKind[] = [
   "kv-pause", "kv-kill", "kv-restart", "resign", "etcd-kill", "etcd-pause", "etcd-isolate", "slow-disk", "link", "clock", "lagging-failover", "lagging-close", "clock-step-cut",
 ];
 const WEIGHTS: Record<FaultKind, number> = {
   "kv-pause": 3, "kv-kill": 2, "kv-restart": 2, resign: 2, "etcd-kill": 2, "etcd-pause": 2, "etcd-isolate": 2, "slow-disk": 2, link: 6, clock: 4,
   "lagging-failover": 3, "lagging-close": 3, "clock-step-cut": 3,
+  "node-join": 3, "node-leave": 3, "group-key-delete": 4,
 };
+/** The kinds only a sharded run (`--groups G`: multi-group nodes, docs/etcd.md "Many groups on
+ *  one lease") draws: a 4th KV process joining (groups rebalance to it), a process leaving
+ *  cleanly (handoff) or crashing (its groups wait for its lease), and a group key deleted by an
+ *  outside client while its leader's watch is held back. */
+export const GROUP_FAULT_KINDS: readonly FaultKind[] = ["node-join", "node-leave", "group-key-delete"];
+/** Every kind, in draw order: the unsharded kinds first, so their seeds' schedules are unchanged. */
+export const ALL_FAULT_KINDS: readonly FaultKind[] = [...FAULT_KINDS, ...GROUP_FAULT_KINDS];
 
 /** A KV process or etcd member by index, or whichever leads when the fault starts. */
 export type Target = number | "leader";
@@ -89,13 +112,20 @@ export interface PlannedFault {
   ms?: number;
   /** slow-disk: every sync of the member, or only its WAL's (raft stalls, gRPC and the lessor run on). */
   scope?: SlowDiskScope;
+  /** node-leave: a clean close (every group handed off) or a crash (SIGKILL: its lease expires). */
+  leave?: "clean" | "crash";
+  /** group-key-delete: the same outside txn also deletes the holder's membership key
+   *  `<prefix>/n/<id>`, so the others count it dead and the group's rendezvous owner among them
+   *  campaigns at once (without it, only the liveness fallback of the next-ranked node does,
+   *  which the engine does not have yet: 3 draws in 4 delete the membership key too). */
+  withMembership?: boolean;
 }
 
 /** Checks a `--faults` list: known kinds, no repeats, at least one. */
 export function parseFaultKinds(list: string): FaultKind[] {
   const kinds = list.split(",").map((k) => k.trim()).filter((k) => k.length > 0);
   if (kinds.length === 0) throw new Error("--faults: name at least one fault kind");
-  for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)} (known: ${FAULT_KINDS.join(", ")})`);
+  for (const k of kinds) if (!(ALL_FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)} (known: ${ALL_FAULT_KINDS.join(", ")})`);
   if (new Set(kinds).size !== kinds.length) throw new Error(`--faults: a kind is named twice in ${list}`);
   return kinds as FaultKind[];
 }
@@ -110,7 +140,7 @@ export function planSchedule(seed: number, durationS: number, kinds: readonly Fa
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const target = (): Target => (r() < 0.5 ? "leader" : int(0, 2));
-  const drawn = FAULT_KINDS.filter((k) => kinds.includes(k));
+  const drawn = ALL_FAULT_KINDS.filter((k) => kinds.includes(k));
   if (drawn.length === 0) throw new Error("planSchedule: no fault kind to draw");
   const total = drawn.reduce((s, k) => s + WEIGHTS[k], 0);
   const kindOf = () => {
@@ -145,6 +175,13 @@ export function planSchedule(seed: number, durationS: number, kinds: readonly Fa
       case "lagging-failover": f.member = int(0, 1); f.ms = int(2800, 4500); f.durMs = Math.max(f.durMs, f.ms + 2500); break;
       case "lagging-close": f.ms = int(6000, 7500); f.durMs = f.ms + int(3000, 4500); break;
       case "clock-step-cut": f.ms = int(4500, 6500); f.durMs = f.ms + 3000; break;
+      // The 4th process (kv-3) joins; it stays until a node-leave takes it (or the run ends).
+      case "node-join": break;
+      // kv-3 when it is up (else the target), back after durMs (kv-3 only at the next join).
+      case "node-leave": f.kv = r() < 0.4 ? 3 : target(); f.leave = r() < 0.5 ? "clean" : "crash"; f.durMs = int(2500, 6000); break;
+      // The watch held back longer than the next-ranked node's fallback (rank × TTL, addendum of
+      // docs/etcd.md "Many groups on one lease") plus writes there: f.ms is the watch's lag.
+      case "group-key-delete": f.kv = target(); f.ms = int(6500, 8500); f.durMs = f.ms + 2500; f.withMembership = r() < 0.75; break;
     }
     out.push(f);
   }
@@ -273,11 +310,17 @@ export interface NemesisOptions {
   stopOnFailure?: boolean;
   /** Print every run's fault timeline, not only a failing one's. */
   verbose?: boolean;
-  /** Draw only these fault kinds (`--faults`; default: every kind). */
+  /** Draw only these fault kinds (`--faults`; default: every kind the mode has). */
   faults?: readonly FaultKind[];
+  /** `--groups G`: multi-group KV nodes (KV_GROUPS=G, demo/kv-groups.ts) over G shard groups; 0
+   *  (default): the single-leader engine. Adds the kinds of GROUP_FAULT_KINDS. */
+  groups?: number;
 }
 
 type RunOptions = Required<Omit<NemesisOptions, "unsafe" | "log" | "stopOnFailure" | "verbose" | "faults">> & { unsafe: string; faults: readonly FaultKind[] };
+
+/** Zero-padded group id, as in the group key `<prefix>/g/<5 digits>` (docs/etcd.md). */
+const gid5 = (g: number) => String(g).padStart(5, "0");
 
 export interface RunReport {
   run: number;
@@ -324,8 +367,29 @@ class Run {
   timeouts = 0;
   /** 500 answers by message (digits folded), for the report. */
   errors = new Map<string, number>();
+  /** Sharded mode: per key, the process that last answered for it or was named by a redirect. */
+  keyHint = new Map<string, number>();
+  /** group-key-delete: the process no write or cas goes to until `untilMs`. The group's writes
+   *  come through the node that takes it over, as from a client whose routing learnt of the
+   *  change: a write to the old holder would end its tenure through the write fence (a guard of
+   *  its own) before the confirmation round the fault is aimed at is reached. And none of the
+   *  old holder's other groups is written there meanwhile: a write whose answer comes back late
+   *  on the held link would aim the run at another window (an own write committed but not yet
+   *  applied, see the report of issue 17), not at this one. */
+  writeAway: { not: number; untilMs: number } | undefined;
+  /** A group-key-delete in progress: one at a time (the next holder's own watch must not lag,
+   *  or its catch-up waits out the other's lag and the two never serve at once). */
+  keyDeleteOn = false;
+  /** Processes that left (node-leave of kv-3) and stay out: heal does not bring them back. */
+  left = new Set<number>();
+  /** An etcd client straight to the members (no proxy): the outside client of group-key-delete. */
+  admin: Etcd3 | undefined;
   #seq = 0;
   #cleaned: Promise<void> | undefined;
+
+  get sharded(): boolean {
+    return this.opts.groups > 0;
+  }
 
   constructor(readonly seed: number, readonly opts: RunOptions) {
     this.prefix = `/nemesis-${process.pid}-${seed.toString(16)}`;
@@ -340,9 +404,11 @@ class Run {
 
   async start(): Promise<void> {
     this.cluster = await startEtcdCluster({ size: 3 });
-    for (let i = 0; i < 3; i++) {
+    // Sharded: a 4th row of proxies for the process that joins (kv-3).
+    for (let i = 0; i < (this.sharded ? 4 : 3); i++) {
       this.proxies.push(await Promise.all(this.cluster.members.map((m) => FaultProxy.start(m.clientPort))));
     }
+    if (this.sharded) this.admin = new Etcd3({ hosts: this.cluster.clientEndpoints });
     await Promise.all([0, 1, 2].map((i) => this.respawn(i)));
     await this.waitKvLeader(20_000);
   }
@@ -361,6 +427,7 @@ class Run {
         KV_ETCD_ELECTION_MS: String(this.cluster!.electionTimeoutMs),
         KV_CLOCK_FAULTS: "1",
         KV_LOG_EVENTS: "1",
+        KV_GROUPS: String(this.opts.groups),
         LEASE_CORE_UNSAFE: this.opts.unsafe,
       },
     });
@@ -368,6 +435,7 @@ class Run {
     child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     // The node's leadership events go into the timeline (KV_LOG_EVENTS: "<id> <reason> <detail>").
     createInterface({ input: child.stderr! }).on("line", (line) => {
+      if (this.sharded) return this.groupEvent(line);
       const m = /^(kv-\d) (elected|own-key-deleted|own-key-overwritten|key-missing|etcd-lease-expired|fence-failed|term-mismatch|closed)\b(.*)$/.exec(line);
       if (m !== null) this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 60)}]`);
     });
@@ -397,6 +465,44 @@ class Run {
       kv.port = port;
       kv.state = "up";
     }
+  }
+
+  /** When each (process, reason) node-wide event was last noted. */
+  #lastNodeEvent = new Map<string, number>();
+  /** Per-group events waiting to be noted as one line per (process, reason). */
+  #groupEvents = new Map<string, number[]>();
+
+  /** Sharded: a group node's event line (KV_LOG_EVENTS) into the timeline. The per-group ones
+   *  ("<reason> group <g> ...") are gathered for 150 ms into one line per process and reason (a
+   *  node's lease expiring loses all its groups at once); node-wide ones are noted as they are. */
+  groupEvent(line: string): void {
+    const m = /^(kv-\d) ([a-z][a-z-]*)\b(.*)$/.exec(line);
+    if (m === null || /^(campaign|won|renew|round|handoff)/.test(m[2]!)) return;
+    const g = /^ group (\d+)/.exec(m[3]!);
+    if (g === null) {
+      // A node-wide event: at most one line a second per process and reason (a stepped clock
+      // reports a fault at every reading).
+      const key = `${m[1]} ${m[2]}`;
+      const now = performance.now();
+      if (now - (this.#lastNodeEvent.get(key) ?? -Infinity) < 1000) return;
+      this.#lastNodeEvent.set(key, now);
+      return this.note(`  [${m[1]} ${m[2]}${m[3]!.slice(0, 80)}]`);
+    }
+    const key = `${m[1]} ${m[2]}`;
+    const ids = this.#groupEvents.get(key);
+    if (ids !== undefined) {
+      ids.push(Number(g[1]));
+      return;
+    }
+    this.#groupEvents.set(key, [Number(g[1])]);
+    const detail = m[3]!.replace(/^ group \d+( epoch \d+)?:? ?/, "").slice(0, 60);
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      const all = this.#groupEvents.get(key) ?? [];
+      this.#groupEvents.delete(key);
+      this.note(`  [${key} ${all.length === 1 ? "group" : `${all.length} groups`} ${all.slice(0, 16).join(",")}${all.length > 16 ? ",..." : ""}${detail ? `: ${detail}` : ""}]`);
+    }, 150);
+    this.timers.add(t);
   }
 
   /** Restarts a KV process; a start can fail while etcd is unreachable (the node's first
@@ -448,30 +554,65 @@ class Run {
     }
   }
 
-  /** The KV processes that say they lead (by their own status). */
+  /** The KV processes that say they lead (by their own status); sharded: those serving any
+   *  group, the one serving the most first. */
   async kvLeaders(): Promise<number[]> {
-    const out: number[] = [];
+    const out: { i: number; serving: number }[] = [];
     await Promise.all(
       this.kvs.map(async (kv) => {
         if (kv.state !== "up") return;
         const r = await this.http(kv, "/status", "GET", 300);
-        if ("status" in r && r.body.state === "leader") out.push(kv.index);
+        if ("status" in r && r.body.state === "leader") out.push({ i: kv.index, serving: Number(r.body.serving ?? 1) });
       }),
     );
-    return out;
+    return out.sort((a, b) => b.serving - a.serving || a.i - b.i).map((x) => x.i);
   }
 
+  /** Sharded: how many groups the processes that answer say they serve, summed (a group served
+   *  by two at once counts twice: readiness only, the checker judges). */
+  async groupsServed(): Promise<number> {
+    let sum = 0;
+    await Promise.all(
+      this.kvs.map(async (kv) => {
+        if (kv.state !== "up") return;
+        const r = await this.http(kv, "/status", "GET", 300);
+        if ("status" in r) sum += Number(r.body.serving ?? 0);
+      }),
+    );
+    return sum;
+  }
+
+  /** A KV leader (sharded: every group served by some process) within `timeoutMs`. */
   async waitKvLeader(timeoutMs: number): Promise<number> {
     const until = performance.now() + timeoutMs;
     while (performance.now() < until) {
       const l = await this.kvLeaders();
-      if (l.length > 0) {
+      if (l.length > 0 && (!this.sharded || (await this.groupsServed()) >= this.opts.groups)) {
         this.leaderHint = l[0]!;
         return l[0]!;
       }
       await sleep(100);
     }
-    throw new Error(`no KV leader within ${timeoutMs} ms`);
+    throw new Error(this.sharded ? `not every one of ${this.opts.groups} groups served within ${timeoutMs} ms (${await this.groupsServed()})` : `no KV leader within ${timeoutMs} ms`);
+  }
+
+  /** Sharded: the groups process `kv` serves now (its GET /groups), empty when it does not answer. */
+  async ledBy(kv: Kv): Promise<number[]> {
+    const r = await this.http(kv, "/groups", "GET", 500);
+    return "status" in r && r.status === 200 ? (r.body.led as number[]) : [];
+  }
+
+  /** The run's keys of group `g` (sharded). */
+  keysOf(g: number): string[] {
+    return Array.from({ length: this.opts.keys }, (_, k) => `k${k}`).filter((key) => groupOfKey(key, this.opts.groups) === g);
+  }
+
+  /** Where to send key `key` now: its hint (sharded) or the leader hint, else any process up. */
+  targetFor(key: string, r: () => number = Math.random): Kv | undefined {
+    const hint = this.sharded ? (this.keyHint.get(key) ?? -1) : this.leaderHint;
+    const up = this.kvs.filter((k) => k.state === "up");
+    if (hint >= 0 && this.kvs[hint]?.state === "up") return this.kvs[hint];
+    return up.length === 0 ? undefined : up[Math.floor(r() * up.length)];
   }
 
   /** Polls who leads (etcd and KV) while the faults run, for "leader" targets. */
@@ -490,13 +631,16 @@ class Run {
     const last = new Map<string, string | null>();
     // A process that did not answer in time is left alone for a while: piling more calls of
     // unknown outcome on it adds nothing but search for the checker.
-    const avoidUntil = [0, 0, 0];
+    const avoidUntil = [0, 0, 0, 0];
     while (performance.now() < endAt) {
       const key = `k${Math.floor(r() * this.opts.keys)}`;
       const x = r();
       const kind: NemesisOp["kind"] = x < 0.5 ? "read" : x < 0.75 ? "write" : "cas";
-      let target = this.leaderHint;
-      if (target < 0 || r() < 0.25 || this.kvs[target]?.state !== "up") target = Math.floor(r() * 3);
+      // Sharded: the key's own hint (the redirects' leader), unsharded: the leader's.
+      let target = this.sharded ? (this.keyHint.get(key) ?? -1) : this.leaderHint;
+      if (target < 0 || r() < 0.25 || this.kvs[target]?.state !== "up") target = Math.floor(r() * this.kvs.length);
+      const away = kind === "read" ? undefined : this.writeAway;
+      if (away !== undefined && away.untilMs > performance.now() && target === away.not) target = (target + 1 + Math.floor(r() * (this.kvs.length - 1))) % this.kvs.length;
       const kv = this.kvs[target]!;
       if (kv.state !== "up" || performance.now() < avoidUntil[target]!) {
         await sleep(20);
@@ -535,7 +679,19 @@ class Run {
       this.timedOut.add(client);
       this.timeouts++;
     }
-    if ("status" in res && res.status === 503) {
+    // Sharded: the clients' own calls move the key's hint; the aimed bursts (ids 2000 and up)
+    // do not, or reads aimed at a deposed holder would steer every client's writes back to it.
+    if (this.sharded && client >= 2000) {
+      // no hint from aimed calls
+    } else if ("status" in res && res.status === 503 && this.sharded) {
+      // The redirect: the next call for this key goes to the node named (none: anyone).
+      const i = this.kvs.findIndex((k) => k.id === res.body.leader);
+      if (i >= 0) this.keyHint.set(key, i);
+      else this.keyHint.delete(key);
+    } else if ("status" in res && res.status === 200 && this.sharded && !(kind === "read" && linearizable)) {
+      // Only the group's leader answers a lease read or a write (a linearizable read: any node).
+      this.keyHint.set(key, kv.index);
+    } else if ("status" in res && res.status === 503) {
       const i = this.kvs.findIndex((k) => k.id === res.body.leader);
       if (i >= 0) this.leaderHint = i;
     } else if ("status" in res && res.status === 200 && this.leaderHint !== kv.index && this.leaderHint >= 0 && r0() < 0.2) {
@@ -620,14 +776,16 @@ class Run {
 
   /** `n` client loops (ids 2000+) sending reads to one process for `ms`, recorded like any
    *  client's: the scenarios aim reads at the process whose answers matter. */
-  async burst(kv: Kv, n: number, consistency: "lease" | "linearizable", ms: number, opTimeoutMs?: number): Promise<void> {
+  async burst(kv: Kv, n: number, consistency: "lease" | "linearizable", ms: number, opTimeoutMs?: number, keys?: readonly string[]): Promise<void> {
     const until = performance.now() + ms;
+    // Sharded: the keys this process answers for (by the hints), unless the caller aims them.
+    const aimed = keys ?? (this.sharded ? [...this.keyHint].filter(([, i]) => i === kv.index).map(([k]) => k) : []);
     let answered = 0;
     let local = 0;
     const tally = new Map<string, number>();
     await Promise.all(Array.from({ length: n }, async (_, i) => {
       while (performance.now() < until && this.running) {
-        const key = `k${i % this.opts.keys}`;
+        const key = aimed.length > 0 ? aimed[i % aimed.length]! : `k${i % this.opts.keys}`;
         // By default a read may wait until the window ends (it may be queued behind a pause);
         // with `opTimeoutMs`, one that hangs (a fallback to an unreachable etcd) gives way to
         // a new one, so that reads keep arriving all through the window.
@@ -640,6 +798,51 @@ class Run {
       }
     }));
     this.note(`reads aimed at ${kv.id} (${consistency}): ${answered} answered, ${local} locally; answers: ${[...tally].map(([k, c]) => `${k} x${c}`).join("; ")}`);
+  }
+
+  /** Writes (ids 3000+) of `keys` sent to every process up but `not`, for `ms`: recorded like
+   *  any client's (refusals dropped), so the node that takes their group over writes them. */
+  async writeBurst(not: Kv, keys: readonly string[], ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    const tally = new Map<string, number>();
+    let acked = 0;
+    for (let i = 0; performance.now() < until && this.running; i++) {
+      const others = this.kvs.filter((k) => k !== not && k.state === "up");
+      if (others.length === 0) {
+        await sleep(50);
+        continue;
+      }
+      const op = await this.op(3000, "write", keys[i % keys.length]!, others[i % others.length]!, null, false, 1000, tally);
+      if (op !== null && op.returnAt !== Infinity) acked++;
+      await sleep(op === null ? 40 : 10);
+    }
+    this.note(`writes aimed past ${not.id}: ${acked} acknowledged; answers: ${[...tally].map(([k, c]) => `${k} x${c}`).join("; ")}`);
+  }
+
+  /** Sharded: which member carries process `kv`'s watch of `<prefix>/`, by probing: each
+   *  member's answers to it held 900 ms in turn while an outside put lands under the prefix; the
+   *  member whose hold keeps the process's applied revision (its /status) below the put's is it.
+   *  (Counting bytes, as `watchMember` does, misleads here: the node rounds' range answers, one
+   *  per group key every renewal, outweigh the data events.) -1 when no hold held it back. */
+  async watchMemberByProbe(kv: Kv): Promise<number> {
+    for (let m = 0; m < 3; m++) {
+      const id = `${kv.index}/${m}/down`;
+      if (this.linkBusy.has(id)) continue;
+      const proxy = this.proxies[kv.index]![m]!;
+      proxy.set("down", { kind: "delay", delayMs: 900 });
+      let held = false;
+      try {
+        const put = await this.admin!.put(`${this.prefix}/probe`).value(String(m)).exec();
+        await sleep(400);
+        const r = await this.http(kv, "/status", "GET", 300);
+        held = "status" in r && BigInt(String(r.body.appliedRevision)) < BigInt(put.header.revision);
+      } finally {
+        proxy.set("down", { kind: "pass" });
+      }
+      await sleep(600); // the held bytes drain
+      if (held) return m;
+    }
+    return -1;
   }
 
   /** Which member carries process `kv`'s data watch: the proxy whose `down` bytes grow the most
@@ -867,6 +1070,115 @@ class Run {
         });
         break;
       }
+      case "node-join": {
+        // A 4th process registers: the groups whose rendezvous owner it is among the live
+        // nodes are handed off to it by their holders (clean handoffs, batched).
+        if (!this.sharded) return skip("needs --groups");
+        const k3 = this.kvs[3];
+        if (k3 !== undefined && (k3.state !== "down" || k3.busy)) return skip("kv-3 is in already");
+        this.left.delete(3);
+        this.note("node-join kv-3 (groups rebalance to it)");
+        await this.respawn(3);
+        this.note("kv-3 joined");
+        break;
+      }
+      case "node-leave": {
+        // A clean leave hands every group off at once (resign markers: no takeover hold); a
+        // crash leaves its groups until its etcd lease expires. kv-3 stays out, the others
+        // come back after `dur`.
+        if (!this.sharded) return skip("needs --groups");
+        const kv = this.kvOf(f.kv);
+        if (kv === undefined) return skip(`target ${String(f.kv)} busy, down or not joined`);
+        kv.busy = true;
+        this.note(`node-leave ${kv.id} (${f.leave === "clean" ? "clean: close() hands its groups off" : "crash: SIGKILL, its groups wait for its lease"})${kv.index === 3 ? ", out until the next join" : `, back in ${dur} ms`}`);
+        if (f.leave === "crash") this.killKv(kv);
+        else await this.stopKvGracefully(kv);
+        if (kv.index === 3) {
+          this.left.add(3);
+          kv.busy = false;
+          break;
+        }
+        this.later(dur, async () => {
+          await this.respawn(kv.index);
+          kv.busy = false;
+          this.note(`${kv.id} rejoined`);
+        });
+        break;
+      }
+      case "group-key-delete": {
+        // An outside client deletes one group key of leader `a` while a's watch is held back
+        // (the member carrying it answers a `f.ms` late, the lagging-watch set-up of
+        // lagging-close): a learns of the deletion only from its next confirmation round, which
+        // must stop it serving that group; another node campaigns for it and takes writes: kv-3
+        // joining meanwhile (unseen by `a`) when the group is now its by rendezvous, or the
+        // group's owner once `a`'s membership key is deleted too, or the next-ranked node after
+        // its fallback delay (rank × TTL, when the engine has it). Lease reads of the group's keys are
+        // aimed at `a` meanwhile, writes at the others: a group served by two nodes at once
+        // (the negative control skip-group-confirmation) answers a read an acknowledged write
+        // already replaced.
+        if (!this.sharded) return skip("needs --groups");
+        if (this.keyDeleteOn) return skip("another group-key-delete is on");
+        const a = this.kvOf(f.kv);
+        if (a === undefined) return skip("target busy or down");
+        if ([0, 1, 2].some((x) => this.linkBusy.has(`${a.index}/${x}/down`))) return skip("link busy");
+        const withKeys = (await this.ledBy(a)).filter((g) => this.keysOf(g).length > 0);
+        if (withKeys.length === 0) return skip(`${a.id} serves no group holding a key of the run`);
+        let g = withKeys[f.ms! % withKeys.length]!;
+        this.keyDeleteOn = true;
+        // No write to `a` from now on (the probe holds its links too), and the ones in flight
+        // answered before the probe starts.
+        this.writeAway = { not: a.index, untilMs: Infinity };
+        await sleep(1200);
+        const m = await this.watchMemberByProbe(a).catch(() => -1);
+        if (m < 0) {
+          this.keyDeleteOn = false;
+          this.writeAway = undefined;
+          return skip(`no member's hold kept ${a.id}'s watch back`);
+        }
+        const what = `link kv-${a.index}→m${m} (its watch) down delay ${f.ms} ms`;
+        if (!this.setLink(a.index, m, "down", { kind: "delay", delayMs: f.ms! }, dur, what)) return skip("link busy");
+        a.busy = true;
+        await sleep(200); // events from now on reach `a` late
+        // The join variant, when kv-3 is out: it joins now, unseen by `a` (its watch lags), and
+        // the group deleted is one whose rendezvous owner it now is: it campaigns at once, while
+        // `a` still counts itself the owner. (Otherwise the next holder is found by the
+        // membership variant or, once the engine has it, the liveness fallback.)
+        let variant: "join" | "membership" | "plain" = f.withMembership ? "membership" : "plain";
+        const k3 = this.kvs[3];
+        if (k3 === undefined || (k3.state === "down" && !k3.busy)) {
+          try {
+            this.left.delete(3);
+            await this.respawn(3);
+            const live = [...this.kvs.filter((k) => k.state === "up" || k === a).map((k) => k.id)];
+            const moving = withKeys.filter((x) => rendezvousOwner(x, live) === "kv-3");
+            if (moving.length > 0) {
+              g = moving[f.ms! % moving.length]!;
+              variant = "join";
+            }
+            this.note(`group-key-delete: kv-3 joined unseen by ${a.id}; ${moving.length} of its groups with keys are kv-3's now`);
+          } catch (err) {
+            this.note(`group-key-delete: kv-3 could not join: ${(err as Error).message}`);
+          }
+        }
+        const keys = this.keysOf(g);
+        const gk = `${this.prefix}/g/${gid5(g)}`;
+        const nk = `${this.prefix}/n/${a.id}`;
+        const deleted = [gk, ...(variant === "membership" ? [nk] : [])];
+        try {
+          await this.admin!.kv.txn({ compare: [], success: deleted.map((k) => ({ request_delete_range: { key: Buffer.from(k) } })), failure: [] });
+        } catch (err) {
+          this.note(`group-key-delete: the delete of ${deleted.join(" and ")} failed: ${(err as Error).message}`);
+        }
+        this.note(`group-key-delete (${variant}): ${what}; an outside client deleted ${deleted.join(" and ")} (group ${g}: ${keys.join(",")}) led by ${a.id}; lease reads of its keys at ${a.id}, writes at the others, for ${f.ms} ms`);
+        this.writeAway = { not: a.index, untilMs: performance.now() + f.ms! };
+        this.later(0, () => this.burst(a, 4, "lease", f.ms!, 400, keys));
+        this.later(0, () => this.writeBurst(a, keys, f.ms!));
+        this.later(dur, () => {
+          a.busy = false;
+          this.keyDeleteOn = false;
+        });
+        break;
+      }
     }
     this.count(f.kind);
   }
@@ -895,6 +1207,7 @@ class Run {
         kv.child?.kill("SIGCONT");
         kv.state = "up";
       }
+      if (this.left.has(kv.index)) continue; // it left (node-leave of kv-3): it stays out
       if (kv.state === "down" && kv.child === undefined) await this.respawn(kv.index).catch((err: unknown) => this.note(`restart ${kv.id}: ${(err as Error).message}`));
       kv.busy = false;
     }
@@ -917,6 +1230,7 @@ class Run {
         await Promise.race([exited, sleep(3000)]);
       }));
       for (const row of this.proxies) for (const p of row) await p.close();
+      this.admin?.close();
       await this.cluster?.stop();
     })();
     return this.#cleaned;
@@ -966,13 +1280,13 @@ async function oneRun(run: number, seed: number, opts: RunOptions, onStarted?: (
       const until = performance.now() + 20_000;
       let wrote = false;
       while (!wrote && performance.now() < until) {
-        const op = await r.op(1000, "write", key, r.kvs[r.leaderHint]!, null, false, 3000);
+        const op = await r.op(1000, "write", key, (r.sharded ? r.targetFor(key) : undefined) ?? r.kvs[r.leaderHint]!, null, false, 3000);
         wrote = op !== null && op.returnAt !== Infinity;
         if (!wrote) await sleep(100);
       }
       if (!wrote) stuck.push(key);
       while (performance.now() < until) {
-        const op = await r.op(1001, "read", key, r.kvs[r.leaderHint]!, null, true, 3000);
+        const op = await r.op(1001, "read", key, (r.sharded ? r.targetFor(key) : undefined) ?? r.kvs[r.leaderHint]!, null, true, 3000);
         if (op !== null) {
           finals.set(key, op);
           break;
@@ -1034,12 +1348,19 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const seed = (options.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
   const runs = options.runs ?? 1;
-  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? 5, keys: options.keys ?? 6, unsafe: options.unsafe ?? "", faults: options.faults ?? FAULT_KINDS };
-  const aimed = opts.faults.length < FAULT_KINDS.length ? ` --faults ${opts.faults.join(",")}` : "";
+  const groups = options.groups ?? 0;
+  if (!Number.isInteger(groups) || groups < 0 || groups > 65536) throw new Error(`--groups must be an integer in [0, 65536], got ${String(groups)}`);
+  const kinds = groups > 0 ? ALL_FAULT_KINDS : FAULT_KINDS;
+  const faults = options.faults ?? kinds;
+  const groupOnly = faults.filter((k) => !kinds.includes(k));
+  if (groupOnly.length > 0) throw new Error(`--faults ${groupOnly.join(",")}: only with --groups G (multi-group nodes)`);
+  // Sharded: more keys (spread over many groups), as many clients per key as unsharded.
+  const opts = { runs, seed, durationS: options.durationS ?? 20, clients: options.clients ?? (groups > 0 ? 8 : 5), keys: options.keys ?? (groups > 0 ? 24 : 6), unsafe: options.unsafe ?? "", faults, groups };
+  const aimed = `${groups > 0 ? ` --groups ${groups}` : ""}${opts.faults.length < kinds.length ? ` --faults ${opts.faults.join(",")}` : ""}`;
   const script = opts.unsafe ? UNSAFE_SERVICE_JS : SERVICE_JS;
   if (!existsSync(script)) throw new Error(`${script} is missing: run node scripts/build.mjs first`);
   if (opts.unsafe) checkUnsafeNames(opts.unsafe);
-  log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}${aimed ? `, faults ${opts.faults.join(",")} only` : ""}`);
+  log(`nemesis: seed ${seed} (0x${seed.toString(16)}), ${runs} run(s) of ${opts.durationS} s${groups > 0 ? `, ${groups} groups per node set, ${opts.keys} keys` : ""}${opts.unsafe ? `, UNSAFE ${opts.unsafe}` : ""}${opts.faults.length < kinds.length ? `, faults ${opts.faults.join(",")} only` : ""}`);
   const reports: RunReport[] = [];
   let ok = true;
   let unchecked = 0;
@@ -1080,7 +1401,7 @@ export async function runNemesis(options: NemesisOptions = {}): Promise<{ ok: bo
   return { ok, reports, seed, unchecked };
 }
 
-/** The CLI: `--runs N --seed S --duration-s D --unsafe names --clients C --keys K --faults kinds --verbose`. */
+/** The CLI: `--runs N --seed S --duration-s D --unsafe names --clients C --keys K --faults kinds --groups G --verbose`. */
 export async function main(argv: string[]): Promise<number> {
   const args = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -1096,7 +1417,7 @@ export async function main(argv: string[]): Promise<number> {
     return n;
   };
   const verbose = args.has("verbose");
-  for (const k of args.keys()) if (!["runs", "seed", "duration-s", "unsafe", "clients", "keys", "verbose", "faults"].includes(k)) throw new Error(`unknown option --${k}`);
+  for (const k of args.keys()) if (!["runs", "seed", "duration-s", "unsafe", "clients", "keys", "verbose", "faults", "groups"].includes(k)) throw new Error(`unknown option --${k}`);
   const result = await runNemesis({
     runs: num("runs", 1, 100_000),
     seed: num("seed", 0, 2 ** 32 - 1),
@@ -1104,6 +1425,7 @@ export async function main(argv: string[]): Promise<number> {
     clients: num("clients", 1, 100),
     keys: num("keys", 1, 1000),
     unsafe: args.get("unsafe"),
+    groups: num("groups", 0, 65536),
     ...(args.has("faults") ? { faults: parseFaultKinds(args.get("faults")!) } : {}),
     verbose,
   });

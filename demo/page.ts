@@ -3,7 +3,8 @@
  * no CDN). Polls /api/state every 500 ms and /api/series (new per-second rows only) every second;
  * posts faults to /api/fault and chaos on/off to /api/chaos. The plots keep the last 5 minutes.
  * Element ids are what the Chromium test reads (#leader, #verdict, #violations, .instance rows,
- * #chart-* plots with data-points, #log rows with data-at).
+ * #chart-* plots with data-points, #log rows with data-at; sharded mode (`--groups G`): #groups,
+ * one .group-node row per instance with data-leading and data-serving).
  * @module
  */
 export const DASHBOARD_HTML = `<!doctype html>
@@ -37,6 +38,8 @@ export const DASHBOARD_HTML = `<!doctype html>
  <div class="card">faults injected<b id="nfaults">0</b><span id="chaos-state">chaos off</span></div>
 </div>
 <div id="failure"></div>
+<div id="groups-view" style="display:none"><h3>Groups per node <span id="groups-sub" style="font-weight:400;color:#667"></span></h3>
+<table id="groups"><thead><tr><th>node</th><th>leads</th><th>serves</th><th></th></tr></thead><tbody></tbody></table></div>
 <h3>Per second (last 5 minutes; red lines: faults)</h3>
 <div class="charts">
  <div class="chart"><h4>read latency, ms (client side): local vs through etcd</h4><div id="chart-read" data-points="0"></div></div>
@@ -148,7 +151,15 @@ async function tick() {
   $("chaos").className = chaosOn ? "on" : "";
   $("chaos-state").textContent = chaosOn ? "chaos on, every " + s.chaos.intervalS + " s" : "chaos off";
   const leader = s.instances.find((i) => i.status && i.status.state === "leader");
-  $("leader").textContent = leader ? leader.id : "none";
+  $("leader").textContent = s.groups ? "sharded" : leader ? leader.id : "none";
+  if (s.groups) {
+    // Sharded: how many groups each node leads (holds the key of) and serves; bars out of G.
+    $("groups-view").style.display = "block";
+    const served = s.groups.nodes.reduce((n, x) => n + (x.serving || 0), 0);
+    $("groups-sub").textContent = "(" + s.groups.groupCount + " groups; " + served + " served now)";
+    $("groups").tBodies[0].innerHTML = s.groups.nodes.map((x) => '<tr class="group-node" data-id="' + esc(x.id) + '" data-leading="' + (x.leading ?? "") + '" data-serving="' + (x.serving ?? "") + '"><td>' + esc(x.id) + "</td><td>" + (x.leading ?? "–") + "</td><td>" + (x.serving ?? "–") +
+      '</td><td><div class="bar"><div style="width:' + Math.round((100 * (x.serving || 0)) / s.groups.groupCount) + '%"></div></div></td></tr>').join("");
+  }
   $("remaining").textContent = leader ? ms(leader.status.remainingNs) : "–";
   const v = s.verdict;
   $("verdict").textContent = v.ok === true ? "linearizable" : v.ok === false ? "VIOLATION" : "unknown";

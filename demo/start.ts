@@ -19,6 +19,12 @@
  *   --chaos-interval-s N              seconds between chaos faults (default 15)
  *   --window-s N                      seconds a window hands out its keys (default 10)
  *   --rate N                          offered load, operations per second (default 200)
+ *   --groups G | DEMO_GROUPS=G        sharded mode (docs/etcd.md "Many groups on one lease"): each KV
+ *                                     instance is a multi-group node over G shard groups on one
+ *                                     etcd lease, answering for the keys of the groups it serves
+ *                                     and redirecting the rest (demo/kv-groups.ts); the dashboard
+ *                                     shows how many groups each leads and serves; 16 keys per
+ *                                     window (many groups), each key checked as today
  *   --kv-build unsafe                 negative controls only: run the KV processes from the test
  *                                     build build/unsafe/, with LEASE_CORE_UNSAFE passed through
  * @module
@@ -57,6 +63,12 @@ async function main(): Promise<void> {
   const chaosIntervalS = positive("chaos-interval-s", arg("chaos-interval-s") ?? process.env.DEMO_CHAOS_INTERVAL_S ?? "15");
   const windowS = positive("window-s", arg("window-s") ?? process.env.DEMO_WINDOW_S ?? "10");
   const ratePerS = positive("rate", arg("rate") ?? process.env.DEMO_RATE ?? "200");
+  const groupsText = arg("groups") ?? process.env.DEMO_GROUPS ?? "0";
+  const groups = Number(groupsText);
+  if (!Number.isInteger(groups) || groups < 0 || groups > 65536) {
+    console.error(`lease-core demo: --groups must be an integer in [0, 65536], got ${JSON.stringify(groupsText)}`);
+    process.exit(2);
+  }
   const kvBuild = arg("kv-build") ?? "published";
   if (kvBuild !== "published" && kvBuild !== "unsafe") {
     console.error(`lease-core demo: --kv-build is "published" or "unsafe", got ${JSON.stringify(kvBuild)}`);
@@ -71,7 +83,7 @@ async function main(): Promise<void> {
     // revision mode it compacts every 5 minutes). 10,000 revisions is ~5 minutes of this load's
     // writes, far more than a watch resuming after a healed fault (seconds) needs.
     const etcd = { extraArgs: ["--auto-compaction-mode=revision", "--auto-compaction-retention=10000", "--snapshot-count=10000"] };
-    demo = await Demo.start({ instances: 3, ttlS: 2, etcd, keepHistory: false, serviceBuild: kvBuild, unsafeSwitches: process.env.LEASE_CORE_UNSAFE ?? "" });
+    demo = await Demo.start({ instances: 3, ttlS: 2, etcd, keepHistory: false, serviceBuild: kvBuild, unsafeSwitches: process.env.LEASE_CORE_UNSAFE ?? "", ...(groups > 0 ? { groups } : {}) });
   } catch (err) {
     if (err instanceof EtcdMissingError) {
       console.error(`lease-core demo: ${err.message}`);
@@ -81,7 +93,8 @@ async function main(): Promise<void> {
   }
 
   const checker = new CheckWorker(new URL("./check-worker.js", import.meta.url));
-  const windows = new WindowedKeys({ windowMs: windowS * 1000, keys: 4, onSeal: (w) => checker.submit(w) });
+  // Sharded: more keys per window, so each window's ops touch many groups (and nodes).
+  const windows = new WindowedKeys({ windowMs: windowS * 1000, keys: groups > 0 ? 16 : 4, onSeal: (w) => checker.submit(w) });
   const series = new SecondSeries(900);
   demo.opListeners.add((op) => series.record(op));
   const injector = new FaultInjector(demo);
@@ -139,8 +152,15 @@ async function main(): Promise<void> {
     return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
   };
 
+  /** Sharded: per instance, how many groups it holds the key of and serves (its last status). */
+  const groupView = () => (groups === 0 ? undefined : {
+    groupCount: groups,
+    nodes: demo.services.map((s, i) => ({ id: s.id, leading: demo.lastStatuses[i]?.leading ?? null, serving: demo.lastStatuses[i]?.serving ?? null })),
+  });
+
   const state = () => ({
     nowWallMs: Date.now(),
+    groups: groupView(),
     startedAtWallMs,
     memory: memory(),
     uptimeMs: performance.now() - demo.startedAtMs,
@@ -213,6 +233,7 @@ async function main(): Promise<void> {
   // 8 paced clients: enough that the rate holds while answers slow down on a loaded machine.
   demo.startLoad({ clients: 8, keys: windows, readRatio: 0.8, ratePerS });
   if (chaosAtStart) chaos.start();
+  if (groups > 0) console.log(`lease-core demo: sharded, ${groups} groups over ${demo.services.length} nodes (${demo.lastStatuses.map((st) => `${st?.id ?? "?"} serves ${st?.serving ?? "?"}`).join(", ")})`);
   console.log(`lease-core demo: dashboard on http://127.0.0.1:${dashboardPort}/  (etcd ${demo.cluster.clientEndpoints.join(", ")}; data in ${demo.cluster.dir})`);
   console.log(
     durationS > 0
@@ -231,6 +252,9 @@ async function main(): Promise<void> {
     await chaos.stop();
   }
   await demo.stopLoad();
+  // Sharded: the summary's per-node counts are taken once every group is served again (a node
+  // back from the pause gets its groups handed back by rendezvous within a few TTLs).
+  if (groups > 0) await demo.waitForLeader(20_000).catch((err: unknown) => console.error(`lease-core demo: ${(err as Error).message}`));
   windows.flush();
   await checker.idle();
   const t = checker.tally;
@@ -252,6 +276,7 @@ async function main(): Promise<void> {
     failoverAfterPauseMs: pause?.failoverMs ?? null,
     clientMs: quantiles(),
     serviceUs: statuses.map((st) => (st === null ? null : { id: st.id, state: st.state, clock: st.clock.source, ...st.latency })),
+    ...(groups > 0 ? { groups: groupView() } : {}),
   };
   console.log(JSON.stringify(summary, (_k, v) => (v === Infinity ? null : v), 2));
   if (!ok) console.error(`lease-core demo: history NOT shown linearizable (${t.ok === false ? `window ${f?.verdict.index}` : t.ok === "unknown" ? (t.firstUnknown?.ok === "unknown" ? t.firstUnknown.reason : checker.error?.message) : "incomplete check"})`);
