@@ -1,0 +1,326 @@
+/**
+ * One group node of `npm run bench:groups` (bench/groups.ts drives it), in its own process so it
+ * can be killed with SIGKILL and its CPU time is its own: an `EtcdGroupNode` (lease-core/etcd,
+ * the built bundle resolved through package.json "exports", as a user gets it) on its own core,
+ * answering the driver's commands over the IPC channel of child_process.fork (advanced
+ * serialization, so bigints pass as they are).
+ *
+ * Commands (each answered by `{ id, ok, value }` or `{ id, ok: false, error }`):
+ * - `start`            create the core (maxLeases = groupCount: one lease slot per group) and the
+ *                      node, `start()`, then `waitForAssignment()`;
+ * - `snapshot`         led groups, counters, status, CPU time, the clock (process.hrtime, i.e.
+ *                      CLOCK_MONOTONIC, the same in every process of the host: the driver times
+ *                      a kill and the survivors' writes on it);
+ * - `sampleRounds`     the engine's own round timings: `status().lastRoundMs` polled every 5 ms
+ *                      for a window, one sample per completed round (while the renew interval,
+ *                      TTL/4 = 500 ms, is far longer than the poll, no round is missed);
+ * - `probeRounds`      the same round measured from outside, on a second etcd client in this
+ *                      process: a keepalive on a lease of its own, then a linearizable keys-only
+ *                      range of `<prefix>/g/` (what the engine's round sends, docs/etcd.md);
+ * - `leaseReadBench`   mitata, in this process: `lease.valid()` of one led group, `localRead()`
+ *                      of every led group, the batch hit (`localReadGroups`, when the core has it)
+ *                      and `leaseReadAllGroups(keys of the led groups)`, ns per group;
+ * - `memory`           heap + external after three full GCs (`--expose-gc`);
+ * - `failover`         arms a watch for `groups` (those a node about to be killed leads): each
+ *                      one this node comes to lead and serve gets a fenced write
+ *                      (`node.write`) as soon as it serves; answers per group when it first
+ *                      served here and when its write succeeded (hrtime ns);
+ * - `close`            a clean close (hand-off), then exit.
+ * @module
+ */
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { measure } from "mitata";
+import { Etcd3, KVClient, LeaseClient } from "etcd3";
+import type { EtcdGroupNode } from "../host/etcd/index.js";
+
+const lc = await import("lease-core");
+const etcd = await import("lease-core/etcd");
+
+type Command = { id: number; cmd: string; args?: Record<string, unknown> };
+const send = (msg: unknown) => process.send!(msg);
+
+let node: EtcdGroupNode | undefined;
+let prefix = "";
+let endpoints: string[] = [];
+let groupCount = 0;
+let id = "";
+
+/** Keys routed to each group (found by scanning `k<i>`), for writes and `leaseReadAllGroups`. */
+const keyOfGroup = new Map<number, string>();
+let keyScan = 0;
+function keysFor(groups: Iterable<number>): Map<number, string> {
+  const want = new Set<number>();
+  for (const g of groups) if (!keyOfGroup.has(g)) want.add(g);
+  // FNV-1a spreads keys evenly: G·ln(G) tries find a key for every group (about 150k at 15,000).
+  const limit = keyScan + 200 * groupCount + 10_000;
+  while (want.size > 0 && keyScan < limit) {
+    const key = `k${keyScan++}`;
+    const g = node!.groupOf(key);
+    if (!keyOfGroup.has(g)) keyOfGroup.set(g, key);
+    want.delete(g);
+  }
+  if (want.size > 0) throw new Error(`no key found for ${want.size} groups`);
+  const out = new Map<number, string>();
+  for (const g of groups) out.set(g, keyOfGroup.get(g)!);
+  return out;
+}
+
+const hrNs = () => process.hrtime.bigint();
+let stopFailover = false;
+
+const handlers: Record<string, (args: any) => Promise<unknown>> = {
+  async start(args: { endpoints: string[]; prefix: string; id: string; groupCount: number; ttlS: number; etcdElectionTimeoutMs: number; takeoverHold: "auto" | "always" | "never"; assignTimeoutMs: number }) {
+    ({ endpoints, prefix, id, groupCount } = args);
+    const core = await lc.createLeaseCore({ maxLeases: Math.max(args.groupCount, 1) });
+    node = etcd.createEtcdGroupNode({
+      core,
+      endpoints,
+      prefix,
+      id,
+      groupCount,
+      ttlS: args.ttlS,
+      etcdElectionTimeoutMs: args.etcdElectionTimeoutMs,
+      takeoverHold: args.takeoverHold,
+    });
+    const t0 = performance.now();
+    await node.start();
+    const startedMs = performance.now() - t0;
+    await node.waitForAssignment(args.assignTimeoutMs);
+    return { startedMs, assignedMs: performance.now() - t0, clock: core.clock.source };
+  },
+
+  async waitForAssignment(args: { timeoutMs: number }) {
+    const t0 = performance.now();
+    await node!.waitForAssignment(args.timeoutMs);
+    return { ms: performance.now() - t0 };
+  },
+
+  async snapshot() {
+    const n = node!;
+    const status = n.status() as unknown as Record<string, unknown>;
+    const plain = Object.fromEntries(Object.entries(status).map(([k, v]) => [k, typeof v === "bigint" ? v.toString() : v]));
+    return { id, led: n.ledGroups(), counters: { ...n.counters }, status: plain, cpu: process.cpuUsage(), nowNs: hrNs() };
+  },
+
+  async sampleRounds(args: { ms: number }) {
+    const n = node!;
+    const samples: number[] = [];
+    let last = n.status();
+    const end = performance.now() + args.ms;
+    while (performance.now() < end) {
+      await sleep(5);
+      const s = n.status();
+      // A completed round changes the last duration (a float in ms: two rounds of the very same
+      // duration would count once, which only loses a sample).
+      if (s.lastRoundMs > 0 && s.lastRoundMs !== last.lastRoundMs) samples.push(s.lastRoundMs);
+      last = s;
+    }
+    return { samples, rounds: last.rounds };
+  },
+
+  async probeRounds(args: { count: number; intervalMs: number }) {
+    const client = new Etcd3({ hosts: endpoints });
+    const pool = (client as unknown as { pool: ConstructorParameters<typeof KVClient>[0] }).pool;
+    const kv = new KVClient(pool);
+    const leases = new LeaseClient(pool);
+    const key = Buffer.from(`${prefix}/g/`);
+    const end = Buffer.from(key);
+    end[end.length - 1]!++;
+    const roundMs: number[] = [];
+    const keepaliveMs: number[] = [];
+    const rangeMs: number[] = [];
+    let keys = 0;
+    try {
+      const granted = await leases.leaseGrant({ TTL: 2 });
+      const stream = await leases.leaseKeepAlive();
+      // One keepalive at a time on one stream, as the engine sends them: the answer is ours.
+      const keepalive = () =>
+        new Promise<void>((resolve, reject) => {
+          const onData = () => (stream.removeListener("error", reject), resolve());
+          stream.once("data", onData);
+          stream.once("error", reject);
+          stream.write({ ID: granted.ID });
+        });
+      for (let i = 0; i < args.count; i++) {
+        const t0 = performance.now();
+        await keepalive();
+        const t1 = performance.now();
+        const res = await kv.range({ key, range_end: end, keys_only: true, serializable: false });
+        const t2 = performance.now();
+        keys = res.kvs.length;
+        keepaliveMs.push(t1 - t0);
+        rangeMs.push(t2 - t1);
+        roundMs.push(t2 - t0);
+        await sleep(args.intervalMs);
+      }
+      stream.end();
+      await leases.leaseRevoke({ ID: granted.ID }).catch(() => undefined);
+    } finally {
+      client.close();
+    }
+    return { roundMs, keepaliveMs, rangeMs, keys };
+  },
+
+  async leaseReadBench(args: { rounds: number; minCpuMs: number }) {
+    const n = node!;
+    const reader = n.reader as unknown as {
+      reader(g: number): { localRead(): bigint | undefined; lease: { valid(): boolean } };
+      leaseReadAllGroups(keys?: Iterable<string>): Promise<Map<number, bigint>>;
+      localReadGroups?: (groupIds: ArrayLike<number>, out: BigInt64Array) => number;
+    };
+    const led = Int32Array.from(n.ledGroups());
+    const count = led.length;
+    if (count === 0) throw new Error("this node leads no group");
+    const readers = Array.from(led, (g) => reader.reader(g));
+    const lease = readers[0]!.lease;
+    const keys = [...keysFor(led).values()];
+    const out = new BigInt64Array(count);
+    const hasBatch = typeof reader.localReadGroups === "function";
+    // Each case is its own closure literal (see bench/harness.ts: a shared wrapper would make
+    // the inner call megamorphic). Each returns how many groups it served: a miss means the
+    // lease was not warm and the figure would be the wrong path, so misses are counted.
+    const cases: { id: string; label: string; per: number; fn: () => unknown; served: () => number }[] = [
+      { id: "valid", label: "lease.valid() of one led group (one clock sample)", per: 1, fn: () => lease.valid(), served: () => (lease.valid() ? 1 : 0) },
+      {
+        id: "localRead.each",
+        label: `reader.reader(g).localRead() for each of the ${count} led groups (a clock sample per group)`,
+        per: count,
+        fn: () => {
+          let hits = 0;
+          for (let i = 0; i < count; i++) if (readers[i]!.localRead() !== undefined) hits++;
+          return hits;
+        },
+        served: () => readers.filter((r) => r.localRead() !== undefined).length,
+      },
+      {
+        id: "leaseReadAllGroups",
+        label: `await reader.leaseReadAllGroups(one key per led group), ${count} groups on one sample`,
+        per: count,
+        fn: () => reader.leaseReadAllGroups(keys),
+        served: () => count, // checked below by the local-hit counters
+      },
+    ];
+    if (hasBatch) {
+      cases.push({
+        id: "localReadGroups",
+        label: `reader.localReadGroups(${count} led groups, out): one clock sample per batch`,
+        per: count,
+        fn: () => reader.localReadGroups!(led, out),
+        served: () => reader.localReadGroups!(led, out),
+      });
+    }
+    const samples = new Map<string, number[]>(cases.map((c) => [c.id, []]));
+    const misses = new Map<string, number>(cases.map((c) => [c.id, 0]));
+    for (let r = 0; r < args.rounds; r++) {
+      for (const c of cases) {
+        // Let the renew loop run between measurements: a measurement blocks this event loop
+        // for about minCpuMs, far below the lease (TTL - margin, ~1.7 s at TTL 2 s).
+        await sleep(20);
+        const before = c.served();
+        const stats = await measure(c.fn, { min_cpu_time: args.minCpuMs * 1e6, min_samples: 12 } as never);
+        const after = c.served();
+        misses.set(c.id, misses.get(c.id)! + (c.per - before) + (c.per - after));
+        samples.get(c.id)!.push(stats.p50 / c.per);
+      }
+    }
+    const median = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      const m = s.length >> 1;
+      return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+    };
+    const results = cases.map((c) => ({ id: c.id, label: c.label, per: c.per, nsPerGroup: median(samples.get(c.id)!), rounds: samples.get(c.id)!, misses: misses.get(c.id)! }));
+    const valid = results[0]!.nsPerGroup;
+    for (const r of results) (r as Record<string, unknown>).ratioToValid = r.nsPerGroup / valid;
+    return { groups: count, hasBatch, results };
+  },
+
+  async memory() {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc === undefined) throw new Error("run with --expose-gc");
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await sleep(20);
+    }
+    const m = process.memoryUsage();
+    return { heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss };
+  },
+
+  async failoverStop() {
+    stopFailover = true;
+    return null;
+  },
+
+  async failover(args: { groups: number[]; victim: string; timeoutMs: number; concurrency: number }) {
+    stopFailover = false;
+    const n = node!;
+    const pending = new Set(args.groups);
+    const keys = keysFor(args.groups);
+    const servedAtNs = new Map<number, bigint>();
+    const writtenAtNs = new Map<number, bigint>();
+    const writeErrors: Record<string, number> = {};
+    let inFlight = 0;
+    const queue: number[] = [];
+    const deadline = performance.now() + args.timeoutMs;
+    const pump = () => {
+      while (inFlight < args.concurrency && queue.length > 0) {
+        const g = queue.shift()!;
+        inFlight++;
+        n.write(keys.get(g)!, `failover-${Date.now()}`).then(
+          () => {
+            inFlight--;
+            writtenAtNs.set(g, hrNs());
+            pending.delete(g);
+            pump();
+          },
+          (err: { code?: string; name?: string }) => {
+            inFlight--;
+            const code = err?.code ?? err?.name ?? "error";
+            writeErrors[code] = (writeErrors[code] ?? 0) + 1;
+            queued.delete(g); // asked again on the next poll, if this node still serves it
+            pump();
+          },
+        );
+      }
+    };
+    const queued = new Set<number>();
+    send({ event: "armed" });
+    while (pending.size > 0 && !stopFailover && performance.now() < deadline) {
+      const led = new Set(n.ledGroups());
+      const now = hrNs();
+      for (const g of pending) {
+        if (!led.has(g)) {
+          // Taken by the other survivor (its key, in our local copy): not ours to time.
+          const leader = n.leaderOf(g);
+          if (leader !== null && leader !== args.victim && leader !== id) pending.delete(g);
+          continue;
+        }
+        if (queued.has(g)) continue;
+        if (!servedAtNs.has(g)) servedAtNs.set(g, now);
+        queued.add(g);
+        queue.push(g);
+      }
+      pump();
+      await sleep(5);
+    }
+    // Groups another survivor took never show here: the driver merges both answers.
+    const perGroup = [...servedAtNs.keys()].map((g) => ({ group: g, servedAtNs: servedAtNs.get(g)!, writtenAtNs: writtenAtNs.get(g) ?? null }));
+    return { perGroup, writeErrors };
+  },
+
+  async close() {
+    const t0 = performance.now();
+    await node?.close();
+    return { ms: performance.now() - t0 };
+  },
+};
+
+process.on("message", (msg: Command) => {
+  const handler = handlers[msg.cmd];
+  if (handler === undefined) return send({ id: msg.id, ok: false, error: `unknown command ${msg.cmd}` });
+  handler(msg.args ?? {}).then(
+    (value) => send({ id: msg.id, ok: true, value }),
+    (err: Error) => send({ id: msg.id, ok: false, error: `${err?.name ?? "Error"}: ${err?.message ?? String(err)}`, code: (err as { code?: string })?.code }),
+  );
+});
+send({ event: "ready", pid: process.pid });
