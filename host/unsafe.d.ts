@@ -15,3 +15,6 @@ declare const __UNSAFE_RETAKE_WITHOUT_CATCH_UP__: boolean;
 declare const __UNSAFE_CLOSE_ANSWERS_PENDING__: boolean;
 /** The demo's negative control: the KV service answers some reads with an overwritten value. */
 declare const __UNSAFE_DEMO_STALE_READ__: boolean;
+/** Issue 17's negative control: the group node's round does not check its group keys (only the
+ *  term), and a group's anchor does not wait for a round that saw its key. */
+declare const __UNSAFE_SKIP_GROUP_CONFIRMATION__: boolean;

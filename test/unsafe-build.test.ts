@@ -42,3 +42,15 @@ describe("test-only switches", () => {
     for (const name of declared) expect(text, name).toContain(`__leaseCoreUnsafe.${name}`);
   });
 });
+
+describe("the group node's negative control (skip-group-confirmation, issue 17)", () => {
+  it("is compiled out of the published lease-core/etcd and read from the switch in the test build", () => {
+    const published = readFileSync(join(root, "build", "etcd.js"), "utf8");
+    const unsafe = readFileSync(join(root, "build", "unsafe", "etcd.js"), "utf8");
+    expect(declared).toContain("SKIP_GROUP_CONFIRMATION");
+    expect(published).not.toContain("SKIP_GROUP_CONFIRMATION");
+    // The round's per-group check is present in both; only the test build can skip it.
+    expect(published).toContain("the confirmation read did not see our key");
+    expect(unsafe).toContain("__leaseCoreUnsafe.SKIP_GROUP_CONFIRMATION");
+  });
+});

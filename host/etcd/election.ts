@@ -130,7 +130,7 @@ function startHold(s: NodeState, createRevision: bigint, fromNs: bigint | undefi
  *  cluster revokes only from the real leader (`revokeGuard`). The previous holder's lease was
  *  confirmed before its key went, so it ran out by TTL - margin after that; the margin covers
  *  the drift between the two hosts' clocks (docs/etcd.md §5). */
-function holdNs(s: NodeState): bigint {
+export function holdNs(s: NodeState): bigint {
   if (s.revokeGuard === "etcd" || s.revokeGuard === "unprotected") return 0n;
   const own = s.ttlNs > 0n ? s.ttlNs : BigInt(s.ttlAskedS) * S;
   // Plus this clock's frozen-clock budget: the hold starts from a reading that may lag true
@@ -139,21 +139,30 @@ function holdNs(s: NodeState): bigint {
   return (own > s.holderTtlNs ? own : s.holderTtlNs) + s.core.freezeBudgetNs;
 }
 
-async function waitHold(s: NodeState, signal: AbortSignal): Promise<void> {
-  if (s.holdLengthNs === 0n) return;
+/** A takeover hold in progress: the node's own (NodeState's fields), or one group's. */
+export interface Hold {
+  holdStartNs: bigint;
+  holdLengthNs: bigint;
+  holdFaults: number;
+}
+
+/** Waits out `hold` (the node's own by default); a clock fault restarts it from the next good
+ *  reading. */
+export async function waitHold(s: NodeState, signal: AbortSignal, hold: Hold = s): Promise<void> {
+  if (hold.holdLengthNs === 0n) return;
   s.counters.holds!++;
   while (!signal.aborted) {
     const nowNs = s.core.now();
     const faults = s.clockFaults();
-    if (faults !== s.holdFaults) {
+    if (faults !== hold.holdFaults) {
       // A clock fault during the hold: its start is no longer comparable; start again.
-      s.holdFaults = faults;
-      s.holdStartNs = 0n;
+      hold.holdFaults = faults;
+      hold.holdStartNs = 0n;
     }
-    if (nowNs !== 0n && s.holdStartNs === 0n) s.holdStartNs = nowNs;
-    const leftNs = s.holdStartNs === 0n ? s.holdLengthNs : s.holdStartNs + s.holdLengthNs - nowNs;
+    if (nowNs !== 0n && hold.holdStartNs === 0n) hold.holdStartNs = nowNs;
+    const leftNs = hold.holdStartNs === 0n ? hold.holdLengthNs : hold.holdStartNs + hold.holdLengthNs - nowNs;
     if (nowNs !== 0n && leftNs <= 0n) {
-      s.holdLengthNs = 0n;
+      hold.holdLengthNs = 0n;
       return;
     }
     await sleep(Math.max(1, Math.min(50, Number(leftNs / MS) + 1)), signal);
@@ -161,7 +170,7 @@ async function waitHold(s: NodeState, signal: AbortSignal): Promise<void> {
 }
 
 /** Remembers the TTL etcd granted another holder's lease (for the hold's length). */
-function noteHolder(s: NodeState, kv: IKeyValue): void {
+export function noteHolder(s: NodeState, kv: IKeyValue): void {
   const lease = String(kv.lease);
   if (lease === "0" || s.holdersNoted.has(lease)) return;
   s.holdersNoted.add(lease);

@@ -49,6 +49,8 @@ import type { EtcdNodeStatus, EtcdReadResult, EtcdWriteResult } from "./types.js
 import { endStream, prefixEnd, sleep } from "./util.js";
 
 export { etcdHasRevokeFix } from "./election.js";
+export { createEtcdGroupNode, EtcdGroupNode, groupOfKey, NotGroupLeaderError } from "./groups/index.js";
+export type { EtcdGroupNodeOptions, EtcdGroupNodeStatus } from "./groups/index.js";
 export { EtcdNodeError, EtcdUnknownOutcomeError } from "./errors.js";
 export type { EtcdAuthOptions, EtcdLeaseNodeOptions, EtcdTlsOptions, EtcdUnsafeSwitches } from "./options.js";
 export type { EtcdEventReason, EtcdNodeEvent, EtcdNodeStatus, EtcdReadResult, EtcdWriteResult, RevokeGuard } from "./types.js";

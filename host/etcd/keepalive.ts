@@ -42,7 +42,7 @@ export function confirm(s: NodeState, answer: KeepAliveAnswer, quorumHeader: IRe
 
 /** Takes the TTL etcd granted (or answered a keepalive with): the margin and the lease
  *  duration follow from it (docs/etcd.md §3). */
-function setTtl(s: NodeState, ttlS: bigint): void {
+export function setTtl(s: NodeState, ttlS: bigint): void {
   const ttlNs = ttlS * S;
   if (ttlNs === s.ttlNs) return;
   s.ttlNs = ttlNs;

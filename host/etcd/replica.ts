@@ -26,7 +26,8 @@ export function metaRevisionOf(txn: ITxnResponse): bigint {
   return meta === undefined ? 0n : BigInt(meta.mod_revision);
 }
 
-/** Follows the data prefix from `fromRevision` until closed, re-opening the watch after a
+/** Follows the watched prefix (`s.watchPrefix`: the data prefix, or the group node's whole
+ *  service prefix) from `fromRevision` until closed, re-opening the watch after a
  *  stream ends from the revision after the last one applied. */
 export async function watchData(s: NodeState, fromRevision: bigint): Promise<void> {
   const signal = s.stop.signal;
@@ -59,22 +60,37 @@ export async function watchData(s: NodeState, fromRevision: bigint): Promise<voi
         finish();
       });
       stream.on("end", finish);
-      stream.write({ create_request: { key: s.dataPrefix, range_end: prefixEnd(s.dataPrefix), start_revision: from.toString() } });
+      stream.write({ create_request: { key: s.watchPrefix, range_end: prefixEnd(s.watchPrefix), start_revision: from.toString() } });
     });
     from = s.applied + 1n;
     await sleep(50, signal);
   }
 }
 
-/** Applies one PUT or DELETE event to the local copy; the applied revision only moves up. */
+/** Applies one PUT or DELETE event to the local copy; the applied revision only moves up. A key
+ *  outside the data prefix (only a group node watches any) goes to `s.otherKey` first. */
 export function apply(s: NodeState, kv: IKeyValue, type: string): void {
   const revision = BigInt(kv.mod_revision);
-  const key = kv.key.subarray(s.dataPrefix.length).toString();
-  if (key.length > 0) {
-    if (type === "DELETE") s.data.delete(key);
-    else s.data.set(key, kv.value.toString());
+  const prefix = s.dataPrefix;
+  // etcd3 loads the protos with `enums: String`: a watch event's type is mvccpb.Event's enum
+  // name, "Put" or "Delete" (etcd3 lib/rpc.d.ts FilterType/Event), never "DELETE" (the snapshot
+  // passes "PUT"). Compared without case, so a deletion is never applied as a put.
+  const deleted = isDelete(type);
+  if (kv.key.length >= prefix.length && kv.key.compare(prefix, 0, prefix.length, 0, prefix.length) === 0) {
+    const key = kv.key.subarray(prefix.length).toString();
+    if (key.length > 0) {
+      if (deleted) s.data.delete(key);
+      else s.data.set(key, kv.value.toString());
+    }
+  } else {
+    s.otherKey?.(kv, type);
   }
   if (revision > s.applied) s.applied = revision;
+}
+
+/** Whether a watch event's type is a deletion ("Delete" from the watch stream). */
+export function isDelete(type: string): boolean {
+  return type.toUpperCase() === "DELETE";
 }
 
 /** Resolves every wait the applied revision has reached. */

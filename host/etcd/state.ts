@@ -13,7 +13,7 @@
  *   the node closes (§4).
  * @module
  */
-import { Etcd3, KVClient, LeaseClient, WatchClient } from "etcd3";
+import { Etcd3, KVClient, LeaseClient, WatchClient, type IKeyValue } from "etcd3";
 import type { LeaseCore } from "../core/core.js";
 import { NotLeaderError } from "../core/errors.js";
 import type { EngineState, LeaseReader } from "../core/reader.js";
@@ -47,6 +47,12 @@ export class NodeState {
   readonly watches: WatchClient;
   readonly leaderKey: Buffer;
   readonly dataPrefix: Buffer;
+  /** What the data watch follows: the data prefix (the single-leader node), or the whole
+   *  service prefix (the group node, which also keeps its membership and group keys). */
+  watchPrefix: Buffer;
+  /** Told every watched key outside the data prefix (the group node's n/, g/, r/ keys), before
+   *  the applied revision moves past it. */
+  otherKey: ((kv: IKeyValue, type: string) => void) | undefined;
   readonly metaKey: Buffer;
   readonly resignedKey: Buffer;
   readonly endpoints: string[];
@@ -159,6 +165,7 @@ export class NodeState {
     this.metaKey = Buffer.from(`${prefix}/d/`);
     this.resignedKey = Buffer.from(`${prefix}/resigned`);
     this.dataPrefix = this.metaKey;
+    this.watchPrefix = this.dataPrefix;
     this.client = new Etcd3({
       hosts: endpoints,
       ...(credentials === undefined ? {} : { credentials }),
