@@ -11,8 +11,9 @@
  *    and `grpc_server_started_total`, which counts a stream once), minus the same window with no
  *    node running;
  * 2. the confirmation round: the engine's own timings (`status().lastRoundMs`, one per round) and
- *    the same round measured from outside (keepalive + linearizable keys-only range of
- *    `<prefix>/g/`, on a second client in each node process), p50/p99;
+ *    the same round measured from outside (a keepalive, then the round's read txn: linearizable
+ *    keys-only ranges of `<prefix>/g/`, `n/<id>` and the meta key, on a second etcd client in
+ *    each node process), p50/p99;
  * 3. failover: SIGKILL one node; per group it led, the time until another node serves it and
  *    until a fenced write to it succeeded; p50/p99/max over every group of every kill, with the
  *    takeover hold (`takeoverHold` "auto": etcd 3.4.23 has no early-revoke fix, so it holds) and
