@@ -183,12 +183,37 @@ interface Snapshot {
   nowNs: bigint;
 }
 
+/** Every node process alive, so that a failure anywhere kills them all (an orphan would go on
+ *  loading etcd and the CPU under the next measurement). */
+const live = new Set<NodeProc>();
+
 async function startNodes(cluster: EtcdCluster, prefix: string, groupCount: number, takeoverHold: "auto" | "never", ids: string[]): Promise<NodeProc[]> {
   const procs = ids.map((id) => new NodeProc(id));
+  procs.forEach((p) => live.add(p));
   await Promise.all(procs.map((p) => p.ready));
   const assignTimeoutMs = 30_000 + groupCount * 10;
-  await Promise.all(procs.map((p) => p.call("start", { endpoints: cluster.clientEndpoints, prefix, id: p.id, groupCount, ttlS: TTL_S, etcdElectionTimeoutMs: cluster.electionTimeoutMs, takeoverHold, assignTimeoutMs })));
+  try {
+    await Promise.all(procs.map((p) => p.call("start", { endpoints: cluster.clientEndpoints, prefix, id: p.id, groupCount, ttlS: TTL_S, etcdElectionTimeoutMs: cluster.electionTimeoutMs, takeoverHold, assignTimeoutMs })));
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; nodes: ${await describe(procs)}`);
+  }
   return procs;
+}
+
+/** What each node says of itself (for the error of a run that did not settle). */
+async function describe(procs: NodeProc[]): Promise<string> {
+  const parts = await Promise.all(
+    procs.map(async (p) => {
+      try {
+        const s: Snapshot = await Promise.race([p.call("snapshot"), sleep(2000).then(() => Promise.reject(new Error("no answer")))]);
+        const st = s.status as Record<string, unknown>;
+        return `${p.id}: leading ${st.leading}, serving ${st.serving}, live [${st.liveNodes}], counters ${JSON.stringify(s.counters)}`;
+      } catch (err) {
+        return `${p.id}: ${(err as Error).message}`;
+      }
+    }),
+  );
+  return parts.join(" | ");
 }
 
 /** Waits until every node serves what rendezvous gives it and every group is led exactly once
@@ -202,7 +227,7 @@ async function settle(procs: NodeProc[], groupCount: number, timeoutMs: number):
     for (const s of snaps) for (const g of s.led) seen.set(g, (seen.get(g) ?? 0) + 1);
     const twice = [...seen.values()].filter((c) => c > 1).length;
     if (seen.size === groupCount && twice === 0) return snaps;
-    if (performance.now() > deadline) throw new Error(`not settled in ${timeoutMs} ms: ${seen.size}/${groupCount} groups led, ${twice} by two nodes`);
+    if (performance.now() > deadline) throw new Error(`not settled in ${timeoutMs} ms: ${seen.size}/${groupCount} groups led, ${twice} by two nodes; nodes: ${await describe(procs)}`);
     await sleep(100);
   }
 }
@@ -302,6 +327,8 @@ async function killOnce(cluster: EtcdCluster, procs: NodeProc[], victimIndex: nu
   // Restart the victim under its id: it re-registers and takes its groups back by hand-off.
   const t1 = performance.now();
   const fresh = new NodeProc(victim.id);
+  live.delete(victim);
+  live.add(fresh);
   procs[victimIndex] = fresh;
   await fresh.ready;
   await fresh.call("start", { endpoints: cluster.clientEndpoints, prefix, id: fresh.id, groupCount, ttlS: TTL_S, etcdElectionTimeoutMs: cluster.electionTimeoutMs, takeoverHold: hold, assignTimeoutMs: 30_000 + groupCount * 10 });
@@ -349,8 +376,6 @@ async function memoryOf(proc: NodeProc): Promise<{ heapUsed: number; external: n
 const load0 = loadavg();
 const started = Date.now();
 const cluster = await startEtcdCluster({ size: 3 });
-const live = new Set<NodeProc>();
-const track = (ps: NodeProc[]) => (ps.forEach((p) => live.add(p)), ps);
 const cleanup = async () => {
   await Promise.all([...live].map((p) => p.kill()));
   await cluster.stop();
@@ -363,7 +388,7 @@ try {
   const run = Math.random().toString(36).slice(2, 8);
 
   // The node of 1 group: the memory every per-group figure is measured against.
-  const [one] = track(await startNodes(cluster, `/bench-groups-${run}/one`, 1, "auto", ["solo"]));
+  const [one] = (await startNodes(cluster, `/bench-groups-${run}/one`, 1, "auto", ["solo"]));
   const memoryOne = await memoryOf(one!);
   await one!.close();
   live.delete(one!);
@@ -384,7 +409,7 @@ try {
       for (const hold of modes) {
         const prefix = `/bench-groups-${run}/g${G}-${hold}`;
         const t0 = performance.now();
-        const procs = track(await startNodes(cluster, prefix, groupCount, hold, ["n0", "n1", "n2"]));
+        const procs = await startNodes(cluster, prefix, groupCount, hold, ["n0", "n1", "n2"]);
         const snaps = await settle(procs, groupCount, 30_000 + groupCount * 10);
         const startMs = performance.now() - t0;
         log(`  ${hold}: settled in ${startMs.toFixed(0)} ms: led ${snaps.map((s) => s.led.length).join("/")}`);
