@@ -9,8 +9,19 @@
  * write of the group is older, etcd revisions being global: §4) and after its takeover hold
  * (§5), unless its resign marker names the last holder this node saw. A handoff stops serving
  * locally first, then deletes the key and writes the marker in one txn.
+ *
+ * The batch size: etcd 3.4 measures a txn as the longest of its compare, success and failure
+ * lists, and checks each nested txn against what the outer one left (`checkRequestOp(u,
+ * maxTxnOps - opc)` in api/v3rpc/key.go checkTxnRequest): n nested txns of k ops each fit iff
+ * n + k <= maxTxnOps. Measured on etcd 3.4.23 at the default 128: 125 campaigns (k = 3) pass,
+ * 126 are refused ("too many operations in txn request").
  * @module
  */
+
+/** The longest list of a group's nested campaign txn (put, read marker, delete marker). */
+const CAMPAIGN_OPS = 3;
+/** The longest list of a group's nested handoff txn (delete key, put marker). */
+const HANDOFF_OPS = 2;
 import type { ITxnResponse } from "etcd3";
 import { holdNs, noteHolder, waitHold } from "../election.js";
 import { etcdError } from "../errors.js";
@@ -104,7 +115,7 @@ export async function rebalance(gs: GroupState): Promise<void> {
     if (mine.has(rec.id)) campaign.push(rec);
   }
   if (handoff.length > 0) await resignGroups(gs, handoff, s.callOptions());
-  for (const batch of chunk(campaign, gs.maxTxnOps)) {
+  for (const batch of chunk(campaign, gs.maxTxnOps - CAMPAIGN_OPS)) {
     if (s.closed || s.leaseId === null) return;
     await campaignBatch(gs, batch);
   }
@@ -116,6 +127,7 @@ function noteHolderOf(gs: GroupState, rec: GroupRecord): void {
   const holder = rec.holder!;
   if (noted.has(rec)) return;
   noted.add(rec);
+  if (!gs.s.holdersNoted.has(holder.lease)) gs.req(); // noteHolder asks etcd once per lease
   noteHolder(gs.s, { lease: holder.lease } as never);
 }
 
@@ -175,7 +187,7 @@ export async function resignGroups(gs: GroupState, recs: GroupRecord[], callOpti
   for (const { rec } of items) gs.lose(rec, "closed", "handed off");
   s.counters.handoffs! += items.length;
   await Promise.all(
-    chunk(items, gs.maxTxnOps).map((batch) => {
+    chunk(items, gs.maxTxnOps - HANDOFF_OPS).map((batch) => {
       gs.req();
       return s.kv
         .txn(

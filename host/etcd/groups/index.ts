@@ -102,7 +102,7 @@ export class EtcdGroupNode {
       gs.req();
       await grant(s);
       s.faultsSeen = s.clockFaults();
-      gs.req(2 + s.endpoints.length);
+      gs.req(1 + s.endpoints.length); // readVersions: the member list, then each member's status
       await readVersions(s);
       await register(gs);
       gs.req();
