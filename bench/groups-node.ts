@@ -271,7 +271,7 @@ const handlers: Record<string, (args: any) => Promise<unknown>> = {
     return null;
   },
 
-  async failover(args: { groups: number[]; victim: string; timeoutMs: number; concurrency: number }) {
+  async failover(args: { groups: number[]; timeoutMs: number; concurrency: number }) {
     stopFailover = false;
     const n = node!;
     const pending = new Set(args.groups);
@@ -290,6 +290,7 @@ const handlers: Record<string, (args: any) => Promise<unknown>> = {
           () => {
             inFlight--;
             writtenAtNs.set(g, hrNs());
+            fresh.push(g);
             pending.delete(g);
             pump();
           },
@@ -304,26 +305,26 @@ const handlers: Record<string, (args: any) => Promise<unknown>> = {
       }
     };
     const queued = new Set<number>();
+    const fresh: number[] = [];
     send({ event: "armed" });
-    while (pending.size > 0 && !stopFailover && performance.now() < deadline) {
+    // Until the driver says stop (every group written by one survivor or the other: it hears
+    // each write from the progress events) or the deadline. A group this node lost again (its
+    // key gone, or the other survivor took it over) is simply not served here any more; one it
+    // gets back before it was written is written then.
+    while (!stopFailover && performance.now() < deadline) {
       const led = new Set(n.ledGroups());
       const now = hrNs();
       for (const g of pending) {
-        if (!led.has(g)) {
-          // Taken by the other survivor (its key, in our local copy): not ours to time.
-          const leader = n.leaderOf(g);
-          if (leader !== null && leader !== args.victim && leader !== id) pending.delete(g);
-          continue;
-        }
-        if (queued.has(g)) continue;
+        if (!led.has(g) || queued.has(g)) continue;
         if (!servedAtNs.has(g)) servedAtNs.set(g, now);
         queued.add(g);
         queue.push(g);
       }
       pump();
+      if (fresh.length > 0) send({ event: "failoverProgress", written: fresh.splice(0) });
       await sleep(5);
     }
-    // Groups another survivor took never show here: the driver merges both answers.
+    // Groups the other survivor took never show here: the driver merges both answers.
     const perGroup = [...servedAtNs.keys()].map((g) => ({ group: g, servedAtNs: servedAtNs.get(g)!, writtenAtNs: writtenAtNs.get(g) ?? null }));
     return { perGroup, writeErrors };
   },

@@ -72,7 +72,7 @@ class NodeProc {
   readonly id: string;
   #seq = 0;
   readonly #pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
-  readonly #events: ((msg: { event: string }) => void)[] = [];
+  readonly #events: ((msg: { event: string; [k: string]: unknown }) => void)[] = [];
   readonly ready: Promise<void>;
   exited = false;
 
@@ -110,6 +110,16 @@ class NodeProc {
 
   onceEvent(name: string): Promise<void> {
     return new Promise((res) => this.#events.push((m) => m.event === name && res()));
+  }
+
+  /** Calls `fn` with every event of that name until the returned function is called. */
+  onEvent(name: string, fn: (msg: { [k: string]: unknown }) => void): () => void {
+    const handler = (m: { event: string; [k: string]: unknown }) => m.event === name && fn(m);
+    this.#events.push(handler);
+    return () => {
+      const i = this.#events.indexOf(handler);
+      if (i >= 0) this.#events.splice(i, 1);
+    };
   }
 
   kill(): Promise<void> {
@@ -291,6 +301,7 @@ interface KillResult {
   servedMs: number[];
   writtenMs: number[];
   writeErrors: Record<string, number>;
+  survivorCounters: Record<string, number>;
   settleAfterRestartMs: number;
 }
 
@@ -298,18 +309,38 @@ interface KillResult {
  *  process here), each group it led is timed until a survivor serves it and until a fenced write
  *  to it succeeded; then the victim is restarted and the assignment settles again. */
 async function killOnce(cluster: EtcdCluster, procs: NodeProc[], victimIndex: number, prefix: string, groupCount: number, hold: "auto" | "never"): Promise<KillResult> {
+  // From a settled assignment: every group led once, each node serving all it should.
+  await settle(procs, groupCount, 30_000 + groupCount * 10);
   const victim = procs[victimIndex]!;
   const survivors = procs.filter((p) => p !== victim);
   const snap: Snapshot = await victim.call("snapshot");
   const groups = snap.led;
+  const before: Snapshot[] = await Promise.all(survivors.map((p) => p.call("snapshot")));
   const timeoutMs = 20_000 + groupCount * 2;
   const armed = survivors.map((p) => p.onceEvent("armed"));
-  const answers = survivors.map((p) => p.call("failover", { groups, victim: victim.id, timeoutMs, concurrency: 64 }));
+  // Stop both survivors once every group took a write on one of them (or at timeoutMs).
+  const done = new Set<number>();
+  const unsubscribe = survivors.map((p) =>
+    p.onEvent("failoverProgress", (m) => {
+      for (const g of m.written as number[]) done.add(g);
+      if (done.size === groups.length) for (const q of survivors) void q.call("failoverStop").catch(() => undefined);
+    }),
+  );
+  const answers = survivors.map((p) => p.call("failover", { groups, timeoutMs, concurrency: 64 }));
   await Promise.all(armed);
   const t0 = process.hrtime.bigint();
   await victim.kill();
-  // Each survivor stops once every group is led by one of the two (its own view), or at timeoutMs.
   const results: { perGroup: { group: number; servedAtNs: bigint; writtenAtNs: bigint | null }[]; writeErrors: Record<string, number> }[] = await Promise.all(answers);
+  unsubscribe.forEach((f) => f());
+  // What the survivors went through meanwhile (a group lost again, a keepalive that failed...).
+  const after: Snapshot[] = await Promise.all(survivors.map((p) => p.call("snapshot")));
+  const survivorCounters: Record<string, number> = {};
+  for (let i = 0; i < survivors.length; i++) {
+    for (const [k, v] of Object.entries(after[i]!.counters)) {
+      const d = v - (before[i]!.counters[k] ?? 0);
+      if (d !== 0) survivorCounters[k] = (survivorCounters[k] ?? 0) + d;
+    }
+  }
   const served = new Map<number, number>();
   const written = new Map<number, number>();
   const writeErrors: Record<string, number> = {};
@@ -341,6 +372,7 @@ async function killOnce(cluster: EtcdCluster, procs: NodeProc[], victimIndex: nu
     servedMs: [...served.values()],
     writtenMs: [...written.values()],
     writeErrors,
+    survivorCounters,
     settleAfterRestartMs: performance.now() - t1,
   };
 }
@@ -363,7 +395,7 @@ async function failover(cluster: EtcdCluster, procs: NodeProc[], prefix: string,
     written: runs.reduce((a, r) => a + r.written, 0),
     servedMs: summary(runs.flatMap((r) => r.servedMs)),
     writtenMs: summary(runs.flatMap((r) => r.writtenMs)),
-    perKill: runs.map((r) => ({ victim: r.victim, groups: r.groups, servedAgain: r.servedAgain, written: r.written, writtenMs: summary(r.writtenMs), writeErrors: r.writeErrors, settleAfterRestartMs: r.settleAfterRestartMs })),
+    perKill: runs.map((r) => ({ victim: r.victim, groups: r.groups, servedAgain: r.servedAgain, written: r.written, writtenMs: summary(r.writtenMs), writeErrors: r.writeErrors, survivorCounters: r.survivorCounters, settleAfterRestartMs: r.settleAfterRestartMs })),
   };
 }
 
@@ -425,6 +457,8 @@ try {
           const delta = m.heapUsed + m.external - (memoryOne.heapUsed + memoryOne.external);
           entry.memoryPerGroupBytes = { perGroupOfTable: delta / (groupCount - 1), perLedGroup: delta / Math.max(1, snaps[0]!.led.length - 1) };
           entry.leaseRead = await procs[0]!.call("leaseReadBench", MITATA);
+          const after: Snapshot = await procs[0]!.call("snapshot");
+          entry.afterLeaseRead = { leading: after.status.leading, serving: after.status.serving, counters: after.counters };
         }
         entry[`failover.${hold}`] = await failover(cluster, procs, prefix, groupCount, hold);
         await Promise.all(procs.map((p) => p.close()));
