@@ -25,7 +25,7 @@ export const BY_ENGINE: i32 = 0x200;
 /** The engine-side check: leader, a real sample, a real ack not from the future, and younger
  *  than the lease. `ackNs <= nowNs` matters: an ack "from the future" can only come from
  *  another clock or a fault, and would otherwise make `nowNs - ackNs` negative and pass. */
-export function engineAckValid(isLeader: bool, ackNs: i64, nowNs: i64, leaseDurationNs: i64): bool {
+@inline export function engineAckValid(isLeader: bool, ackNs: i64, nowNs: i64, leaseDurationNs: i64): bool {
   return isLeader && nowNs != 0 && ackNs != 0 && ackNs <= nowNs && nowNs - ackNs < leaseDurationNs;
 }
 
@@ -71,7 +71,7 @@ export const READ_ACK_TERM: i32 = 0x4;
  * the caller lease. When only a foreign-term ack stood between the read and
  * the lease, the reason is term-mismatch rather than expired.
  */
-export function decideRead2(
+@inline export function decideRead2(
   slot: i32,
   nowNs: i64,
   hasCapability: bool,

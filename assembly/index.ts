@@ -21,7 +21,7 @@ export {
 } from "./decision";
 export {
   ANSWER_CAPABLE, ANSWER_LEADER, ANSWER_OWN_TERM, ANSWER_ACK_TERM, ANSWER_TRANSFER_KNOWN, ANSWER_TRANSFERRING,
-  MAY_EXTEND,
+  MAY_EXTEND, RUN_CAPACITY,
 } from "./reader";
 export {
   CONFIG_OK, CONFIG_ELECTION_TIMEOUT_NOT_POSITIVE, CONFIG_TICK_NOT_POSITIVE, CONFIG_DRIFT_NEGATIVE,
@@ -203,6 +203,13 @@ export function readerDecideFill(slot: i32, timespecs: i32, answers: i32, engine
   decideSampleNs = nowNs;
   return reader.decide(slot, nowNs, answers, engineDurationNs, ackNs, currentTerm, appliedTerm, ackTerm);
 }
+/** Where the run area's i32 pairs [slot, answers/outcome] start (RUN_CAPACITY of them). */
+export function readerRunInts(): usize { return reader.runInts(); }
+/** Where the run area's i64 values [engineDurationNs, ackNs, currentTerm, appliedTerm, ackTerm] start. */
+export function readerRunValues(): usize { return reader.runValues(); }
+/** readerDecide for entries [0, count) of the run area on one sample `nowNs` (a batch of
+ *  readers, one crossing): each outcome replaces its answers; returns how many serve locally. */
+export function readerDecideRun(count: i32, nowNs: i64): i32 { return reader.decideRun(count, nowNs); }
 /** The sample the last readerDecideFill decided on (0: no reading). */
 export function readerSampleNs(): i64 { return decideSampleNs; }
 /** After a linearizable read begun on `outcome` at `sampleNs` with `generation`: extends iff allowed (reader.ts). */

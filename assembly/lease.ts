@@ -43,7 +43,7 @@ export function leaseCapacity(): i32 {
   return slotsPtr + (<usize>slot) * SLOT_BYTES;
 }
 
-export function isLeaseSlot(slot: i32): bool {
+@inline export function isLeaseSlot(slot: i32): bool {
   return slot >= 0 && slot < highWater;
 }
 

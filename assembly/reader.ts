@@ -24,7 +24,7 @@
 //   R5. the lease duration a reader uses is the engine's less the clock's frozen-clock budget
 //       (docs/edge-clocks.md); at or below the budget, lease reads are disabled.
 
-import { extendFrom, decideRead2, READ_SUSPECT, READ_OWN_TERM, READ_ACK_TERM, REASON_DISABLED } from "./decision";
+import { extendFrom, decideRead2, READ_SUSPECT, READ_OWN_TERM, READ_ACK_TERM, REASON_DISABLED, SERVE_LOCAL } from "./decision";
 import { invalidate, isLeaseSlot, leaseCapacity } from "./lease";
 import { faultFloor } from "./fault";
 
@@ -58,10 +58,33 @@ const RECORD_BYTES: usize = 16;
 let recordsPtr: usize = 0;
 let freezeBudgetNs: i64 = 0;
 
+// The run area: up to RUN_CAPACITY decisions taken on one sample by one call (decideRun), for a
+// host deciding a batch of readers (host/core/sharded-reader.ts localReadGroups): entry i is
+//   ints   [slot: i32, answers: i32 in / outcome: i32 out]   at runIntsPtr + 8 i
+//   values [engineDurationNs, ackNs, currentTerm, appliedTerm, ackTerm: i64]   at runValuesPtr + 40 i
+// Allocated once by initReaders (the memory never grows afterwards, so the host's views stay
+// attached). The host fills it and calls decideRun with no host code in between: a re-entrant
+// batch never sees another one's entries.
+/** Entries decided by one decideRun call. */
+export const RUN_CAPACITY: i32 = 256;
+const RUN_VALUES: i32 = 5;
+let runIntsPtr: usize = 0;
+let runValuesPtr: usize = 0;
+
 export function initReaders(capacity: i32): void {
   assert(recordsPtr == 0 && capacity > 0);
   recordsPtr = heap.alloc(<usize>capacity * RECORD_BYTES);
   memory.fill(recordsPtr, 0, <usize>capacity * RECORD_BYTES);
+  runIntsPtr = heap.alloc(<usize>RUN_CAPACITY * 8);
+  runValuesPtr = heap.alloc(<usize>(RUN_CAPACITY * RUN_VALUES) * 8);
+}
+
+export function runInts(): usize {
+  return runIntsPtr;
+}
+
+export function runValues(): usize {
+  return runValuesPtr;
 }
 
 @inline function recordAt(slot: i32): usize {
@@ -78,6 +101,12 @@ export function initReaders(capacity: i32): void {
 
 /** Whether `slot` holds an open reader (the host validates before calling: this only asserts). */
 export function isReader(slot: i32): bool {
+  return isOpenReader(slot);
+}
+
+// Inlined into decideRun's loop: a wasm call costs as much as the whole check here (measured,
+// BENCHMARKS.md "Sharded"), and the loop runs once per group.
+@inline function isOpenReader(slot: i32): bool {
   return isLeaseSlot(slot) && slot < leaseCapacity() && (flagsOf(slot) & F_OPEN) != 0;
 }
 
@@ -112,7 +141,7 @@ export function freezeBudget(): i64 {
 
 /** The lease duration a reader uses for the engine's `engineDurationNs` (R5): the engine's,
  *  less the budget; 0 (disabled) at or below it. */
-export function leaseDurationFor(engineDurationNs: i64): i64 {
+@inline export function leaseDurationFor(engineDurationNs: i64): i64 {
   if (engineDurationNs <= freezeBudgetNs) return 0;
   return engineDurationNs - freezeBudgetNs;
 }
@@ -209,8 +238,17 @@ export function rearmAfter(slot: i32): i64 {
  * an end is never dated before the engine reported it. Returns whether the reader is suspect
  * after the move. Nothing without ANSWER_CAPABLE (no lease to guard).
  */
-export function noteTransfer(slot: i32, nowNs: i64, answers: i32): bool {
+@inline export function noteTransfer(slot: i32, nowNs: i64, answers: i32): bool {
   if ((answers & ANSWER_CAPABLE) == 0) return false;
+  const flags = flagsOf(slot);
+  // Inlined for the common case (the lease-read hit): no transfer answer and no end waiting
+  // for a sample, so nothing moves; only then is the state left as it is without a call.
+  if ((answers & ANSWER_TRANSFER_KNOWN) == 0 && (flags & F_REARM_AT_NEXT_SAMPLE) == 0) return (flags & SUSPECT_FLAGS) != 0;
+  return moveTransfer(slot, nowNs, answers);
+}
+
+/** noteTransfer's moves: the engine's transfer started or ended, or an end waits for a sample. */
+function moveTransfer(slot: i32, nowNs: i64, answers: i32): bool {
   let flags = flagsOf(slot);
   if (answers & ANSWER_TRANSFER_KNOWN) {
     const transferring = (answers & ANSWER_TRANSFERRING) != 0;
@@ -244,6 +282,21 @@ export function noteTransfer(slot: i32, nowNs: i64, answers: i32): bool {
  * decision may extend the lease. `engineDurationNs` is the engine's; R5 applies here.
  */
 export function decide(
+  slot: i32,
+  nowNs: i64,
+  answers: i32,
+  engineDurationNs: i64,
+  ackNs: i64,
+  currentTerm: i64,
+  appliedTerm: i64,
+  ackTerm: i64,
+): i32 {
+  return decideInline(slot, nowNs, answers, engineDurationNs, ackNs, currentTerm, appliedTerm, ackTerm);
+}
+
+// decide's body, inlined into decideRun's loop (a call per group costs more than the decision's
+// hit path; BENCHMARKS.md "Sharded") and once into decide: one decision, two call sites.
+@inline function decideInline(
   slot: i32,
   nowNs: i64,
   answers: i32,
@@ -293,4 +346,28 @@ export function extendAfterCommit(
   if ((answersNow & ANSWER_CAPABLE) == 0 || (answersNow & ANSWER_LEADER) == 0) return false;
   if (!committed || !local || suspectAtStart || suspectNow(slot, answersNow) || isClosed(slot)) return false;
   return extendFrom(slot, sampleNs, leaseDurationFor(engineDurationNs), generation);
+}
+
+/**
+ * decide() for entries [0, count) of the run area, all on the one sample `nowNs`: each entry's
+ * outcome replaces its answers, exactly what decide() returns for that reader and those answers
+ * (the same function: every guard, R1-R5, the transfer state and the fault floor). An entry
+ * whose slot is negative was withdrawn by the host and is skipped (its word is left as the host
+ * wrote it). Returns how many outcomes carry SERVE_LOCAL. The host asks every engine BEFORE
+ * taking `nowNs` (as for decide).
+ */
+export function decideRun(count: i32, nowNs: i64): i32 {
+  assert(count >= 0 && count <= RUN_CAPACITY);
+  let served: i32 = 0;
+  for (let i: i32 = 0; i < count; i++) {
+    const ints = runIntsPtr + (<usize>i << 3);
+    const slot = load<i32>(ints);
+    if (slot < 0) continue;
+    assert(isOpenReader(slot));
+    const values = runValuesPtr + <usize>(i * RUN_VALUES) * 8;
+    const outcome = decideInline(slot, nowNs, load<i32>(ints, 4), load<i64>(values), load<i64>(values, 8), load<i64>(values, 16), load<i64>(values, 24), load<i64>(values, 32));
+    store<i32>(ints, outcome, 4);
+    if (outcome & SERVE_LOCAL) served++;
+  }
+  return served;
 }

@@ -6,7 +6,9 @@
  * - `clock:raw`      CLOCK_MONOTONIC_RAW alone through the shim;
  * - `clock:fallback` process.hrtime.bigint() (LEASE_CORE_NO_NATIVE=1);
  * - `peer:bigint`    the TS peer on the default clock read with BigInt-returning shim calls;
- * - `core`           valid(now), now(), leaseRead, extend, recordAck, batch, on the default clock.
+ * - `core`           valid(now), now(), leaseRead, extend, recordAck, batch, on the default clock;
+ * - `sharded`        valid() and the batch lease-read hit per group (bench/sharded.ts), engines of
+ *                    GroupEngine's shape; `sharded:object` the same with plain-object engines.
  * @module
  */
 import { createRequire } from "node:module";
@@ -15,6 +17,7 @@ import type { LeaseCore } from "../host/core/core.js";
 import type { NativeClock } from "../host/runtime/node-clock.js";
 import { CORE_LEASES, clockCases, coreCases, type ClockUnderTest } from "./cases.js";
 import { benchParams, emit, runCases, type Case } from "./harness.js";
+import { SHARDED_LEASES, shardedCases } from "./sharded.js";
 
 /** The package's build/ directory as a file URL (defined by scripts/bench.mjs when bundling). */
 declare const __BUILD__: string;
@@ -74,6 +77,8 @@ if (part === "clock:default" || part === "peer:bigint") {
   });
 } else if (part === "core") {
   cases = coreCases(await nativeCore("raw+sleep", CORE_LEASES));
+} else if (part === "sharded" || part === "sharded:object") {
+  cases = shardedCases(await nativeCore("raw+sleep", SHARDED_LEASES), part === "sharded" ? "class" : "object");
 } else {
   throw new Error(`unknown BENCH_PART ${part}`);
 }

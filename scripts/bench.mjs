@@ -12,7 +12,8 @@
 //   4. prints the table, the targets with their measured values, and writes the JSON.
 // Needs the build (npm ci runs it; `node scripts/build.mjs` otherwise). Options:
 //   --quick        fewer and shorter rounds (a smoke run, ~1 min)
-//   --only=node,deno,bun,chromium,workerd,native,shared,alloc,cold   a subset
+//   --only=node,deno,bun,chromium,workerd,native,shared,alloc,cold,sharded   a subset (sharded:
+//                  Node's batch lease-read hit per group alone; node includes it)
 //   --out=FILE     the JSON elsewhere (default bench/results/latest.json)
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -106,6 +107,7 @@ try {
 
   const parts = ["clock:default", "clock:raw", "clock:fallback", "core"];
   if (want("node")) for (const p of [...parts, "peer:bigint"]) runPart(`node ${p}`, process.execPath, [nodeJs], { BENCH_PART: p });
+  if (want("node") || want("sharded")) for (const p of ["sharded", "sharded:object"]) runPart(`node ${p}`, process.execPath, [nodeJs], { BENCH_PART: p });
   if (want("deno")) for (const p of parts) runPart(`deno ${p}`, DENO, ["run", "--allow-read", "--allow-ffi", "--allow-env", ffiJs], { BENCH_PART: p });
   if (want("bun")) for (const p of parts) runPart(`bun ${p}`, BUN, [ffiJs], { BENCH_PART: p });
   if (want("chromium")) runPart("chromium", process.execPath, [join(root, "bench", "edge.mjs"), "chromium"]);

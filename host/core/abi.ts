@@ -75,6 +75,9 @@ export interface CoreExports {
   readerDecide(slot: number, nowNs: bigint, answers: number, engineDurationNs: bigint, ackNs: bigint, currentTerm: bigint, appliedTerm: bigint, ackTerm: bigint): number;
   readerDecideFill(slot: number, timespecs: number, answers: number, engineDurationNs: bigint, ackNs: bigint, currentTerm: bigint, appliedTerm: bigint, ackTerm: bigint): number;
   readerSampleNs(): bigint;
+  readerRunInts(): number;
+  readerRunValues(): number;
+  readerDecideRun(count: number, nowNs: bigint): number;
   readerExtendAfterRead(slot: number, outcome: number, stillLeader: number, sampleNs: bigint, engineDurationNs: bigint, generation: bigint): number;
   readerExtendAfterCommit(
     slot: number, answersNow: number, suspectAtStart: number, committed: number, local: number,

@@ -90,6 +90,9 @@ export class LeaseCore {
   readonly #leases = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<number>((slot) => this.exports.leaseFree(slot)) : undefined;
   readonly #trackers = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<number>((t) => this.exports.trackerFree(t)) : undefined;
 
+  /** @internal Bumped by every move of any reader of this core and every lease released
+   *  (reader.ts ReaderCore.readerMoves). */
+  readerMoves = 0;
   /** @internal How many trackers the core holds (createCoreWith sets it; -1: not known). */
   trackerCapacity = -1;
   /** @internal The shared lease tables attached on this core (host/core/shared.ts): each learns of
@@ -185,6 +188,7 @@ export class LeaseCore {
 
   /** @internal */
   releaseLease(lease: Lease, slot: number): void {
+    this.readerMoves++; // a batch that asked a reader on this lease must not decide its slot
     this.#leases?.unregister(lease);
     this.exports.leaseFree(slot);
   }

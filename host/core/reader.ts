@@ -42,6 +42,9 @@ export interface ReaderCore {
   lastClockFaultNs(): bigint;
   /** The reader's own lease. */
   createLease(): Lease;
+  /** Bumped by every move of any reader of this core (see LeaseReader #moved) and every lease
+   *  released: a batch whose own asks were the only moves skips its per-entry check. */
+  readerMoves: number;
 }
 
 /** The role an engine reports. Only `leader` may serve lease reads or commit. */
@@ -136,6 +139,27 @@ export const readAt = Symbol("readAt");
 /** @internal Asks the engine for a read's answers (before the sample): sharded-reader.ts. */
 export const askFor = Symbol("askFor");
 
+/** @internal Asks the engine into entry `i` of a batch (ShardedLeaseReader.localReadGroups). */
+export const askInto = Symbol("askInto");
+/** @internal How many times this reader was asked or touched (see `#asks`): a batch withdraws
+ *  an entry whose reader moved between its ask and the batch's sample. */
+export const asksOf = Symbol("asksOf");
+/** @internal The engine's applied index (a batch's served entry). */
+export const appliedIndexOf = Symbol("appliedIndexOf");
+
+/** @internal A batch's entries before they are copied into the core's run area
+ *  (readerRunInts / readerRunValues, docs/abi.md): entry i is ints[2i] slot, ints[2i+1]
+ *  answers (then the outcome), values[5i..5i+4] the engine's values, stamps[i] the ask count
+ *  it was asked at (-1: withdrawn). After the decisions, values[i] is entry i's index or -1n.
+ *  `serial` is the batch's own number; `repeated` is set when a reader is asked twice in it. */
+export interface BatchEntries {
+  ints: Int32Array;
+  values: BigInt64Array;
+  stamps: Float64Array;
+  serial: number;
+  repeated: boolean;
+}
+
 /** @internal What `[askFor]()` asked of the engine, kept for `[readAt]`. */
 export interface AskedAnswers {
   answers: number;
@@ -179,13 +203,23 @@ export class LeaseReader {
   // The engine's answers to the last #ask() (bigints passed straight to the core). The transfer
   // state, the re-arm instant and every rule over them live in the core (assembly/reader.ts).
   #engineDurationNs = 0n;
-  /** How many times the engine was asked (#ask) or the core's transfer state noted (dispatch):
-   *  [readAt] tells a re-entrant read or dispatch by it. */
+  /** How many times the engine was asked (#ask), the core's transfer state noted (dispatch) or
+   *  moved by a push (begin/endTransfer, leader loss, close): [readAt] tells a re-entrant read
+   *  or dispatch by it, and a batch (localReadGroups) an entry touched since its ask. */
   #asks = 0;
   #ackNs = 0n;
   #currentTerm = 0n;
   #appliedTerm = 0n;
   #ackTerm = 0n;
+  /** The serial of the last batch that asked this reader (see BatchEntries). */
+  #batchSerial = 0;
+
+  /** This reader was asked or its core state moved: [readAt] and a batch (localReadGroups) tell
+   *  answers asked before it (#asks, per reader; readerMoves, per core). */
+  #moved(): void {
+    this.#asks++;
+    this.#core.readerMoves++;
+  }
 
   /** @internal Use `core.createLeaseReader(engine)`. */
   constructor(core: ReaderCore, engine: LeaseEngine, options: LeaseReaderOptions = {}) {
@@ -225,6 +259,7 @@ export class LeaseReader {
         // (core.now() never throws: a failed clock read is a zero reading.)
         const slot = this.#liveSlot();
         if (slot < 0) return;
+        this.#moved(); // answers asked before the loss decide nothing after it (a batch withdraws them)
         this.#ex.readerLeaderLost(slot, this.#ex.readerTransferPushed(slot) ? this.#core.now() : 0n);
       });
       // close() must be able to stop the callback (an EventEmitter's `on` returns the emitter).
@@ -274,6 +309,7 @@ export class LeaseReader {
    * etcd-raft #99: reads served during a transfer).
    */
   beginTransfer(): void {
+    this.#moved();
     this.#ex.readerBeginTransfer(this.lease.slot);
   }
 
@@ -285,6 +321,7 @@ export class LeaseReader {
   endTransfer(): void {
     const slot = this.lease.slot;
     if (this.#ex.readerTransferPushed(slot) === 0) return;
+    this.#moved();
     this.#ex.readerEndTransfer(slot, this.#core.now());
   }
 
@@ -340,6 +377,43 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     const answers = this.#ask();
     this.#hostFill();
     return this.#ex.readerDecideFill(slot, this.#timespecs, answers, this.#engineDurationNs, this.#ackNs, this.#currentTerm, this.#appliedTerm, this.#ackTerm);
+  }
+
+  /**
+   * @internal Asks the engine (#ask, every answer checked) into entry `i` of a batch whose one
+   * sample the caller takes AFTER asking every entry (see #decide). The entry's stamp is the ask
+   * count after this ask, or -1 when the engine's answers re-entered this reader (another ask,
+   * a dispatch, a push) while it was being asked: the fields would then mix two asks' values
+   * (attack round3-sharded-reentrant), so the entry is withdrawn, never decided.
+   * @throws as localRead: ReaderClosedError, DisposedError, a typed error for a bad engine answer.
+   */
+  [askInto](entries: BatchEntries, i: number): void {
+    if (this.#closed) throw new ReaderClosedError(); // as localRead: a group closed on its own serves nothing
+    const slot = this.lease.slot;
+    if (this.#batchSerial === entries.serial) entries.repeated = true; // an id given twice: check every entry
+    this.#batchSerial = entries.serial;
+    const before = this.#asks;
+    const answers = this.#ask();
+    entries.ints[2 * i] = slot;
+    entries.ints[2 * i + 1] = answers;
+    const values = entries.values;
+    const v = 5 * i;
+    values[v] = this.#engineDurationNs;
+    values[v + 1] = this.#ackNs;
+    values[v + 2] = this.#currentTerm;
+    values[v + 3] = this.#appliedTerm;
+    values[v + 4] = this.#ackTerm;
+    entries.stamps[i] = this.#asks === before + 1 ? this.#asks : -1;
+  }
+
+  /** @internal See `asksOf`; -1 once the caller disposed the lease (its slot may be another's). */
+  [asksOf](): number {
+    return this.#liveSlot() === this.#slot ? this.#asks : -1;
+  }
+
+  /** @internal The engine's applied index, unchecked (the batch checks it for its i64 out array). */
+  [appliedIndexOf](): unknown {
+    return this.#engine.appliedIndex();
   }
 
   /** @internal The engine's answers for a decision on a sample the caller takes AFTER this
@@ -418,7 +492,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
    *  values in fields. Each answer is checked (a bad one throws a typed error before the core
    *  sees anything: no state changes). */
   #ask(): number {
-    this.#asks++;
+    this.#moved();
     const engine = this.#engine;
     let answers = stateOf(engine) === "leader" ? ANSWER_LEADER : 0;
     if (!this.#capable) return answers;
@@ -551,7 +625,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
     const sampleNs = this.#core.now();
     // Suspect as a read deciding on this sample would be: an end taken at this sample re-arms
     // here, and the commit's round trip starts after it (a proof after the end, R2).
-    this.#asks++; // the core's transfer state moves here too: a [readAt] pending on older answers asks afresh
+    this.#moved(); // the core's transfer state moves here too: a [readAt] pending on older answers asks afresh
     const suspectAtStart = this.#ex.readerNoteTransfer(slot, sampleNs, answersAtStart);
     const generation = this.#ex.leaseGeneration(slot); // after the note, which may invalidate (R4)
     let result: T;
@@ -576,7 +650,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
       const durationNs = afterNs < durationAtStartNs ? afterNs : durationAtStartNs;
       // A transfer begun during the commit invalidates; one that ended is taken at the next
       // real sample (no reading here: an extra clock read would be one more fault check).
-      this.#asks++;
+      this.#moved();
       this.#ex.readerNoteTransfer(slot, 0n, answersNow);
       this.#ex.readerExtendAfterCommit(slot, answersNow, suspectAtStart, commitIndex > 0n ? 1 : 0, local ? 1 : 0, sampleNs, durationNs, generation);
     }
@@ -589,6 +663,7 @@ leaseRead(signal?: AbortSignal): Promise<bigint> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#moved();
     try {
       this.#ex.readerClose(this.lease.slot); // invalidates; the core never extends it again
     } catch (err) {

@@ -1,11 +1,22 @@
 /**
  * Lease reads over several groups (shards): `ShardedLeaseReader` holds one `LeaseReader` per
  * group (reader.ts), each with its own engine, lease and leader-loss hook, and routes each key to
- * its group. `leaseReadAllGroups` decides every group on one clock sample.
+ * its group. `leaseReadAllGroups` decides every group on one clock sample; `localReadGroups` is
+ * its synchronous fast path (one sample, one crossing per RUN_CAPACITY groups).
  * @module
  */
-import { LeaseReader, askFor, readAt, type CommitResult, type LeaseEngine, type LeaseObserver, type ReaderCore } from "./reader.js";
-import { InvalidOptionError, ReaderClosedError, UnknownGroupError, UnroutableKeyError } from "./errors.js";
+import {
+  LeaseReader, appliedIndexOf, askFor, askInto, asksOf, readAt,
+  type BatchEntries, type CommitResult, type LeaseEngine, type LeaseObserver, type ReaderCore,
+} from "./reader.js";
+import { I64_MAX } from "./checks.js";
+import { InvalidEngineAnswerError, InvalidOptionError, ReaderClosedError, UnknownGroupError, UnroutableKeyError } from "./errors.js";
+import { RUN_CAPACITY, SERVE_LOCAL } from "../generated/constants.js";
+
+/** Numbers every localReadGroups call (BatchEntries.serial): 1, 2, ... */
+let batchSerial = 0;
+/** Group ids below this are looked up in an array (the batch's per-group lookup), not the Map. */
+const DENSE_IDS = 1 << 20;
 
 /** Options of `createShardedLeaseReader`. */
 export interface ShardedLeaseReaderOptions {
@@ -28,7 +39,16 @@ export class ShardedLeaseReader {
   readonly #readers = new Map<number, LeaseReader>();
   readonly #groupIds: number[];
   readonly #route: (key: string | Uint8Array) => number | undefined;
+  readonly #observer: LeaseObserver | undefined;
+  /** The readers by id when every id is an integer in [0, DENSE_IDS), else undefined (the Map). */
+  readonly #dense: (LeaseReader | undefined)[] | undefined;
   #closed = false;
+  /** localReadGroups calls in progress (>0: a re-entrant call gets entries of its own). */
+  #batchDepth = 0;
+  #entries: BatchEntries = newEntries(0);
+  #batchReaders: LeaseReader[] = [];
+  #runInts: Int32Array | undefined;
+  #runValues: BigInt64Array | undefined;
 
   /** @internal Use `core.createShardedLeaseReader(options)`. */
   constructor(core: ReaderCore, options: ShardedLeaseReaderOptions) {
@@ -48,6 +68,14 @@ export class ShardedLeaseReader {
       throw err;
     }
     this.#groupIds = [...this.#readers.keys()].sort((a, b) => a - b);
+    this.#observer = options.observer;
+    const last = this.#groupIds.length === 0 ? -1 : this.#groupIds[this.#groupIds.length - 1]!;
+    if (this.#groupIds.length === 0 || (this.#groupIds[0]! >= 0 && last < DENSE_IDS)) {
+      // Filled first: a packed array (no holes), so a lookup never walks the prototype chain.
+      const dense = new Array<LeaseReader | undefined>(last + 1).fill(undefined);
+      for (const [groupId, reader] of this.#readers) dense[groupId] = reader;
+      this.#dense = dense;
+    }
   }
 
   /** The reader of one group (its lease is `reader(g).lease`). */
@@ -117,6 +145,130 @@ export class ShardedLeaseReader {
     return fences;
   }
 
+  /**
+   * The synchronous batch lease read: `outIndexes[i]` = the applied index of group
+   * `groupIds[i]` when its lease serves the read locally, `-1n` when it does not (then nothing
+   * is counted and no linearizable read is started for it: call `leaseReadGroup(groupIds[i])`,
+   * which decides again on a fresh sample). Returns how many were served.
+   *
+   * Every group is decided by the core exactly as its `reader(g).localRead()` would be (every
+   * guard of docs/guards.md: transfer and re-arm, the clock-fault floor, closed, leader loss,
+   * the frozen-clock budget, the term guards) on ONE clock sample, taken after every engine was
+   * asked (as leaseReadAllGroups). A group whose reader was asked or moved again between its ask
+   * and that sample (an engine's answer calling back into the reader: a read, a dispatch, a
+   * transfer pushed, a leader loss, a close) is not decided: -1n; so an id that appears more
+   * than once is decided at its last entry only. The observer hears `onHit("valid")` per served
+   * entry, after every entry was decided and `outIndexes` written.
+   * @throws ReaderClosedError when this reader or one of the groups is closed (a group closed on
+   *   its own is found while asking: the groups before it were asked, none decided); UnknownGroupError
+   *   for an id that is not a group; InvalidOptionError when `groupIds` is not an array-like of
+   *   numbers or `outIndexes` not a BigInt64Array at least as long; the engine's typed error for
+   *   a bad answer (InvalidEngineAnswerError, InvalidDurationError...; an applied index beyond
+   *   2^63-1 included). On every throw nothing is served, no observer is called and
+   *   `outIndexes` is unchanged.
+   */
+  localReadGroups(groupIds: ArrayLike<number>, outIndexes: BigInt64Array): number {
+    if (this.#closed) throw new ReaderClosedError();
+    if (typeof groupIds !== "object" || groupIds === null) throw new InvalidOptionError("groupIds", "an array of group ids", groupIds);
+    const count: unknown = groupIds.length;
+    if (typeof count !== "number" || !Number.isInteger(count) || count < 0 || count > 2 ** 32 - 1) throw new InvalidOptionError("groupIds", "an array of group ids", groupIds);
+    if (!(outIndexes instanceof BigInt64Array)) throw new InvalidOptionError("outIndexes", "a BigInt64Array", outIndexes);
+    if (outIndexes.length < count) throw new InvalidOptionError("outIndexes", `a BigInt64Array of length >= ${count} (one index per group id)`, `length ${outIndexes.length}`);
+    // A re-entrant call (from an engine answer or the observer) gets entries of its own: the
+    // outer call's entries are still in use.
+    const outer = this.#batchDepth === 0;
+    let entries = this.#entries;
+    if (!outer || entries.stamps.length < count) entries = newEntries(outer ? Math.max(count, 2 * entries.stamps.length) : count);
+    if (outer) this.#entries = entries;
+    const readers = outer ? this.#batchReaders : [];
+    // Every id first: nothing is asked before the whole input is known good.
+    const dense = this.#dense;
+    for (let i = 0; i < count; i++) {
+      const groupId = groupIds[i];
+      const reader = typeof groupId !== "number" ? undefined : dense !== undefined ? dense[groupId] : this.#readers.get(groupId);
+      if (reader === undefined) throw new UnknownGroupError(groupId);
+      readers[i] = reader;
+    }
+    this.#batchDepth++;
+    try {
+      return this.#localReadGroups(readers, count, entries, outIndexes);
+    } finally {
+      this.#batchDepth--; // the scratch keeps only this reader's own readers: nothing to clear
+    }
+  }
+
+  #localReadGroups(readers: LeaseReader[], count: number, entries: BatchEntries, outIndexes: BigInt64Array): number {
+    const { ints, values, stamps } = entries;
+    const core = this.#core;
+    // Ask every engine, then take the one sample (LeaseReader #decide: an end of transfer is
+    // never dated before its engine reported it, attack reader-wasm-rearm-race).
+    entries.serial = ++batchSerial;
+    entries.repeated = false;
+    const movesBefore = core.readerMoves;
+    for (let i = 0; i < count; i++) readers[i]![askInto](entries, i);
+    const nowNs = core.now();
+    // An entry whose reader moved since its ask (an engine answer re-entered it: attack
+    // round3-sharded-reentrant, round4-sharded-dispatch-reentrant; or a lease was released) is
+    // withdrawn, not decided on answers older than that move. When the core saw no move but
+    // these asks, each of a different reader, no entry moved: no per-entry check. Nothing runs
+    // between here and the decisions.
+    if (entries.repeated || core.readerMoves !== movesBefore + count) {
+      for (let i = 0; i < count; i++) {
+        if (stamps[i] !== readers[i]![asksOf]()) {
+          stamps[i] = -1;
+          ints[2 * i] = -1;
+          ints[2 * i + 1] = 0;
+        }
+      }
+    }
+    // The core decides RUN_CAPACITY entries per crossing, all on `nowNs` (assembly/reader.ts
+    // decideRun: decide() per entry). No host code runs between a copy in and its copy out.
+    const ex = this.#core.exports;
+    let runInts = this.#runInts;
+    let runValues = this.#runValues;
+    if (runInts === undefined || runValues === undefined || runInts.byteLength === 0) {
+      // Views of the core's run area (the memory never grows after init: they stay attached;
+      // re-made if it ever did).
+      runInts = this.#runInts = new Int32Array(ex.memory.buffer, ex.readerRunInts(), 2 * RUN_CAPACITY);
+      runValues = this.#runValues = new BigInt64Array(ex.memory.buffer, ex.readerRunValues(), 5 * RUN_CAPACITY);
+    }
+    let served = 0;
+    for (let first = 0; first < count; first += RUN_CAPACITY) {
+      const n = Math.min(RUN_CAPACITY, count - first);
+      runInts.set(ints.subarray(2 * first, 2 * (first + n)));
+      runValues.set(values.subarray(5 * first, 5 * (first + n)));
+      served += ex.readerDecideRun(n, nowNs);
+      ints.set(runInts.subarray(0, 2 * n), 2 * first);
+    }
+    if (served === 0) {
+      outIndexes.fill(-1n, 0, count);
+      return 0;
+    }
+    // The applied index of every served entry, checked, before anything is reported (as
+    // localRead: a read whose appliedIndex() fails is no hit; here also one beyond i64, which
+    // the out array cannot hold), into the entries' first value column, -1n for the others;
+    // copied to `outIndexes` only once every one is known good. A withdrawn entry's outcome
+    // word is 0: not served.
+    served = 0;
+    for (let i = 0; i < count; i++) {
+      if ((ints[2 * i + 1]! & SERVE_LOCAL) === 0) {
+        values[i] = -1n;
+        continue;
+      }
+      const index: unknown = readers[i]![appliedIndexOf]();
+      if (typeof index !== "bigint" || index < 0n || index > I64_MAX) throw new InvalidEngineAnswerError("appliedIndex", index, "a bigint in [0, 2^63-1]");
+      values[i] = index;
+      served++;
+    }
+    outIndexes.set(values.subarray(0, count));
+    const onHit = this.#observer?.onHit;
+    // Last: an observer may call back into this reader (it gets entries of its own).
+    if (onHit !== undefined) {
+      for (let i = 0; i < count; i++) if ((ints[2 * i + 1]! & SERVE_LOCAL) !== 0) onHit.call(this.#observer, "valid");
+    }
+    return served;
+  }
+
   /** A write on one group (see LeaseReader.dispatch). */
   dispatch<T extends CommitResult>(groupId: number, commit: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new ReaderClosedError());
@@ -140,3 +292,7 @@ export class ShardedLeaseReader {
   }
 }
 
+/** Scratch entries for a batch of `count` groups (see BatchEntries in reader.ts). */
+function newEntries(count: number): BatchEntries {
+  return { ints: new Int32Array(2 * count), values: new BigInt64Array(5 * count), stamps: new Float64Array(count), serial: 0, repeated: false };
+}

@@ -23,6 +23,7 @@ export const ANSWER_ACK_TERM = 8;
 export const ANSWER_TRANSFER_KNOWN = 16;
 export const ANSWER_TRANSFERRING = 32;
 export const MAY_EXTEND = 0x400;
+export const RUN_CAPACITY = 0x100;
 export const CONFIG_OK = 0;
 export const CONFIG_ELECTION_TIMEOUT_NOT_POSITIVE = 1;
 export const CONFIG_TICK_NOT_POSITIVE = 2;
