@@ -18,6 +18,7 @@ test("bench:groups --quick --groups=50: every group led once, every killed node'
     const r = spawnSync(process.execPath, ["scripts/bench-groups.mjs", "--quick", "--groups=50", `--out=${out}`], { encoding: "utf8", timeout: 85_000 });
     expect(r.status, r.stderr.slice(-3000)).toBe(0);
     expect(r.stdout).toContain("| G/node |");
+    expect(r.stdout).toMatch(/\n\| 50 \| 150 \| \d/);
     const report = JSON.parse(readFileSync(out, "utf8"));
     expect(report.params).toMatchObject({ quick: true, groupsPerNode: [50], nodes: 3, ttlS: 2, etcdHeartbeatMs: 50, etcdElectionTimeoutMs: 300 });
     expect(report.results).toHaveLength(1);
@@ -58,7 +59,7 @@ test("bench:groups --quick --groups=50: every group led once, every killed node'
 
     // The lease-read hit: every case measured on warm leases (no miss), a positive figure.
     const ids = e.leaseRead.results.map((x: { id: string }) => x.id);
-    expect(ids).toEqual(expect.arrayContaining(["valid", "localRead.each", "leaseReadAllGroups"]));
+    expect(ids).toEqual(expect.arrayContaining(["valid", "localRead.each", "leaseReadAllGroups", "localReadGroups"]));
     for (const x of e.leaseRead.results) {
       expect(x.misses, x.id).toBe(0);
       expect(x.nsPerGroup).toBeGreaterThan(0);
