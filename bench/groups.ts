@@ -196,6 +196,8 @@ interface Snapshot {
 /** Every node process alive, so that a failure anywhere kills them all (an orphan would go on
  *  loading etcd and the CPU under the next measurement). */
 const live = new Set<NodeProc>();
+/** Every start() that failed and was retried (reported in the JSON). */
+const startErrors: string[] = [];
 
 async function startNodes(cluster: EtcdCluster, prefix: string, groupCount: number, takeoverHold: "auto" | "never", ids: string[]): Promise<NodeProc[]> {
   const procs = ids.map((id) => new NodeProc(id));
@@ -203,7 +205,8 @@ async function startNodes(cluster: EtcdCluster, prefix: string, groupCount: numb
   await Promise.all(procs.map((p) => p.ready));
   const assignTimeoutMs = 30_000 + groupCount * 10;
   try {
-    await Promise.all(procs.map((p) => p.call("start", { endpoints: cluster.clientEndpoints, prefix, id: p.id, groupCount, ttlS: TTL_S, etcdElectionTimeoutMs: cluster.electionTimeoutMs, takeoverHold, assignTimeoutMs })));
+    const started: { startErrors: string[] }[] = await Promise.all(procs.map((p) => p.call("start", { endpoints: cluster.clientEndpoints, prefix, id: p.id, groupCount, ttlS: TTL_S, etcdElectionTimeoutMs: cluster.electionTimeoutMs, takeoverHold, assignTimeoutMs })));
+    for (const s of started) startErrors.push(...s.startErrors);
   } catch (err) {
     throw new Error(`${(err as Error).message}; nodes: ${await describe(procs)}`);
   }
@@ -362,7 +365,8 @@ async function killOnce(cluster: EtcdCluster, procs: NodeProc[], victimIndex: nu
   live.add(fresh);
   procs[victimIndex] = fresh;
   await fresh.ready;
-  await fresh.call("start", { endpoints: cluster.clientEndpoints, prefix, id: fresh.id, groupCount, ttlS: TTL_S, etcdElectionTimeoutMs: cluster.electionTimeoutMs, takeoverHold: hold, assignTimeoutMs: 30_000 + groupCount * 10 });
+  const restarted: { startErrors: string[] } = await fresh.call("start", { endpoints: cluster.clientEndpoints, prefix, id: fresh.id, groupCount, ttlS: TTL_S, etcdElectionTimeoutMs: cluster.electionTimeoutMs, takeoverHold: hold, assignTimeoutMs: 30_000 + groupCount * 10 });
+  startErrors.push(...restarted.startErrors);
   await settle(procs, groupCount, 30_000 + groupCount * 10);
   return {
     victim: victim.id,
@@ -478,6 +482,7 @@ try {
     versions: { node: process.version },
     params: { quick, groupsPerNode: groupsList, nodes: NODES, ttlS: TTL_S, etcdHeartbeatMs: cluster.heartbeatMs, etcdElectionTimeoutMs: cluster.electionTimeoutMs, windowS, kills, modes, roundProbesPerNode: ROUND_PROBES, mitata: MITATA },
     memoryOneGroup: memoryOne,
+    startErrors,
     results: perG,
     durationS: (Date.now() - started) / 1000,
   });
