@@ -34,4 +34,22 @@ describe("documentation", () => {
     }
     expect(broken).toEqual([]);
   });
+
+  test("every ERR_LEASE_* code the sources raise is in the docs (a user looking one up finds it)", () => {
+    const sources: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+        if (entry.isDirectory()) walk(`${dir}/${entry.name}`);
+        else if (entry.name.endsWith(".ts")) sources.push(readFileSync(join(root, dir, entry.name), "utf8"));
+      }
+    };
+    walk("host");
+    const codes = new Set<string>();
+    for (const text of sources) for (const [code] of text.matchAll(/"ERR_LEASE_[A-Z0-9_]+"/g)) codes.add(code!.slice(1, -1));
+    const docs = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)]
+      .map((page) => readFileSync(join(root, page), "utf8"))
+      .join("\n");
+    expect(codes.size).toBeGreaterThan(10);
+    expect([...codes].filter((code) => !docs.includes(`\`${code}\``)).sort()).toEqual([]);
+  });
 });

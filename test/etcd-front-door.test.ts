@@ -108,6 +108,32 @@ describe("the documented start", () => {
     await n.close();
   }, 20_000);
 
+  test("a key or value etcd cannot store as given is refused by name, before anything is sent (attack groups-lone-surrogate)", async () => {
+    const n = make({ endpoints: [etcd!.endpoint], ttlS: 2, prefix: "/front-text" });
+    await n.start();
+    await n.waitForLeader();
+    const writesBefore = n.counters.writes!;
+    // A lone surrogate has no UTF-8 form: stored as U+FFFD, the write would be acknowledged under a
+    // key no read of the same string finds (or with a value never written).
+    for (const [call, option] of [
+      [() => n.write("k\ud800", "v"), "key"],
+      [() => n.write("k", "v\udc00"), "value"],
+      [() => n.write("", "v"), "key"],
+      [() => n.write("k", 42 as unknown as string), "value"],
+      [() => n.read("k\ud800"), "key"],
+      [() => n.read(7 as unknown as string), "key"],
+      [() => n.readLinearizable("\udfff"), "key"],
+    ] as const) {
+      const err = await call().then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ name: "InvalidOptionError", code: "ERR_LEASE_INVALID_OPTION", message: expect.stringContaining(`option ${option} must be`) });
+    }
+    expect(n.counters.writes).toBe(writesBefore);
+    // A well-formed pair (an emoji) is one code point: stored and read back as written.
+    await n.write("k\u{1F600}", "v\u{1F600}");
+    expect((await n.read("k\u{1F600}")).value).toBe("v\u{1F600}");
+    await n.close();
+  }, 20_000);
+
   test("etcd gone after the election: a write and a linearizable read reject with EtcdNodeErrors that carry codes", async () => {
     const n = make({ endpoints: [etcd!.endpoint], ttlS: 2, prefix: "/front-gone", requestTimeoutMs: 500 });
     await n.start();
@@ -162,6 +188,11 @@ describe("etcd with TLS (client certificates) and password authentication", () =
     const read = await n.read("k");
     expect(read.value).toBe("v");
     expect(["local", "etcd"]).toContain(read.served);
+    // The revoke guard read every member's version over the same TLS and credentials: one
+    // member, by host:port, with a real version (not "unknown", which keeps the hold on a
+    // cluster that has the fix).
+    const hostPort = endpoint.replace(/^https:\/\//, "");
+    expect(n.status().etcdVersions).toEqual({ [hostPort]: expect.stringMatching(/^3\.\d+\.\d+/) });
     await n.close();
   }, 20_000);
 

@@ -150,6 +150,19 @@ describe("group node on a real etcd", () => {
     expect(b.counters.holds! + c.counters.holds!).toBe(holds);
   }, 60_000);
 
+  test("a membership key deleted behind the node's back is put again, and the node keeps its groups", async () => {
+    const prefix = `/g5-${Math.random().toString(36).slice(2)}`;
+    const a = node("a", prefix, { groupCount: 4 });
+    await a.start();
+    await a.waitForAssignment(20_000);
+    const registrations = a.counters.registrations!;
+    await admin.delete().key(`${prefix}/n/a`);
+    await until("a registered again", async () => (await admin.get(`${prefix}/n/a`).string()) === "a" && a.status().liveNodes.join() === "a", 5000);
+    expect(a.counters.registrations).toBe(registrations + 1);
+    expect(a.ledGroups()).toEqual([0, 1, 2, 3]);
+    expect(a.counters.handoffs).toBe(0);
+  }, 30_000);
+
   test("the local copy applies deletions made behind the node's back", async () => {
     const prefix = `/g4-${Math.random().toString(36).slice(2)}`;
     const a = node("a", prefix, { groupCount: 1 });

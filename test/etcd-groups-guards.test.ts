@@ -197,6 +197,11 @@ describe("group guards on a real etcd", () => {
     await expect(ok.write("", "v")).rejects.toMatchObject({ name: "InvalidOptionError" });
     await expect(ok.write("k", 5 as never)).rejects.toMatchObject({ name: "InvalidOptionError" });
     await expect(ok.waitForAssignment(-1)).rejects.toMatchObject({ name: "InvalidOptionError" });
+    // A lone UTF-16 surrogate has no UTF-8 form (it would be stored, and routed, as U+FFFD).
+    await expect(ok.write("k\uD800", "v")).rejects.toMatchObject({ name: "InvalidOptionError", message: expect.stringContaining("option key ") });
+    await expect(ok.write("k", "v\uDC00")).rejects.toMatchObject({ name: "InvalidOptionError", message: expect.stringContaining("option value ") });
+    await expect(ok.read("k\uD800")).rejects.toMatchObject({ name: "InvalidOptionError" });
+    await expect(ok.readLinearizable("k\uD800")).rejects.toMatchObject({ name: "InvalidOptionError" });
     await ok.close();
   }, 30_000);
 });

@@ -9,7 +9,7 @@ import { MS, S } from "./margin.js";
 import { grant, renew } from "./keepalive.js";
 import { metaRevisionOf, readTxn, waitApplied } from "./replica.js";
 import type { NodeState } from "./state.js";
-import { endStream, NOOP_POLICY, sleep, type Duplex } from "./util.js";
+import { endStream, sleep, type Duplex } from "./util.js";
 
 /** Whether an etcd server version carries the early-revoke fix (etcd-io/etcd PR #16822; 3.4
  *  backport #17465 in 3.4.31, 3.5 backport #17425 in 3.5.13, 3.6.0 onwards). */
@@ -188,21 +188,27 @@ export function noteHolder(s: NodeState, kv: IKeyValue): void {
  *  guard: the members etcd lists (any of them can be the stuck leader), plus the endpoints
  *  given. A member that does not answer, or no member list, counts as unfixed. */
 export async function readVersions(s: NodeState): Promise<void> {
-  const urls = new Set(s.endpoints);
+  // Each member once, by host:port, dialled with the scheme it was given (an https endpoint
+  // with the node's TLS and credentials: a member that needs them otherwise reads "unknown",
+  // and the hold is then kept where etcd has the fix).
+  const urls = new Map<string, string>();
+  const hostPort = (url: string) => url.replace(/^https?:\/\//, "");
+  for (const endpoint of s.endpoints) urls.set(hostPort(endpoint), endpoint);
   try {
     const pool = (s.client as unknown as { pool: ConstructorParameters<typeof ClusterClient>[0] }).pool;
     const list = await new ClusterClient(pool).memberList({}, s.callOptions());
     for (const member of list.members) {
       const url = member.clientURLs[0];
-      urls.add(url === undefined ? `${member.name || member.ID} (no client URL)` : url.replace(/^https?:\/\//, ""));
+      if (url === undefined) urls.set(`${member.name || member.ID} (no client URL)`, "");
+      else if (!urls.has(hostPort(url))) urls.set(hostPort(url), url);
     }
   } catch {
-    urls.add("member list (unavailable)");
+    urls.set("member list (unavailable)", "");
   }
   const entries = await Promise.all(
-    [...urls].map(async (endpoint): Promise<[string, string]> => {
-      if (endpoint.includes(" ")) return [endpoint, "unknown"];
-      const client = new Etcd3({ hosts: endpoint, faultHandling: { host: () => NOOP_POLICY as never, global: NOOP_POLICY as never } });
+    [...urls].map(async ([endpoint, url]): Promise<[string, string]> => {
+      if (url === "") return [endpoint, "unknown"];
+      const client = new Etcd3(s.clientOptions(url));
       try {
         const pool = (client as unknown as { pool: ConstructorParameters<typeof MaintenanceClient>[0] }).pool;
         const status = await new MaintenanceClient(pool).status(s.callOptions());

@@ -37,7 +37,7 @@
  * @module
  */
 import type { ITxnResponse, KVClient } from "etcd3";
-import { InvalidOptionError, LeadershipLostError } from "../core/errors.js";
+import { LeadershipLostError } from "../core/errors.js";
 import type { EngineState, LeaseEngine } from "../core/reader.js";
 import { campaignLoop, readVersions, resign } from "./election.js";
 import { EtcdNodeError, EtcdUnknownOutcomeError, etcdError, writeError } from "./errors.js";
@@ -46,7 +46,7 @@ import { checkOptions, type EtcdLeaseNodeOptions } from "./options.js";
 import { apply, metaRevisionOf, readTxn, waitApplied, watchData } from "./replica.js";
 import { NodeState } from "./state.js";
 import type { EtcdNodeStatus, EtcdReadResult, EtcdWriteResult } from "./types.js";
-import { endStream, prefixEnd, sleep } from "./util.js";
+import { checkText, endStream, prefixEnd, sleep } from "./util.js";
 
 export { etcdHasRevokeFix } from "./election.js";
 export { createEtcdGroupNode, EtcdGroupNode, groupOfKey, NotGroupLeaderError } from "./groups/index.js";
@@ -234,6 +234,7 @@ export class EtcdLeaseNode implements LeaseEngine {
    */
   async read(key: string): Promise<EtcdReadResult> {
     this.#s.checkOpen();
+    checkText("key", key);
     if (this.#s.state !== "leader") throw this.#s.notLeader();
     let calls = 0;
     const pending = this.#s.reader!.leaseReadThen(() => {
@@ -256,6 +257,7 @@ export class EtcdLeaseNode implements LeaseEngine {
    *  at or past its revision): the baseline a lease read is measured against. Leader only. */
   async readLinearizable(key: string): Promise<EtcdReadResult> {
     this.#s.checkOpen();
+    checkText("key", key);
     if (this.#s.state !== "leader") throw this.#s.notLeader();
     const txn = await readTxn(this.#s);
     await waitApplied(this.#s, metaRevisionOf(txn));
@@ -275,7 +277,8 @@ export class EtcdLeaseNode implements LeaseEngine {
    */
   async write(key: string, value: string): Promise<EtcdWriteResult> {
     this.#s.checkOpen();
-    if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("key", "a non-empty string", key);
+    checkText("key", key);
+    checkText("value", value);
     if (this.#s.state !== "leader") throw this.#s.notLeader(); // before dispatch: its refusal names no leader
     const reader = this.#s.reader!;
     const result = await reader.dispatch(async () => {
@@ -372,6 +375,9 @@ export class EtcdLeaseNode implements LeaseEngine {
 
   #remaining(nowNs: bigint): bigint {
     this.#s.checkClockFaults();
+    // Behind a write of ours (lastQuorumAck's rule): no read is served locally, whatever the
+    // anchor a renewal set since, so none is reported.
+    if (this.#s.applied < this.#s.ownWriteFloor || this.#s.ownWriteUnknown) return 0n;
     const reader = this.#s.reader;
     let best = 0n;
     if (this.#s.state === "leader" && this.#s.ackNs !== 0n && nowNs !== 0n && this.#s.ackNs <= nowNs) {

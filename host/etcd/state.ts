@@ -13,7 +13,7 @@
  *   the node closes (§4).
  * @module
  */
-import { Etcd3, KVClient, LeaseClient, WatchClient, type IKeyValue } from "etcd3";
+import { Etcd3, KVClient, LeaseClient, WatchClient, type IKeyValue, type IOptions } from "etcd3";
 import type { LeaseCore } from "../core/core.js";
 import { NotLeaderError } from "../core/errors.js";
 import type { EngineState, LeaseReader } from "../core/reader.js";
@@ -56,6 +56,9 @@ export class NodeState {
   readonly metaKey: Buffer;
   readonly resignedKey: Buffer;
   readonly endpoints: string[];
+  /** The options of an etcd client to `hosts` with this node's TLS and credentials (the node's
+   *  own client, and the one-member clients that read each member's version). */
+  readonly clientOptions: (hosts: string | string[]) => IOptions;
   readonly takeoverHold: "auto" | "always" | "never";
   readonly ttlAskedS: number;
   readonly electionTimeoutNs: bigint;
@@ -166,12 +169,13 @@ export class NodeState {
     this.resignedKey = Buffer.from(`${prefix}/resigned`);
     this.dataPrefix = this.metaKey;
     this.watchPrefix = this.dataPrefix;
-    this.client = new Etcd3({
-      hosts: endpoints,
+    this.clientOptions = (hosts) => ({
+      hosts,
       ...(credentials === undefined ? {} : { credentials }),
       ...(auth === undefined ? {} : { auth: { username: auth.username, password: auth.password, callOptions: () => this.callOptions() } }),
       faultHandling: { host: () => NOOP_POLICY as never, global: NOOP_POLICY as never },
     });
+    this.client = new Etcd3(this.clientOptions(endpoints));
     const pool = (this.client as unknown as { pool: ConstructorParameters<typeof KVClient>[0] }).pool;
     this.kv = new KVClient(pool);
     this.leases = new LeaseClient(pool);

@@ -1,9 +1,11 @@
 /**
  * Small helpers the etcd engine's files share (`lease-core/etcd`, docs/etcd.md): the no-retry
  * fault policy of §1, the raw gRPC stream shape, a prefix's range end, an abortable sleep, and
- * ending a stream that may already be gone. None holds state.
+ * ending a stream that may already be gone, the check of a key or value. None holds state.
  * @module
  */
+
+import { InvalidOptionError } from "../core/errors.js";
 
 /** A noop fault policy: etcd3's default retries a failed call up to 3 times, and a retried txn
  *  can apply twice (a put re-applied after another client's put breaks linearizability). */
@@ -59,4 +61,17 @@ export function endStream(stream: Duplex): void {
   } catch {
     // already gone
   }
+}
+
+/**
+ * A key or value of the KV API: a string etcd stores exactly as given. A lone UTF-16 surrogate
+ * has no UTF-8 form: `Buffer.from` would store U+FFFD instead, so a write would be acknowledged
+ * under a key no read of the same string ever finds (or a value never written). Refused by name.
+ */
+const LONE_SURROGATE = /\p{Cs}/u; // with the u flag a paired surrogate is one code point, never Cs
+
+export function checkText(what: "key" | "value", text: unknown): string {
+  if (typeof text !== "string" || (what === "key" && text.length === 0)) throw new InvalidOptionError(what, what === "key" ? "a non-empty string" : "a string", text);
+  if (LONE_SURROGATE.test(text)) throw new InvalidOptionError(what, "a well-formed string (no lone UTF-16 surrogate: it has no UTF-8 form)", text);
+  return text;
 }

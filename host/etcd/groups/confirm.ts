@@ -136,7 +136,7 @@ async function round(gs: GroupState): Promise<RoundResult> {
     if (rec.confirmedRound === 0) rec.confirmedRound = seq;
   }
   const member = txn.responses[1]?.response_range.kvs[0];
-  if ((member === undefined || String(member.lease) !== s.leaseId) && s.leaseId !== null && !s.closed) void register(gs);
+  if ((member === undefined || String(member.lease) !== s.leaseId) && s.leaseId !== null && !s.closed) void register(gs).catch(() => undefined); // the next round tries again
   if (answer.term !== quorumTerm) {
     s.counters.termMismatch!++;
     s.invalidate("term-mismatch", `keepalive term ${answer.term}, quorum term ${quorumTerm}`);

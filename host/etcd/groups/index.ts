@@ -26,7 +26,7 @@ import { EtcdNodeError, EtcdUnknownOutcomeError, etcdError, writeError } from ".
 import { grant } from "../keepalive.js";
 import { apply, metaRevisionOf, readTxn, waitApplied, watchData } from "../replica.js";
 import type { EtcdReadResult, EtcdWriteResult } from "../types.js";
-import { endStream, prefixEnd, sleep } from "../util.js";
+import { checkText, endStream, prefixEnd, sleep } from "../util.js";
 import { desiredGroups, groupOfKey } from "./assign.js";
 import { campaignLoop, liveNodes, resignGroups } from "./campaign.js";
 import { register, roundLoop } from "./confirm.js";
@@ -206,7 +206,7 @@ export class EtcdGroupNode {
   }
 
   #leading(key: string): number {
-    if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("key", "a non-empty string", key);
+    checkText("key", key);
     const g = this.groupOf(key);
     if (!this.#gs.leads(this.#gs.groups[g]!)) throw new NotGroupLeaderError(g, this.leaderOf(g));
     return g;
@@ -243,7 +243,7 @@ export class EtcdGroupNode {
   async readLinearizable(key: string): Promise<EtcdReadResult> {
     const s = this.#gs.s;
     s.checkOpen();
-    if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("key", "a non-empty string", key);
+    checkText("key", key);
     this.#gs.req();
     const txn = await readTxn(s);
     await waitApplied(s, metaRevisionOf(txn));
@@ -263,7 +263,8 @@ export class EtcdGroupNode {
     const gs = this.#gs;
     const s = gs.s;
     s.checkOpen();
-    if (typeof value !== "string") throw new InvalidOptionError("value", "a string", value);
+    checkText("key", key);
+    checkText("value", value); // bad input is refused before the leadership is looked at
     const g = this.#leading(key);
     const rec = gs.groups[g]!;
     const result = await this.reader.dispatch(g, async () => {
