@@ -244,13 +244,30 @@ const handlers: Record<string, (args: any) => Promise<unknown>> = {
     }
     const samples = new Map<string, number[]>(cases.map((c) => [c.id, []]));
     const misses = new Map<string, number>(cases.map((c) => [c.id, 0]));
+    const wallMs = new Map<string, number>();
     for (let r = 0; r < args.rounds; r++) {
       for (const c of cases) {
         // Let the renew loop run between measurements: a measurement blocks this event loop
-        // for about minCpuMs, far below the lease (TTL - margin, ~1.7 s at TTL 2 s).
+        // for about minCpuMs (see batch_samples below), far below the lease (TTL - margin,
+        // ~1.7 s at TTL 2 s).
         await sleep(20);
         const before = c.served();
-        const stats = await measure(c.fn, { min_cpu_time: args.minCpuMs * 1e6, min_samples: 12 } as never);
+        const c0 = { ...n.counters };
+        const t0 = performance.now();
+        let stats: { p50: number };
+        try {
+          // batch_samples 64 (mitata's default is 4096 calls per sample for a call under 65 µs):
+          // a measurement runs without yielding to timers or I/O (an awaited promise that is
+          // already resolved only runs microtasks), and 12 samples of 4096 calls of ~20-60 µs
+          // (localRead over 50-100 groups) blocked this process 1-3 s: past the TTL under load,
+          // so the node's etcd lease expired mid-bench (groupsLost, ERR_LEASE_ETCD_NO_LEASE).
+          stats = await measure(c.fn, { min_cpu_time: args.minCpuMs * 1e6, min_samples: 12, batch_samples: 64 } as never);
+        } catch (err) {
+          // Say which case, how long it ran and what the node went through meanwhile.
+          const moved = Object.entries(n.counters).filter(([k, v]) => v !== c0[k]).map(([k, v]) => `${k} ${c0[k]}→${v}`);
+          throw new Error(`${c.id}, round ${r}, after ${(performance.now() - t0).toFixed(0)} ms: ${(err as Error).message} (${moved.join(", ")})`);
+        }
+        wallMs.set(c.id, Math.max(wallMs.get(c.id) ?? 0, performance.now() - t0));
         const after = c.served();
         misses.set(c.id, misses.get(c.id)! + (c.per - before) + (c.per - after));
         samples.get(c.id)!.push(stats.p50 / c.per);
@@ -261,7 +278,7 @@ const handlers: Record<string, (args: any) => Promise<unknown>> = {
       const m = s.length >> 1;
       return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
     };
-    const results = cases.map((c) => ({ id: c.id, label: c.label, per: c.per, nsPerGroup: median(samples.get(c.id)!), rounds: samples.get(c.id)!, misses: misses.get(c.id)! }));
+    const results = cases.map((c) => ({ id: c.id, label: c.label, per: c.per, nsPerGroup: median(samples.get(c.id)!), rounds: samples.get(c.id)!, misses: misses.get(c.id)!, longestMeasureMs: wallMs.get(c.id)! }));
     const valid = results[0]!.nsPerGroup;
     for (const r of results) (r as Record<string, unknown>).ratioToValid = r.nsPerGroup / valid;
     return { groups: count, hasBatch, results };
