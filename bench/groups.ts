@@ -30,7 +30,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startEtcdCluster, type EtcdCluster } from "../demo/cluster.js";
@@ -522,4 +522,3 @@ mkdirSync(dirname(outFile), { recursive: true });
 writeFileSync(outFile, json + "\n");
 console.log(`\nwrote ${outFile}`);
 console.log(`BENCH_GROUPS_JSON ${JSON.stringify({ out: outFile })}`);
-void join;
