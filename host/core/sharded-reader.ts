@@ -13,6 +13,11 @@ import { I64_MAX } from "./checks.js";
 import { InvalidEngineAnswerError, InvalidOptionError, ReaderClosedError, UnknownGroupError, UnroutableKeyError } from "./errors.js";
 import { RUN_CAPACITY, SERVE_LOCAL } from "../generated/constants.js";
 
+/** %TypedArray%.prototype's own getters: an array's real kind and length, whatever its own
+ *  properties or prototype chain say (localReadGroups' out array). */
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Int8Array.prototype) as object;
+const typedArrayName = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get as (this: unknown) => string | undefined;
+const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, "length")!.get as (this: unknown) => number;
 /** Numbers every localReadGroups call (BatchEntries.serial): 1, 2, ... */
 let batchSerial = 0;
 /** Group ids below this are looked up in an array (the batch's per-group lookup), not the Map. */
@@ -172,25 +177,33 @@ export class ShardedLeaseReader {
     if (typeof groupIds !== "object" || groupIds === null) throw new InvalidOptionError("groupIds", "an array of group ids", groupIds);
     const count: unknown = groupIds.length;
     if (typeof count !== "number" || !Number.isInteger(count) || count < 0 || count > 2 ** 32 - 1) throw new InvalidOptionError("groupIds", "an array of group ids", groupIds);
-    if (!(outIndexes instanceof BigInt64Array)) throw new InvalidOptionError("outIndexes", "a BigInt64Array", outIndexes);
-    if (outIndexes.length < count) throw new InvalidOptionError("outIndexes", `a BigInt64Array of length >= ${count} (one index per group id)`, `length ${outIndexes.length}`);
-    // A re-entrant call (from an engine answer or the observer) gets entries of its own: the
-    // outer call's entries are still in use.
+    // The array's real kind and extent, from the %TypedArray% getters: `instanceof` and
+    // `.length` are answered by a prototype or an own property, while `outIndexes.set` writes
+    // into the real extent (attack batch-out-length: a bare RangeError after every group was
+    // asked and decided).
+    if (!(outIndexes instanceof BigInt64Array) || typedArrayName.call(outIndexes) !== "BigInt64Array") throw new InvalidOptionError("outIndexes", "a BigInt64Array", outIndexes);
+    const outLength = typedArrayLength.call(outIndexes);
+    if (outLength < count) throw new InvalidOptionError("outIndexes", `a BigInt64Array of length >= ${count} (one index per group id)`, `length ${outLength}`);
+    // A re-entrant call (from an engine answer, the observer, or a `groupIds` getter) gets
+    // entries of its own: the outer call's entries are still in use.
     const outer = this.#batchDepth === 0;
     let entries = this.#entries;
     if (!outer || entries.stamps.length < count) entries = newEntries(outer ? Math.max(count, 2 * entries.stamps.length) : count);
     if (outer) this.#entries = entries;
     const readers = outer ? this.#batchReaders : [];
-    // Every id first: nothing is asked before the whole input is known good.
-    const dense = this.#dense;
-    for (let i = 0; i < count; i++) {
-      const groupId = groupIds[i];
-      const reader = typeof groupId !== "number" ? undefined : dense !== undefined ? dense[groupId] : this.#readers.get(groupId);
-      if (reader === undefined) throw new UnknownGroupError(groupId);
-      readers[i] = reader;
-    }
+    // Raised before the id lookup: a `groupIds` element getter is caller code, and a batch it
+    // starts must not fill this call's readers scratch (attack batch-nested-lookup: a follower
+    // group served at another group's index).
     this.#batchDepth++;
     try {
+      // Every id first: nothing is asked before the whole input is known good.
+      const dense = this.#dense;
+      for (let i = 0; i < count; i++) {
+        const groupId = groupIds[i];
+        const reader = typeof groupId !== "number" ? undefined : dense !== undefined ? dense[groupId] : this.#readers.get(groupId);
+        if (reader === undefined) throw new UnknownGroupError(groupId);
+        readers[i] = reader;
+      }
       return this.#localReadGroups(readers, count, entries, outIndexes);
     } finally {
       this.#batchDepth--; // the scratch keeps only this reader's own readers: nothing to clear
