@@ -225,9 +225,13 @@ export class ShardedLeaseReader {
     // withdrawn, not decided on answers older than that move. When the core saw no move but
     // these asks, each of a different reader, no entry moved: no per-entry check. Nothing runs
     // between here and the decisions.
+    // A stamp of -1 (re-entered during its own ask) is withdrawn whatever [asksOf] says: a
+    // disposed lease's -1 must not match it (attack batch-disposed-reentered: pushed, then
+    // disposed in its own answer, the freed or reused slot was decided).
     if (entries.repeated || core.readerMoves !== movesBefore + count) {
       for (let i = 0; i < count; i++) {
-        if (stamps[i] !== readers[i]![asksOf]()) {
+        const stamp = stamps[i]!;
+        if (stamp < 0 || stamp !== readers[i]![asksOf]()) {
           stamps[i] = -1;
           ints[2 * i] = -1;
           ints[2 * i + 1] = 0;
