@@ -267,6 +267,7 @@ export class ShardedLeaseReader {
     // copied to `outIndexes` only once every one is known good. A withdrawn entry's outcome
     // word is 0: not served.
     served = 0;
+    const movesDecided = core.readerMoves;
     for (let i = 0; i < count; i++) {
       if ((ints[2 * i + 1]! & SERVE_LOCAL) === 0) {
         values[i] = -1n;
@@ -276,6 +277,19 @@ export class ShardedLeaseReader {
       if (typeof index !== "bigint" || index < 0n || index > I64_MAX) throw new InvalidEngineAnswerError("appliedIndex", index, "a bigint in [0, 2^63-1]");
       values[i] = index;
       served++;
+    }
+    // appliedIndex() is caller code: one group's may push a transfer on, deliver a leader loss
+    // to, close or release another group's reader (attack batch-after-sample). An entry whose
+    // reader moved since its ask is withdrawn before anything is reported, as before the sample
+    // (no move but the decisions: no per-entry check).
+    if (core.readerMoves !== movesDecided) {
+      for (let i = 0; i < count; i++) {
+        if ((ints[2 * i + 1]! & SERVE_LOCAL) !== 0 && stamps[i] !== readers[i]![asksOf]()) {
+          ints[2 * i + 1] = 0;
+          values[i] = -1n;
+          served--;
+        }
+      }
     }
     outIndexes.set(values.subarray(0, count));
     const onHit = this.#observer?.onHit;
