@@ -463,6 +463,9 @@ describe("bad input: a typed error, nothing asked, nothing served, out unchanged
     ["out a plain array", (w) => w.sharded.localReadGroups([0], [0n] as never), InvalidOptionError, "ERR_LEASE_INVALID_OPTION"],
     ["out a BigUint64Array", (w) => w.sharded.localReadGroups([0], new BigUint64Array(1) as never), InvalidOptionError, "ERR_LEASE_INVALID_OPTION"],
     ["out too short", (w, out) => w.sharded.localReadGroups([0, 1, 2, 0], out), InvalidOptionError, "ERR_LEASE_INVALID_OPTION"],
+    // `instanceof` is answered by the prototype chain; the kind is the array's own (attack batch-out-length).
+    ["out an Int32Array with BigInt64Array's prototype", (w) => w.sharded.localReadGroups([0], Object.setPrototypeOf(new Int32Array(2), BigInt64Array.prototype) as never), InvalidOptionError, "ERR_LEASE_INVALID_OPTION"],
+    ["out a plain object with BigInt64Array's prototype", (w) => w.sharded.localReadGroups([0], Object.create(BigInt64Array.prototype) as never), InvalidOptionError, "ERR_LEASE_INVALID_OPTION"],
   ];
   for (const [name, call, type, code] of cases) {
     test(name, async () => {
