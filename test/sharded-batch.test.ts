@@ -512,6 +512,38 @@ describe("bad input: a typed error, nothing asked, nothing served, out unchanged
     expect([...out]).toEqual([7n, 7n, 7n]);
   });
 
+  // The out array's extent is checked before anything is asked, but engine answers are caller
+  // code: one may shrink its resizable buffer or detach it (transfer) before the batch writes.
+  for (const [name, make] of [
+    ["shrunk (a resizable ArrayBuffer)", () => {
+      const buffer = new ArrayBuffer(24, { maxByteLength: 24 });
+      return { out: new BigInt64Array(buffer), move: () => buffer.resize(8) };
+    }],
+    ["detached (its buffer transferred)", () => {
+      const buffer = new ArrayBuffer(24);
+      return { out: new BigInt64Array(buffer), move: () => void structuredClone(buffer, { transfer: [buffer] }) };
+    }],
+  ] as const) {
+    for (const leading of [true, false]) {
+      test(`out ${name} by an engine answer, ${leading ? "groups served" : "nothing served"}: InvalidOptionError, no hit reported`, async () => {
+        const w = await fresh();
+        if (!leading) for (const e of w.engines) e.role = "follower";
+        const { out, move } = make();
+        w.engines[1]!.meanwhile = move;
+        let err: unknown;
+        try {
+          w.sharded.localReadGroups([0, 1, 2], out);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(InvalidOptionError);
+        expect((err as { code: string }).code).toBe("ERR_LEASE_INVALID_OPTION");
+        expect(w.hits).toBe(0);
+        if (leading) expect(batch(w).out).toEqual([10n, 10n, 10n]); // and the reader still works
+      });
+    }
+  }
+
   test("a lease the caller disposed: DisposedError before anything is decided", async () => {
     const w = await fresh();
     w.sharded.reader(1).lease.dispose();

@@ -161,13 +161,23 @@ export class ShardedLeaseReader {
    * the frozen-clock budget, the term guards) on ONE clock sample, taken after every engine was
    * asked (as leaseReadAllGroups). A group whose reader was asked or moved again between its ask
    * and that sample (an engine's answer calling back into the reader: a read, a dispatch, a
-   * transfer pushed, a leader loss, a close) is not decided: -1n; so an id that appears more
-   * than once is decided at its last entry only. The observer hears `onHit("valid")` per served
-   * entry, after every entry was decided and `outIndexes` written.
+   * transfer pushed, a leader loss, a close, its lease released) is not decided: -1n; so an id
+   * that appears more than once is decided at its last entry only. One that moved after the
+   * sample, in another served group's `appliedIndex()`, is withdrawn likewise (-1n) before
+   * anything is reported. The observer hears `onHit("valid")` per served entry, after every
+   * entry was decided and `outIndexes` written.
+   *
+   * Engine answers are reads: an engine's answer must not change what ANOTHER group's engine
+   * answers (start its polled transfer, shorten its lease duration...) without telling that
+   * group's reader (`reader(g).beginTransfer()`, its leader-loss callback). The batch re-checks
+   * the readers, not the engines: an answer of group A that changes group B's engine answers
+   * after B was asked leaves B decided on its earlier answers at the batch's sample
+   * (docs/guards.md, engine inputs).
    * @throws ReaderClosedError when this reader or one of the groups is closed (a group closed on
    *   its own is found while asking: the groups before it were asked, none decided); UnknownGroupError
    *   for an id that is not a group; InvalidOptionError when `groupIds` is not an array-like of
-   *   numbers or `outIndexes` not a BigInt64Array at least as long; the engine's typed error for
+   *   numbers or `outIndexes` not a BigInt64Array at least as long (its real kind and length;
+   *   checked again before it is written: an engine answer may shrink or detach it); the engine's typed error for
    *   a bad answer (InvalidEngineAnswerError, InvalidDurationError...; an applied index beyond
    *   2^63-1 included). On every throw nothing is served, no observer is called and
    *   `outIndexes` is unchanged.
@@ -258,6 +268,7 @@ export class ShardedLeaseReader {
       ints.set(runInts.subarray(0, 2 * n), 2 * first);
     }
     if (served === 0) {
+      checkOutExtent(outIndexes, count);
       outIndexes.fill(-1n, 0, count);
       return 0;
     }
@@ -291,6 +302,7 @@ export class ShardedLeaseReader {
         }
       }
     }
+    checkOutExtent(outIndexes, count);
     outIndexes.set(values.subarray(0, count));
     const onHit = this.#observer?.onHit;
     // Last: an observer may call back into this reader (it gets entries of its own).
@@ -321,6 +333,14 @@ export class ShardedLeaseReader {
     if (groupId === undefined || !this.#readers.has(groupId)) throw new UnroutableKeyError(key, groupId);
     return groupId;
   }
+}
+
+/** The out array still holds `count` indexes at the write: the engines' answers and
+ *  appliedIndex() are caller code, which may have shrunk its resizable buffer or detached it
+ *  since the entry check (a bare RangeError / TypeError otherwise; attack batch-out-length). */
+function checkOutExtent(outIndexes: BigInt64Array, count: number): void {
+  const outLength = typedArrayLength.call(outIndexes);
+  if (outLength < count) throw new InvalidOptionError("outIndexes", `a BigInt64Array of length >= ${count}, kept so until the call returns (shrunk or detached by an engine answer)`, `length ${outLength}`);
 }
 
 /** Scratch entries for a batch of `count` groups (see BatchEntries in reader.ts). */
