@@ -115,6 +115,12 @@ export class ShardedLeaseReader {
    * one clock sample; the groups that need a linearizable read run them concurrently, and the
    * call fails closed: if any group cannot be fenced it rejects with the error of the first
    * such group (lowest id). Resolves to the fence index per group.
+   *
+   * Engine answers are reads: an engine's answer must not change what ANOTHER group's engine
+   * answers without telling that group's reader (push `reader(g).beginTransfer()`; its
+   * leader-loss callback). A group whose reader moved between its ask and its decision is asked
+   * again on a fresh sample; an engine changed behind its reader is not seen (docs/guards.md,
+   * engine answers are reads).
    */
   async leaseReadAllGroups(keys?: Iterable<string | Uint8Array>, signal?: AbortSignal): Promise<Map<number, bigint>> {
     if (this.#closed) throw new ReaderClosedError();
@@ -172,7 +178,7 @@ export class ShardedLeaseReader {
    * group's reader (`reader(g).beginTransfer()`, its leader-loss callback). The batch re-checks
    * the readers, not the engines: an answer of group A that changes group B's engine answers
    * after B was asked leaves B decided on its earlier answers at the batch's sample
-   * (docs/guards.md, engine inputs).
+   * (docs/guards.md, engine answers are reads).
    * @throws ReaderClosedError when this reader or one of the groups is closed (a group closed on
    *   its own is found while asking: the groups before it were asked, none decided); UnknownGroupError
    *   for an id that is not a group; InvalidOptionError when `groupIds` is not an array-like of
