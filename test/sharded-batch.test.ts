@@ -463,6 +463,9 @@ describe("bad input: a typed error, nothing asked, nothing served, out unchanged
     ["out a plain array", (w) => w.sharded.localReadGroups([0], [0n] as never), InvalidOptionError, "ERR_LEASE_INVALID_OPTION"],
     ["out a BigUint64Array", (w) => w.sharded.localReadGroups([0], new BigUint64Array(1) as never), InvalidOptionError, "ERR_LEASE_INVALID_OPTION"],
     ["out too short", (w, out) => w.sharded.localReadGroups([0, 1, 2, 0], out), InvalidOptionError, "ERR_LEASE_INVALID_OPTION"],
+    // `instanceof` is answered by the prototype chain; the kind is the array's own (attack batch-out-length).
+    ["out an Int32Array with BigInt64Array's prototype", (w) => w.sharded.localReadGroups([0], Object.setPrototypeOf(new Int32Array(2), BigInt64Array.prototype) as never), InvalidOptionError, "ERR_LEASE_INVALID_OPTION"],
+    ["out a plain object with BigInt64Array's prototype", (w) => w.sharded.localReadGroups([0], Object.create(BigInt64Array.prototype) as never), InvalidOptionError, "ERR_LEASE_INVALID_OPTION"],
   ];
   for (const [name, call, type, code] of cases) {
     test(name, async () => {
@@ -508,6 +511,38 @@ describe("bad input: a typed error, nothing asked, nothing served, out unchanged
     expect(() => w.sharded.localReadGroups([0, 1, 2], out)).toThrow(InvalidEngineAnswerError);
     expect([...out]).toEqual([7n, 7n, 7n]);
   });
+
+  // The out array's extent is checked before anything is asked, but engine answers are caller
+  // code: one may shrink its resizable buffer or detach it (transfer) before the batch writes.
+  for (const [name, make] of [
+    ["shrunk (a resizable ArrayBuffer)", () => {
+      const buffer = new ArrayBuffer(24, { maxByteLength: 24 });
+      return { out: new BigInt64Array(buffer), move: () => buffer.resize(8) };
+    }],
+    ["detached (its buffer transferred)", () => {
+      const buffer = new ArrayBuffer(24);
+      return { out: new BigInt64Array(buffer), move: () => void structuredClone(buffer, { transfer: [buffer] }) };
+    }],
+  ] as const) {
+    for (const leading of [true, false]) {
+      test(`out ${name} by an engine answer, ${leading ? "groups served" : "nothing served"}: InvalidOptionError, no hit reported`, async () => {
+        const w = await fresh();
+        if (!leading) for (const e of w.engines) e.role = "follower";
+        const { out, move } = make();
+        w.engines[1]!.meanwhile = move;
+        let err: unknown;
+        try {
+          w.sharded.localReadGroups([0, 1, 2], out);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(InvalidOptionError);
+        expect((err as { code: string }).code).toBe("ERR_LEASE_INVALID_OPTION");
+        expect(w.hits).toBe(0);
+        if (leading) expect(batch(w).out).toEqual([10n, 10n, 10n]); // and the reader still works
+      });
+    }
+  }
 
   test("a lease the caller disposed: DisposedError before anything is decided", async () => {
     const w = await fresh();

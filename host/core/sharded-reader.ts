@@ -13,6 +13,11 @@ import { I64_MAX } from "./checks.js";
 import { InvalidEngineAnswerError, InvalidOptionError, ReaderClosedError, UnknownGroupError, UnroutableKeyError } from "./errors.js";
 import { RUN_CAPACITY, SERVE_LOCAL } from "../generated/constants.js";
 
+/** %TypedArray%.prototype's own getters: an array's real kind and length, whatever its own
+ *  properties or prototype chain say (localReadGroups' out array). */
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Int8Array.prototype) as object;
+const typedArrayName = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get as (this: unknown) => string | undefined;
+const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, "length")!.get as (this: unknown) => number;
 /** Numbers every localReadGroups call (BatchEntries.serial): 1, 2, ... */
 let batchSerial = 0;
 /** Group ids below this are looked up in an array (the batch's per-group lookup), not the Map. */
@@ -115,6 +120,12 @@ export class ShardedLeaseReader {
    * one clock sample; the groups that need a linearizable read run them concurrently, and the
    * call fails closed: if any group cannot be fenced it rejects with the error of the first
    * such group (lowest id). Resolves to the fence index per group.
+   *
+   * Engine answers are reads: an engine's answer must not change what ANOTHER group's engine
+   * answers without telling that group's reader (push `reader(g).beginTransfer()`; its
+   * leader-loss callback). A group whose reader moved between its ask and its decision is asked
+   * again on a fresh sample; an engine changed behind its reader is not seen (docs/guards.md,
+   * engine answers are reads).
    */
   async leaseReadAllGroups(keys?: Iterable<string | Uint8Array>, signal?: AbortSignal): Promise<Map<number, bigint>> {
     if (this.#closed) throw new ReaderClosedError();
@@ -161,13 +172,23 @@ export class ShardedLeaseReader {
    * the frozen-clock budget, the term guards) on ONE clock sample, taken after every engine was
    * asked (as leaseReadAllGroups). A group whose reader was asked or moved again between its ask
    * and that sample (an engine's answer calling back into the reader: a read, a dispatch, a
-   * transfer pushed, a leader loss, a close) is not decided: -1n; so an id that appears more
-   * than once is decided at its last entry only. The observer hears `onHit("valid")` per served
-   * entry, after every entry was decided and `outIndexes` written.
+   * transfer pushed, a leader loss, a close, its lease released) is not decided: -1n; so an id
+   * that appears more than once is decided at its last entry only. One that moved after the
+   * sample, in another served group's `appliedIndex()`, is withdrawn likewise (-1n) before
+   * anything is reported. The observer hears `onHit("valid")` per served entry, after every
+   * entry was decided and `outIndexes` written.
+   *
+   * Engine answers are reads: an engine's answer must not change what ANOTHER group's engine
+   * answers (start its polled transfer, shorten its lease duration...) without telling that
+   * group's reader (`reader(g).beginTransfer()`, its leader-loss callback). The batch re-checks
+   * the readers, not the engines: an answer of group A that changes group B's engine answers
+   * after B was asked leaves B decided on its earlier answers at the batch's sample
+   * (docs/guards.md, engine answers are reads).
    * @throws ReaderClosedError when this reader or one of the groups is closed (a group closed on
    *   its own is found while asking: the groups before it were asked, none decided); UnknownGroupError
    *   for an id that is not a group; InvalidOptionError when `groupIds` is not an array-like of
-   *   numbers or `outIndexes` not a BigInt64Array at least as long; the engine's typed error for
+   *   numbers or `outIndexes` not a BigInt64Array at least as long (its real kind and length;
+   *   checked again before it is written: an engine answer may shrink or detach it); the engine's typed error for
    *   a bad answer (InvalidEngineAnswerError, InvalidDurationError...; an applied index beyond
    *   2^63-1 included). On every throw nothing is served, no observer is called and
    *   `outIndexes` is unchanged.
@@ -177,25 +198,33 @@ export class ShardedLeaseReader {
     if (typeof groupIds !== "object" || groupIds === null) throw new InvalidOptionError("groupIds", "an array of group ids", groupIds);
     const count: unknown = groupIds.length;
     if (typeof count !== "number" || !Number.isInteger(count) || count < 0 || count > 2 ** 32 - 1) throw new InvalidOptionError("groupIds", "an array of group ids", groupIds);
-    if (!(outIndexes instanceof BigInt64Array)) throw new InvalidOptionError("outIndexes", "a BigInt64Array", outIndexes);
-    if (outIndexes.length < count) throw new InvalidOptionError("outIndexes", `a BigInt64Array of length >= ${count} (one index per group id)`, `length ${outIndexes.length}`);
-    // A re-entrant call (from an engine answer or the observer) gets entries of its own: the
-    // outer call's entries are still in use.
+    // The array's real kind and extent, from the %TypedArray% getters: `instanceof` and
+    // `.length` are answered by a prototype or an own property, while `outIndexes.set` writes
+    // into the real extent (attack batch-out-length: a bare RangeError after every group was
+    // asked and decided).
+    if (!(outIndexes instanceof BigInt64Array) || typedArrayName.call(outIndexes) !== "BigInt64Array") throw new InvalidOptionError("outIndexes", "a BigInt64Array", outIndexes);
+    const outLength = typedArrayLength.call(outIndexes);
+    if (outLength < count) throw new InvalidOptionError("outIndexes", `a BigInt64Array of length >= ${count} (one index per group id)`, `length ${outLength}`);
+    // A re-entrant call (from an engine answer, the observer, or a `groupIds` getter) gets
+    // entries of its own: the outer call's entries are still in use.
     const outer = this.#batchDepth === 0;
     let entries = this.#entries;
     if (!outer || entries.stamps.length < count) entries = newEntries(outer ? Math.max(count, 2 * entries.stamps.length) : count);
     if (outer) this.#entries = entries;
     const readers = outer ? this.#batchReaders : [];
-    // Every id first: nothing is asked before the whole input is known good.
-    const dense = this.#dense;
-    for (let i = 0; i < count; i++) {
-      const groupId = groupIds[i];
-      const reader = typeof groupId !== "number" ? undefined : dense !== undefined ? dense[groupId] : this.#readers.get(groupId);
-      if (reader === undefined) throw new UnknownGroupError(groupId);
-      readers[i] = reader;
-    }
+    // Raised before the id lookup: a `groupIds` element getter is caller code, and a batch it
+    // starts must not fill this call's readers scratch (attack batch-nested-lookup: a follower
+    // group served at another group's index).
     this.#batchDepth++;
     try {
+      // Every id first: nothing is asked before the whole input is known good.
+      const dense = this.#dense;
+      for (let i = 0; i < count; i++) {
+        const groupId = groupIds[i];
+        const reader = typeof groupId !== "number" ? undefined : dense !== undefined ? dense[groupId] : this.#readers.get(groupId);
+        if (reader === undefined) throw new UnknownGroupError(groupId);
+        readers[i] = reader;
+      }
       return this.#localReadGroups(readers, count, entries, outIndexes);
     } finally {
       this.#batchDepth--; // the scratch keeps only this reader's own readers: nothing to clear
@@ -217,9 +246,13 @@ export class ShardedLeaseReader {
     // withdrawn, not decided on answers older than that move. When the core saw no move but
     // these asks, each of a different reader, no entry moved: no per-entry check. Nothing runs
     // between here and the decisions.
+    // A stamp of -1 (re-entered during its own ask) is withdrawn whatever [asksOf] says: a
+    // disposed lease's -1 must not match it (attack batch-disposed-reentered: pushed, then
+    // disposed in its own answer, the freed or reused slot was decided).
     if (entries.repeated || core.readerMoves !== movesBefore + count) {
       for (let i = 0; i < count; i++) {
-        if (stamps[i] !== readers[i]![asksOf]()) {
+        const stamp = stamps[i]!;
+        if (stamp < 0 || stamp !== readers[i]![asksOf]()) {
           stamps[i] = -1;
           ints[2 * i] = -1;
           ints[2 * i + 1] = 0;
@@ -246,6 +279,7 @@ export class ShardedLeaseReader {
       ints.set(runInts.subarray(0, 2 * n), 2 * first);
     }
     if (served === 0) {
+      checkOutExtent(outIndexes, count);
       outIndexes.fill(-1n, 0, count);
       return 0;
     }
@@ -255,6 +289,7 @@ export class ShardedLeaseReader {
     // copied to `outIndexes` only once every one is known good. A withdrawn entry's outcome
     // word is 0: not served.
     served = 0;
+    const movesDecided = core.readerMoves;
     for (let i = 0; i < count; i++) {
       if ((ints[2 * i + 1]! & SERVE_LOCAL) === 0) {
         values[i] = -1n;
@@ -265,6 +300,20 @@ export class ShardedLeaseReader {
       values[i] = index;
       served++;
     }
+    // appliedIndex() is caller code: one group's may push a transfer on, deliver a leader loss
+    // to, close or release another group's reader (attack batch-after-sample). An entry whose
+    // reader moved since its ask is withdrawn before anything is reported, as before the sample
+    // (no move but the decisions: no per-entry check).
+    if (core.readerMoves !== movesDecided) {
+      for (let i = 0; i < count; i++) {
+        if ((ints[2 * i + 1]! & SERVE_LOCAL) !== 0 && stamps[i] !== readers[i]![asksOf]()) {
+          ints[2 * i + 1] = 0;
+          values[i] = -1n;
+          served--;
+        }
+      }
+    }
+    checkOutExtent(outIndexes, count);
     outIndexes.set(values.subarray(0, count));
     const onHit = this.#observer?.onHit;
     // Last: an observer may call back into this reader (it gets entries of its own).
@@ -295,6 +344,14 @@ export class ShardedLeaseReader {
     if (groupId === undefined || !this.#readers.has(groupId)) throw new UnroutableKeyError(key, groupId);
     return groupId;
   }
+}
+
+/** The out array still holds `count` indexes at the write: the engines' answers and
+ *  appliedIndex() are caller code, which may have shrunk its resizable buffer or detached it
+ *  since the entry check (a bare RangeError / TypeError otherwise; attack batch-out-length). */
+function checkOutExtent(outIndexes: BigInt64Array, count: number): void {
+  const outLength = typedArrayLength.call(outIndexes);
+  if (outLength < count) throw new InvalidOptionError("outIndexes", `a BigInt64Array of length >= ${count}, kept so until the call returns (shrunk or detached by an engine answer)`, `length ${outLength}`);
 }
 
 /** Scratch entries for a batch of `count` groups (see BatchEntries in reader.ts). */
