@@ -82,7 +82,7 @@ export function liveNodes(gs: GroupState): string[] {
  *  campaign for what we should lead and nobody holds. */
 export async function rebalance(gs: GroupState): Promise<void> {
   const s = gs.s;
-  if (s.closed || s.leaseId === null || !gs.live.has(s.id) || gs.registeredLease !== s.leaseId) return;
+  if (s.closed || s.leaseId === null || !gs.live.has(s.id) || !gs.registered()) return;
   const live = liveNodes(gs);
   const mine = new Set(desiredGroups(s.id, live, gs.groupCount));
   const handoff: GroupRecord[] = [];

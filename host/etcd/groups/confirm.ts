@@ -137,7 +137,13 @@ async function round(gs: GroupState): Promise<RoundResult> {
     if (rec.confirmedRound === 0) rec.confirmedRound = seq;
   }
   const member = txn.responses[1]?.response_range.kvs[0];
-  if ((member === undefined || String(member.lease) !== s.leaseId) && s.leaseId !== null && !s.closed) void register(gs).catch(() => undefined); // the next round tries again
+  if ((member === undefined || String(member.lease) !== s.leaseId) && s.leaseId !== null && !s.closed) {
+    // A quorum read newer than our last put that does not show it: gone (deleted from outside,
+    // or lapsed with an old lease), whatever the watch has delivered yet.
+    const readRevision = BigInt(txn.header.revision);
+    if (readRevision > gs.registeredRevision && readRevision > gs.memberGoneRevision) gs.memberGoneRevision = readRevision;
+    void register(gs).catch(() => undefined); // the next round tries again
+  }
   if (answer.term !== quorumTerm) {
     s.counters.termMismatch!++;
     s.invalidate("term-mismatch", `keepalive term ${answer.term}, quorum term ${quorumTerm}`);
@@ -163,19 +169,38 @@ function done(gs: GroupState, startedMs: number, result: RoundResult): RoundResu
 
 /** Puts our membership key `<prefix>/n/<id>` with the current lease (at start, and again when
  *  a round finds it gone: our lease expired and a new one was granted). */
-export async function register(gs: GroupState): Promise<void> {
+export function register(gs: GroupState): Promise<void> {
   const s = gs.s;
   const leaseId = s.leaseId;
-  if (leaseId === null || gs.registeredLease === leaseId) return;
-  gs.registeredLease = leaseId;
+  if (leaseId === null || gs.registered()) return Promise.resolve();
+  // One put at a time (a round and the start may both ask).
+  const pending = registering.get(gs);
+  if (pending !== undefined && pending.leaseId === leaseId) return pending.done;
+  const done = putMember(gs, leaseId).finally(() => {
+    if (registering.get(gs)?.done === done) registering.delete(gs);
+  });
+  registering.set(gs, { leaseId, done });
+  return done;
+}
+
+const registering = new WeakMap<GroupState, { leaseId: string; done: Promise<void> }>();
+
+async function putMember(gs: GroupState, leaseId: string): Promise<void> {
+  const s = gs.s;
   gs.req();
   s.counters.registrations!++;
+  let revision: bigint;
   try {
     // The value is the TTL etcd granted our lease: the others' takeover holds must cover it.
-    await s.kv.put({ key: gs.memberKey, value: Buffer.from(String(s.ttlNs / S)), lease: leaseId }, s.callOptions());
+    const res = await s.kv.put({ key: gs.memberKey, value: Buffer.from(String(s.ttlNs / S)), lease: leaseId }, s.callOptions());
+    revision = BigInt(res.header.revision);
   } catch (err) {
-    if (gs.registeredLease === leaseId) gs.registeredLease = null;
     throw etcdError("register", s.endpoints, err);
+  }
+  // Registered as of the put's revision: only a deletion after it voids this (state.ts).
+  if (s.leaseId === leaseId && revision > gs.registeredRevision) {
+    gs.registeredLease = leaseId;
+    gs.registeredRevision = revision;
   }
 }
 

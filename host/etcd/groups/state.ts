@@ -94,8 +94,16 @@ export class GroupState {
   /** Rounds started (each gets the next number). */
   roundSeq = 0;
   lastRoundMs = 0;
-  /** The lease our membership key was last put with (null: not registered). */
+  /** The lease our membership key was last put with, and that put's revision (null, 0n: none). */
   registeredLease: string | null = null;
+  registeredRevision = 0n;
+  /** The newest revision at which our membership key was seen gone: a DELETE from the watch (its
+   *  deletion revision) or a round's quorum read that did not show it with our lease (its header
+   *  revision). Only a deletion NEWER than our last put voids the registration: after a lease
+   *  expiry, a lagging watch delivers the DELETE of the old key after the new one was put, and
+   *  taking that for ours left the node registered (live for every other node, rendezvous owner
+   *  of its groups) yet never campaigning again (issue 17, nemesis seed 8). */
+  memberGoneRevision = 0n;
   /** Wakes the campaign loop (a membership or group key changed). */
   kick: () => void = () => {};
 
@@ -118,6 +126,12 @@ export class GroupState {
     this.s.listeners.add(() => {
       for (const rec of this.groups) if (rec.epoch !== 0n) fire(rec);
     });
+  }
+
+  /** Whether our membership key stands with the current lease: put with it, and no deletion of
+   *  it seen since that put. The campaign loop campaigns only while it does. */
+  registered(): boolean {
+    return this.registeredLease !== null && this.registeredLease === this.s.leaseId && this.registeredRevision > this.memberGoneRevision;
   }
 
   /** Counts `n` etcd requests (every RPC and every keepalive message). */
@@ -163,7 +177,13 @@ export class GroupState {
         const ttlS = Number(kv.value.toString());
         if (nodeId !== this.s.id && Number.isSafeInteger(ttlS) && ttlS > 0 && BigInt(ttlS) * S > this.s.holderTtlNs) this.s.holderTtlNs = BigInt(ttlS) * S;
       }
-      if (nodeId === this.s.id && isDelete(type)) this.registeredLease = null;
+      // Watch events come in revision order, but our own put's answer does not wait for them:
+      // a deletion counts against the key it can be about (etcd sets a DELETE event's
+      // mod_revision to the deletion's revision: api/mvccpb/kv.proto).
+      if (nodeId === this.s.id && isDelete(type)) {
+        const revision = BigInt(kv.mod_revision);
+        if (revision > this.memberGoneRevision) this.memberGoneRevision = revision;
+      }
       this.kick();
       return;
     }
