@@ -151,6 +151,9 @@ export class NodeState {
   servedCreateRevision = 0n;
   /** The create revision of the last other holder's key this node saw (0n: none). */
   lastHolderCreateRevision = 0n;
+  /** The etcd lease id (decimal) that key was bound to (undefined: none seen), for the
+   *  live-holder check of a takeover without a marker (election.ts liveHolderHoldNs). */
+  lastHolderLease: string | undefined = undefined;
   /** The longest TTL etcd granted another holder's lease that this node saw (0n: none seen). */
   holderTtlNs = 0n;
   readonly holdersNoted = new Set<string>();
