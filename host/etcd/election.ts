@@ -178,6 +178,7 @@ export async function liveHolderHoldNs(s: NodeState, lease: string | undefined):
     s.event("takeover-live-holder", `previous holder's lease unknown: hold ${full / MS} ms`);
     return full;
   }
+  s.counters.liveHolderLookups!++;
   try {
     const res = await s.leases.leaseTimeToLive({ ID: lease }, s.callOptions());
     if (BigInt(res.TTL) < 0n) return 0n;

@@ -84,6 +84,8 @@ export class NodeState {
     takeovers: 0,
     holds: 0,
     watchReloads: 0,
+    /** LeaseTimeToLive calls of takeovers without a marker (election.ts liveHolderHoldNs). */
+    liveHolderLookups: 0,
   };
 
   // ---- leadership (§1) and lifecycle ---------------------------------------------------------
