@@ -25,6 +25,10 @@
 // after the deletion, the last ~3.4 s after it. With the default "auto" on 3.4.23 (hold = TTL)
 // the same run holds (b serves nothing within the 4 s). The single-leader node computes its hold
 // with the same holdNs (election.ts), so it likely shares this.
+// Fixed (docs/etcd.md §5, "a key deleted by someone else"): a takeover without a marker looks
+// up the previous holder's lease whatever takeoverHold says; here b started after the delete and
+// never saw a's key (its lease unknown), so b holds (fail closed) and serves nothing within the
+// 4 s. The known-lease path (alive: hold; expired: no hold) is test/etcd-takeover-live-holder.test.ts.
 import { Etcd3 } from "etcd3";
 import { afterEach, describe, expect, test } from "vitest";
 import { createLeaseCore } from "lease-core";

@@ -18,6 +18,9 @@
 // What happened: b held nothing, led and acknowledged v2 while a, whose watches lagged, still
 // served locally on its last renewal and read v1: two leaders, a stale read (fails 3/3: 180, 178,
 // 177 overlaps in 4 s, the first 35-82 ms after the deletion, the last ~3.68 s after it). With the default "auto" on 3.4.23 (hold = TTL) b does not lead in time.
+// Fixed (docs/etcd.md §5, "a key deleted by someone else"): as the group engine; b never saw
+// a's key (its lease unknown), so it holds (fail closed). The known-lease path (alive: hold;
+// expired: no hold) is test/etcd-takeover-live-holder.test.ts.
 import { Etcd3 } from "etcd3";
 import { afterEach, describe, expect, test } from "vitest";
 import { createLeaseCore } from "lease-core";
