@@ -57,7 +57,6 @@ export async function campaignLoop(s: NodeState): Promise<void> {
       const answeredAtNs = s.core.now();
       let createRevision: bigint;
       let retake = false;
-      let lookup: Promise<void> | undefined;
       if (txn.succeeded) {
         createRevision = BigInt(txn.header.revision);
         // Every creation clears the marker, and only a resign writes it (in the txn that deletes
@@ -69,7 +68,7 @@ export async function campaignLoop(s: NodeState): Promise<void> {
         startHold(s, createRevision, resigned ? undefined : answeredAtNs);
         // No marker: the previous key may have been deleted by someone else while its holder
         // still serves (docs/etcd.md §5): lengthen the hold if its lease is alive or unknown.
-        if (!resigned) lookup = liveHolderHoldNs(s, s.lastHolderLease).then((ns) => raiseHold(s, ns));
+        if (!resigned) s.holdLookup = liveHolderHoldNs(s, s.lastHolderLease).then((ns) => raiseHold(s, ns));
       } else {
         const kv: IKeyValue | undefined = txn.responses[0]?.response_range.kvs[0];
         if (kv === undefined) continue;
@@ -89,7 +88,9 @@ export async function campaignLoop(s: NodeState): Promise<void> {
         if (createRevision !== s.servedCreateRevision && createRevision !== s.holdFor) startHold(s, createRevision, answeredAtNs);
       }
       if (!(retake && __UNSAFE_RETAKE_WITHOUT_CATCH_UP__)) await waitApplied(s, metaRevisionOf(txn), signal);
-      await lookup;
+      // On every path (a retake after a catch-up timeout too): the hold's length may still be
+      // growing from this takeover's live-holder lookup.
+      await s.holdLookup;
       if (createRevision !== s.servedCreateRevision) await waitHold(s, signal);
       if (signal.aborted) return;
       s.createRevision = createRevision;
@@ -121,6 +122,7 @@ export async function campaignLoop(s: NodeState): Promise<void> {
  *  (`undefined`: the last holder resigned). */
 function startHold(s: NodeState, createRevision: bigint, fromNs: bigint | undefined): void {
   s.holdFor = createRevision;
+  s.holdLookup = undefined;
   // Whether this takeover waited out every previous holder: it holds (or etcd revokes only from
   // its real leader), or the last holder's marker says that holder had. A node that serves
   // unprotected (`takeoverHold: "never"` on an unfixed etcd) may not vouch for its

@@ -156,6 +156,9 @@ export class NodeState {
   /** The etcd lease id (decimal) that key was bound to (undefined: none seen), for the
    *  live-holder check of a takeover without a marker (election.ts liveHolderHoldNs). */
   lastHolderLease: string | undefined = undefined;
+  /** The live-holder lookup of the current takeover (`holdFor`), awaited before its hold on
+   *  every path, a retake included (election.ts campaignLoop). Never rejects. */
+  holdLookup: Promise<void> | undefined = undefined;
   /** The longest TTL etcd granted another holder's lease that this node saw (0n: none seen). */
   holderTtlNs = 0n;
   readonly holdersNoted = new Set<string>();
