@@ -46,6 +46,14 @@ async function becomeServing(gs: GroupState, rec: GroupRecord, epoch: bigint, ca
   const signal = s.stop.signal;
   try {
     await waitApplied(s, catchUpRevision, signal);
+    // After the catch-up, so the copy has applied every key of the group before our campaign:
+    // the last holder is then the one whose key went last, even one that lived and was deleted
+    // while the copy lagged (it would otherwise look up an older, lapsed lease).
+    if (rec.epoch === epoch && rec.holdLookupFor !== undefined) {
+      const lookupFor = rec.holdLookupFor;
+      rec.holdLookupFor = undefined;
+      rec.holdLookup = lookupFor(rec.lastHolderLease).then((ns) => raiseHold(rec, ns));
+    }
     await rec.holdLookup;
     await waitHold(s, signal, rec);
   } catch {
@@ -65,12 +73,13 @@ async function becomeServing(gs: GroupState, rec: GroupRecord, epoch: bigint, ca
 const pendingServe = new WeakSet<GroupRecord>();
 
 /** Takes `rec` at `epoch` (won, or our own key found again) and starts its way to serving. */
-function take(gs: GroupState, rec: GroupRecord, epoch: bigint, catchUpRevision: bigint, holdFrom: bigint | undefined, holdLookup?: Promise<bigint>): void {
+function take(gs: GroupState, rec: GroupRecord, epoch: bigint, catchUpRevision: bigint, holdFrom: bigint | undefined, holdLookupFor?: (lease: string | undefined) => Promise<bigint>): void {
   rec.epoch = epoch;
   rec.serving = false;
   rec.confirmedRound = 0;
   startHold(gs, rec, holdFrom);
-  rec.holdLookup = holdLookup?.then((ns) => raiseHold(rec, ns));
+  rec.holdLookup = undefined;
+  rec.holdLookupFor = holdLookupFor;
   pendingServe.add(rec);
   void becomeServing(gs, rec, epoch, catchUpRevision);
 }
@@ -187,7 +196,7 @@ async function campaignBatch(gs: GroupState, batch: GroupRecord[]): Promise<void
     // create revision. It counts only when it names the last holder this node saw.
     const marker = nested.responses[1]?.response_range.kvs[0];
     const resigned = marker !== undefined && rec.lastHolderCreateRevision !== 0n && marker.value.toString() === rec.lastHolderCreateRevision.toString();
-    take(gs, rec, revision, revision, resigned ? undefined : answeredAtNs, resigned ? undefined : lookupFor(rec.lastHolderLease));
+    take(gs, rec, revision, revision, resigned ? undefined : answeredAtNs, resigned ? undefined : lookupFor);
   }
 }
 

@@ -63,7 +63,10 @@ export class GroupRecord implements Hold {
   /** The etcd lease id (decimal) that key was bound to (undefined: none seen): the live-holder
    *  check of a takeover without a marker looks it up (election.ts liveHolderHoldNs). */
   lastHolderLease: string | undefined = undefined;
-  /** The live-holder lookup of the current takeover, awaited before its hold (campaign.ts). */
+  /** The live-holder lookup of the current takeover, awaited before its hold (campaign.ts):
+   *  `holdLookupFor` (the campaign batch's, one call per lease) until the catch-up, then its
+   *  pending answer. */
+  holdLookupFor: ((lease: string | undefined) => Promise<bigint>) | undefined = undefined;
   holdLookup: Promise<void> | undefined = undefined;
   // The takeover hold of this group's current epoch (election.ts waitHold).
   holdStartNs = 0n;
