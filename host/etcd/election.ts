@@ -66,6 +66,9 @@ export async function campaignLoop(s: NodeState): Promise<void> {
         const marker = txn.responses[2]?.response_range.kvs[0];
         const resigned = marker !== undefined && s.lastHolderCreateRevision !== 0n && marker.value.toString() === s.lastHolderCreateRevision.toString();
         startHold(s, createRevision, resigned ? undefined : answeredAtNs);
+        // No marker: the previous key may have been deleted by someone else while its holder
+        // still serves (docs/etcd.md §5): lengthen the hold if its lease is alive or unknown.
+        if (!resigned) s.holdLookup = liveHolderHoldNs(s, s.lastHolderLease).then((ns) => raiseHold(s, ns));
       } else {
         const kv: IKeyValue | undefined = txn.responses[0]?.response_range.kvs[0];
         if (kv === undefined) continue;
@@ -74,6 +77,7 @@ export async function campaignLoop(s: NodeState): Promise<void> {
         if (s.leaderId !== s.id || BigInt(kv.lease) !== BigInt(s.leaseId ?? "0")) {
           noteHolder(s, kv);
           s.lastHolderCreateRevision = BigInt(kv.create_revision);
+          s.lastHolderLease = String(kv.lease);
           await watchKey(s, BigInt(kv.create_revision), BigInt(txn.header.revision) + 1n, false);
           continue;
         }
@@ -84,6 +88,9 @@ export async function campaignLoop(s: NodeState): Promise<void> {
         if (createRevision !== s.servedCreateRevision && createRevision !== s.holdFor) startHold(s, createRevision, answeredAtNs);
       }
       if (!(retake && __UNSAFE_RETAKE_WITHOUT_CATCH_UP__)) await waitApplied(s, metaRevisionOf(txn), signal);
+      // On every path (a retake after a catch-up timeout too): the hold's length may still be
+      // growing from this takeover's live-holder lookup.
+      await s.holdLookup;
       if (createRevision !== s.servedCreateRevision) await waitHold(s, signal);
       if (signal.aborted) return;
       s.createRevision = createRevision;
@@ -115,6 +122,7 @@ export async function campaignLoop(s: NodeState): Promise<void> {
  *  (`undefined`: the last holder resigned). */
 function startHold(s: NodeState, createRevision: bigint, fromNs: bigint | undefined): void {
   s.holdFor = createRevision;
+  s.holdLookup = undefined;
   // Whether this takeover waited out every previous holder: it holds (or etcd revokes only from
   // its real leader), or the last holder's marker says that holder had. A node that serves
   // unprotected (`takeoverHold: "never"` on an unfixed etcd) may not vouch for its
@@ -132,11 +140,64 @@ function startHold(s: NodeState, createRevision: bigint, fromNs: bigint | undefi
  *  the drift between the two hosts' clocks (docs/etcd.md §5). */
 export function holdNs(s: NodeState): bigint {
   if (s.revokeGuard === "etcd" || s.revokeGuard === "unprotected") return 0n;
+  return fullHoldNs(s);
+}
+
+/** The hold that waits out any previous holder's lease whatever the revoke guard: the longest
+ *  TTL this node knows a holder's lease may have (its own, or one seen granted to another),
+ *  plus the frozen-clock budget (as holdNs under "takeover-hold"). */
+function fullHoldNs(s: NodeState): bigint {
   const own = s.ttlNs > 0n ? s.ttlNs : BigInt(s.ttlAskedS) * S;
   // Plus this clock's frozen-clock budget: the hold starts from a reading that may lag true
   // time by up to that budget (a frozen clock is safe as a lease's sample, never as the start
   // of a wait: docs/edge-clocks.md, docs/etcd.md §5).
   return (own > s.holderTtlNs ? own : s.holderTtlNs) + s.core.freezeBudgetNs;
+}
+
+/**
+ * The hold a takeover WITHOUT a resign marker needs because its previous key may have been
+ * deleted by someone else (an operator's `etcdctl del`, a bug: docs/etcd.md §5, "Many groups on
+ * one lease" case (d)) while its holder, its watch lagging, still serves until its next round
+ * finds the key gone. Holds whatever the revoke guard and `takeoverHold` say, since neither an
+ * etcd with the early-revoke fix nor the "never" opt-out (which is about that etcd bug) makes an
+ * external delete safe. Asks etcd for the previous holder's lease (`lease`, decimal id, as the
+ * local copy saw it bound to the key):
+ * - gone (LeaseTimeToLive answers TTL -1, etcd's answer for a lease it no longer has:
+ *   server/etcdserver/api/v3rpc/lease.go): the holder's key went with its lease (expiry or
+ *   revoke), so the existing rule (holdNs) stands: 0n here;
+ * - alive (TTL >= 0; 0 still exists: etcd truncates the remaining seconds): that lease's granted
+ *   TTL plus the frozen-clock budget, at least fullHoldNs; the holder's last anchor was sent
+ *   before its key went (its round checks the key), so it ends within that from the takeover;
+ * - unknown (no holder seen, a key bound to no lease) or the lookup failed: fullHoldNs (fail
+ *   closed).
+ * Only where holdNs is 0 (revoke guard "etcd" or "unprotected"); otherwise the hold already
+ * covers any lease and no call is made. One call per previous lease: callers share it.
+ */
+export async function liveHolderHoldNs(s: NodeState, lease: string | undefined): Promise<bigint> {
+  if (s.revokeGuard !== "etcd" && s.revokeGuard !== "unprotected") return 0n;
+  const full = fullHoldNs(s);
+  if (lease === undefined || lease === "0") {
+    s.event("takeover-live-holder", `previous holder's lease unknown: hold ${full / MS} ms`);
+    return full;
+  }
+  s.counters.liveHolderLookups!++;
+  try {
+    const res = await s.leases.leaseTimeToLive({ ID: lease }, s.callOptions());
+    if (BigInt(res.TTL) < 0n) return 0n;
+    const grantedNs = BigInt(res.grantedTTL) * S + s.core.freezeBudgetNs;
+    const holdLengthNs = grantedNs > full ? grantedNs : full;
+    s.event("takeover-live-holder", `previous holder's lease ${lease} alive (TTL ${res.TTL} s of ${res.grantedTTL} s): its key was deleted by someone else; hold ${holdLengthNs / MS} ms`);
+    return holdLengthNs;
+  } catch {
+    s.event("takeover-live-holder", `previous holder's lease ${lease}: lookup failed: hold ${full / MS} ms`);
+    return full;
+  }
+}
+
+/** Lengthens `hold` to `lengthNs` if that is longer; its start
+ *  stays the reading after the previous key was gone. */
+export function raiseHold(hold: Hold, lengthNs: bigint): void {
+  if (lengthNs > hold.holdLengthNs) hold.holdLengthNs = lengthNs;
 }
 
 /** A takeover hold in progress: the node's own (NodeState's fields), or one group's. */

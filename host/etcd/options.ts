@@ -77,6 +77,8 @@ export interface EtcdLeaseNodeOptions {
    * #15247, #12528; fixed in etcd 3.4.31, 3.5.13, 3.6.0). `auto` (default): hold unless every
    * member reported a fixed version at start; `always`; `never` (the node then reports itself
    * unprotected on a cluster without the fix: `status().revokeGuard`, event `etcd-unprotected`).
+   * None of them skips the hold after a key deleted by someone else while its holder's etcd
+   * lease is alive or unknown (docs/etcd.md §5; event `takeover-live-holder`).
    */
   takeoverHold?: "auto" | "always" | "never";
   /** @internal Test-only switches; see EtcdUnsafeSwitches. */

@@ -84,6 +84,8 @@ export class NodeState {
     takeovers: 0,
     holds: 0,
     watchReloads: 0,
+    /** LeaseTimeToLive calls of takeovers without a marker (election.ts liveHolderHoldNs). */
+    liveHolderLookups: 0,
   };
 
   // ---- leadership (§1) and lifecycle ---------------------------------------------------------
@@ -151,6 +153,12 @@ export class NodeState {
   servedCreateRevision = 0n;
   /** The create revision of the last other holder's key this node saw (0n: none). */
   lastHolderCreateRevision = 0n;
+  /** The etcd lease id (decimal) that key was bound to (undefined: none seen), for the
+   *  live-holder check of a takeover without a marker (election.ts liveHolderHoldNs). */
+  lastHolderLease: string | undefined = undefined;
+  /** The live-holder lookup of the current takeover (`holdFor`), awaited before its hold on
+   *  every path, a retake included (election.ts campaignLoop). Never rejects. */
+  holdLookup: Promise<void> | undefined = undefined;
   /** The longest TTL etcd granted another holder's lease that this node saw (0n: none seen). */
   holderTtlNs = 0n;
   readonly holdersNoted = new Set<string>();

@@ -24,6 +24,7 @@ export type EtcdEventReason =
   | "clock-fault"
   | "etcd-versions"
   | "etcd-unprotected"
+  | "takeover-live-holder"
   | "behind-own-write"
   | "closed";
 

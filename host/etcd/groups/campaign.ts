@@ -23,7 +23,7 @@ const CAMPAIGN_OPS = 3;
 /** The longest list of a group's nested handoff txn (delete key, put marker). */
 const HANDOFF_OPS = 2;
 import type { ITxnResponse } from "etcd3";
-import { holdNs, noteHolder, waitHold } from "../election.js";
+import { holdNs, liveHolderHoldNs, noteHolder, raiseHold, waitHold } from "../election.js";
 import { etcdError } from "../errors.js";
 import { waitApplied } from "../replica.js";
 import { sleep } from "../util.js";
@@ -46,6 +46,15 @@ async function becomeServing(gs: GroupState, rec: GroupRecord, epoch: bigint, ca
   const signal = s.stop.signal;
   try {
     await waitApplied(s, catchUpRevision, signal);
+    // After the catch-up, so the copy has applied every key of the group before our campaign:
+    // the last holder is then the one whose key went last, even one that lived and was deleted
+    // while the copy lagged (it would otherwise look up an older, lapsed lease).
+    if (rec.epoch === epoch && rec.holdLookupFor !== undefined) {
+      const lookupFor = rec.holdLookupFor;
+      rec.holdLookupFor = undefined;
+      rec.holdLookup = lookupFor(rec.lastHolderLease).then((ns) => raiseHold(rec, ns));
+    }
+    await rec.holdLookup;
     await waitHold(s, signal, rec);
   } catch {
     // Closed, or the local copy did not catch up in time: the round loop's next rebalance
@@ -64,11 +73,13 @@ async function becomeServing(gs: GroupState, rec: GroupRecord, epoch: bigint, ca
 const pendingServe = new WeakSet<GroupRecord>();
 
 /** Takes `rec` at `epoch` (won, or our own key found again) and starts its way to serving. */
-function take(gs: GroupState, rec: GroupRecord, epoch: bigint, catchUpRevision: bigint, holdFrom: bigint | undefined): void {
+function take(gs: GroupState, rec: GroupRecord, epoch: bigint, catchUpRevision: bigint, holdFrom: bigint | undefined, holdLookupFor?: (lease: string | undefined) => Promise<bigint>): void {
   rec.epoch = epoch;
   rec.serving = false;
   rec.confirmedRound = 0;
   startHold(gs, rec, holdFrom);
+  rec.holdLookup = undefined;
+  rec.holdLookupFor = holdLookupFor;
   pendingServe.add(rec);
   void becomeServing(gs, rec, epoch, catchUpRevision);
 }
@@ -164,6 +175,19 @@ async function campaignBatch(gs: GroupState, batch: GroupRecord[]): Promise<void
   // After the answer, so after every previous holder's key was gone.
   const answeredAtNs = s.core.now();
   const revision = BigInt(txn.header.revision);
+  // A won group without a marker may have lost its key to someone else's delete while its
+  // holder still serves (docs/etcd.md case (d)): one live-holder lookup per previous LEASE, so
+  // a batch of groups from one dead node costs one call (election.ts liveHolderHoldNs).
+  const lookups = new Map<string | undefined, Promise<bigint>>();
+  const lookupFor = (lease: string | undefined): Promise<bigint> => {
+    let lookup = lookups.get(lease);
+    if (lookup === undefined) {
+      if (lease !== undefined && lease !== "0" && (s.revokeGuard === "etcd" || s.revokeGuard === "unprotected")) gs.req();
+      lookup = liveHolderHoldNs(s, lease);
+      lookups.set(lease, lookup);
+    }
+    return lookup;
+  };
   for (let i = 0; i < batch.length; i++) {
     const rec = batch[i]!;
     const nested = txn.responses[i]?.response_txn;
@@ -172,7 +196,7 @@ async function campaignBatch(gs: GroupState, batch: GroupRecord[]): Promise<void
     // create revision. It counts only when it names the last holder this node saw.
     const marker = nested.responses[1]?.response_range.kvs[0];
     const resigned = marker !== undefined && rec.lastHolderCreateRevision !== 0n && marker.value.toString() === rec.lastHolderCreateRevision.toString();
-    take(gs, rec, revision, revision, resigned ? undefined : answeredAtNs);
+    take(gs, rec, revision, revision, resigned ? undefined : answeredAtNs, resigned ? undefined : lookupFor);
   }
 }
 

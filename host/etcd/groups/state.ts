@@ -60,6 +60,14 @@ export class GroupRecord implements Hold {
   holder: GroupHolder | undefined;
   /** The create revision of the last other node's key this node saw for the group (0n: none). */
   lastHolderCreateRevision = 0n;
+  /** The etcd lease id (decimal) that key was bound to (undefined: none seen): the live-holder
+   *  check of a takeover without a marker looks it up (election.ts liveHolderHoldNs). */
+  lastHolderLease: string | undefined = undefined;
+  /** The live-holder lookup of the current takeover, awaited before its hold (campaign.ts):
+   *  `holdLookupFor` (the campaign batch's, one call per lease) until the catch-up, then its
+   *  pending answer. */
+  holdLookupFor: ((lease: string | undefined) => Promise<bigint>) | undefined = undefined;
+  holdLookup: Promise<void> | undefined = undefined;
   // The takeover hold of this group's current epoch (election.ts waitHold).
   holdStartNs = 0n;
   holdLengthNs = 0n;
@@ -202,7 +210,10 @@ export class GroupState {
       const holder = { nodeId: kv.value.toString(), lease: String(kv.lease), createRevision: BigInt(kv.create_revision) };
       if (rec.holder === undefined || rec.holder.createRevision <= holder.createRevision) rec.holder = holder;
       if (rec.epoch !== 0n && holder.createRevision > rec.epoch) this.lose(rec, "own-key-overwritten");
-      if (holder.nodeId !== this.s.id || holder.lease !== this.s.leaseId) rec.lastHolderCreateRevision = holder.createRevision;
+      if (holder.nodeId !== this.s.id || holder.lease !== this.s.leaseId) {
+        rec.lastHolderCreateRevision = holder.createRevision;
+        rec.lastHolderLease = holder.lease;
+      }
     }
     this.kick();
   }
