@@ -32,7 +32,7 @@ import { campaignLoop, liveNodes, resignGroups } from "./campaign.js";
 import { register, roundLoop } from "./confirm.js";
 import { NotGroupLeaderError } from "./errors.js";
 import { checkGroupOptions, type EtcdGroupNodeOptions } from "./options.js";
-import { GroupState } from "./state.js";
+import { fire, GroupState } from "./state.js";
 import { GroupEngine } from "./table.js";
 import type { EtcdGroupNodeStatus } from "./types.js";
 
@@ -301,7 +301,7 @@ export class EtcdGroupNode {
         if (failure instanceof EtcdUnknownOutcomeError) {
           rec.ownWriteUnknown = true;
           rec.ownWriteUnknownSeq++;
-          fireGroup(rec);
+          fire(rec);
         }
         throw failure;
       } finally {
@@ -320,7 +320,7 @@ export class EtcdGroupNode {
         await waitApplied(s, revision);
       } catch (err) {
         if ((err as { code?: string }).code === "ERR_LEASE_ETCD_CLOSED") return { commitIndex: revision, local: false };
-        fireGroup(rec);
+        fire(rec);
         throw new EtcdUnknownOutcomeError(err, `the write committed at revision ${revision}, but the local state did not reach it: read before retrying`);
       }
       // The write proves no lease of ours (no keepalive rode with it): it extends nothing.
@@ -365,17 +365,6 @@ export class EtcdGroupNode {
       appliedRevision: s.applied,
       counters: { ...s.counters },
     };
-  }
-}
-
-/** Invalidates one group's readers (a write of unknown outcome: docs/etcd.md §4). */
-function fireGroup(rec: { listeners: Set<() => void> }): void {
-  for (const listener of [...rec.listeners]) {
-    try {
-      listener();
-    } catch {
-      // a listener's failure must not stop the others
-    }
   }
 }
 

@@ -219,7 +219,8 @@ export class GroupState {
   }
 }
 
-function fire(rec: GroupRecord): void {
+/** Invalidates one group's readers (a loss, or a write of unknown outcome: docs/etcd.md §4). */
+export function fire(rec: GroupRecord): void {
   for (const listener of [...rec.listeners]) {
     try {
       listener();
